@@ -1,0 +1,210 @@
+/*
+ * netcl: RMSProp on OpenCL devices, PyTorch-exact, updating the caller's memory in place.
+ *
+ * Conventions (shared by every function below):
+ *  - Every fallible call returns a netcl_status and writes results through out-parameters.
+ *    NETCL_SUCCESS is 0; negative OpenCL error codes (-1 .. -1999) pass through unchanged;
+ *    the library's own codes live in the range -2000 .. -2099.
+ *  - After a failure, netcl_last_error() returns a message for the calling thread naming the
+ *    offending argument and sizes. Nothing prints, logs or aborts.
+ *  - Arguments are validated before anything is enqueued: a failed call leaves the caller's
+ *    memory and the optimizer state unchanged.
+ *  - Handles are opaque; each _create has a _destroy that accepts NULL.
+ *  - A netcl_rmsprop is not thread-safe: one thread at a time may use it.
+ *
+ * OpenCL handle types are only forward-declared here, so this header needs no OpenCL headers;
+ * they are the same types as cl_context, cl_device_id, cl_command_queue and cl_mem.
+ */
+#ifndef NETCL_H
+#define NETCL_H
+
+#include <stdint.h>
+
+#if defined(NETCL_BUILDING_LIBRARY)
+#define NETCL_API __attribute__((visibility("default")))
+#else
+#define NETCL_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct _cl_context;
+struct _cl_device_id;
+struct _cl_command_queue;
+struct _cl_mem;
+
+typedef int32_t netcl_status;
+
+enum netcl_status_code {
+    NETCL_SUCCESS = 0,
+    NETCL_INVALID_ARGUMENT = -2000,    /* a NULL handle or pointer, a bad length or value */
+    NETCL_NO_PLATFORM = -2001,         /* the ICD loader found no OpenCL platform */
+    NETCL_NO_DEVICE = -2002,           /* no device, or none matches the selector */
+    NETCL_OUT_OF_HOST_MEMORY = -2003,  /* malloc failed */
+    NETCL_STATE_MISMATCH = -2004,      /* a tensor's length differs from its stored state */
+    NETCL_UNSUPPORTED = -2005,         /* the device or queue lacks something netcl needs */
+    NETCL_BUILD_FAILED = -2006         /* the embedded kernels did not compile on the device */
+};
+
+enum netcl_memory_mode {
+    NETCL_MEMORY_AUTO = 0,   /* zero-copy where the device shares host memory, else staged */
+    NETCL_MEMORY_STAGED = 1  /* always copy host tensors to device buffers and back */
+};
+
+/* The library version, e.g. "0.1.0". */
+NETCL_API const char *netcl_version(void);
+
+/* A static name for a status, e.g. "NETCL_INVALID_ARGUMENT" or "CL_OUT_OF_RESOURCES". */
+NETCL_API const char *netcl_status_name(netcl_status status);
+
+/* The calling thread's message for its last failed call ("" if none). Valid until its next call. */
+NETCL_API const char *netcl_last_error(void);
+
+/* ---- devices ---------------------------------------------------------------------------- */
+
+typedef struct netcl_device_info {
+    char name[256];
+    char vendor[256];
+    char version[128];           /* CL_DEVICE_VERSION, e.g. "OpenCL 3.0 PoCL ..." */
+    uint64_t global_mem_bytes;
+    uint64_t max_alloc_bytes;
+    uint32_t platform_index;
+    uint32_t device_index;       /* within its platform */
+    uint32_t global_index;       /* across all platforms, the order netcl_device_count counts */
+    int32_t is_gpu;
+    int32_t is_accelerator;
+    int32_t is_cpu;
+    int32_t host_unified_memory; /* 1 when the device shares host memory (zero-copy possible) */
+} netcl_device_info;
+
+/* Number of OpenCL devices over all platforms. */
+NETCL_API netcl_status netcl_device_count(uint32_t *count);
+
+/* Information on the device with the given global index. */
+NETCL_API netcl_status netcl_device_get_info(uint32_t global_index, netcl_device_info *info);
+
+/* ---- context ---------------------------------------------------------------------------- */
+
+typedef struct netcl_context netcl_context;
+
+/*
+ * Creates a context on a device picked by `selector`: "2" (global index), "1:0"
+ * (platform:device) or a case-insensitive substring of the device name. NULL or "" uses the
+ * environment variable NETCL_DEVICE, and without it the first GPU, else the first accelerator,
+ * else the first CPU device. Builds the kernels once for the context.
+ */
+NETCL_API netcl_status netcl_context_create(const char *selector, netcl_context **context);
+
+/*
+ * Creates a context on the caller's existing OpenCL objects, so that netcl shares their queue
+ * (no second context, no copies between them). The objects are retained and released again by
+ * netcl_context_destroy. The queue must be in-order.
+ */
+NETCL_API netcl_status netcl_context_create_from_cl(struct _cl_context *cl_context,
+                                                    struct _cl_device_id *cl_device,
+                                                    struct _cl_command_queue *cl_queue,
+                                                    netcl_context **context);
+
+NETCL_API void netcl_context_destroy(netcl_context *context);
+
+NETCL_API netcl_status netcl_context_get_info(const netcl_context *context, netcl_device_info *info);
+
+/* NETCL_MEMORY_STAGED forces copies even where zero-copy is possible (for tests and measurements). */
+NETCL_API netcl_status netcl_context_set_memory_mode(netcl_context *context, int32_t mode);
+
+/* Bytes copied between host tensors and device buffers so far (0 on the zero-copy path). */
+NETCL_API netcl_status netcl_context_get_staged_bytes(const netcl_context *context, uint64_t *bytes);
+
+/* ---- RMSProp ---------------------------------------------------------------------------- */
+
+typedef struct netcl_rmsprop netcl_rmsprop;
+
+/*
+ * One tensor of a step: float32 data updated in place and its gradient, either in host memory
+ * (data/grad) or in the caller's device buffers (data_mem/grad_mem + offsets in elements, on the
+ * netcl context's cl_context). grad == NULL and grad_mem == NULL means "no gradient this step":
+ * the tensor and its state are left alone and its step count does not move.
+ */
+typedef struct netcl_tensor {
+    float *data;
+    const float *grad;
+    struct _cl_mem *data_mem;
+    struct _cl_mem *grad_mem;
+    uint64_t data_offset;
+    uint64_t grad_offset;
+    uint64_t numel;
+} netcl_tensor;
+
+/*
+ * The hyperparameters of one parameter group (PyTorch's names and defaults: lr 1e-2, alpha
+ * 0.99, eps 1e-8, the rest 0) and the tensors [first, first + count) of the step's tensor list.
+ */
+typedef struct netcl_param_group {
+    double lr;
+    double alpha;
+    double eps;
+    double weight_decay;
+    double momentum;
+    int32_t centered;
+    int32_t maximize;
+    uint32_t first;
+    uint32_t count;
+} netcl_param_group;
+
+/* The per-parameter state of one tensor. step == 0 with no buffers means "no state yet". */
+typedef struct netcl_param_state {
+    uint64_t step;
+    uint64_t numel;
+    int32_t has_square_avg;
+    int32_t has_momentum_buffer;
+    int32_t has_grad_avg;
+} netcl_param_state;
+
+NETCL_API netcl_status netcl_rmsprop_create(netcl_context *context, netcl_rmsprop **optimizer);
+
+NETCL_API void netcl_rmsprop_destroy(netcl_rmsprop *optimizer);
+
+/*
+ * One RMSProp step over `tensor_count` tensors, numbered 0.. in the order given (PyTorch's
+ * parameter numbering: the state of tensor i belongs to parameter i). The groups must cover the
+ * tensors exactly once, in order. Waits for completion.
+ */
+NETCL_API netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer,
+                                          const netcl_param_group *groups, uint32_t group_count,
+                                          const netcl_tensor *tensors, uint32_t tensor_count);
+
+/* Number of parameters the optimizer holds state slots for (1 + highest index ever stepped). */
+NETCL_API netcl_status netcl_rmsprop_get_param_count(const netcl_rmsprop *optimizer, uint32_t *count);
+
+NETCL_API netcl_status netcl_rmsprop_get_state(const netcl_rmsprop *optimizer, uint32_t index,
+                                               netcl_param_state *state);
+
+/*
+ * Copies a parameter's state buffers out; each pointer must hold `numel` floats when the buffer
+ * exists (see netcl_rmsprop_get_state) and may be NULL when it does not.
+ */
+NETCL_API netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t index,
+                                                uint64_t numel, float *square_avg,
+                                                float *momentum_buffer, float *grad_avg);
+
+/*
+ * Replaces a parameter's state: NULL buffers are absent; square_avg == NULL with step == 0
+ * clears the state. The values are copied exactly.
+ */
+NETCL_API netcl_status netcl_rmsprop_write_state(netcl_rmsprop *optimizer, uint32_t index,
+                                                 uint64_t step, uint64_t numel,
+                                                 const float *square_avg,
+                                                 const float *momentum_buffer,
+                                                 const float *grad_avg);
+
+/* Number of kernel launches the last successful step enqueued (one per group and memory span). */
+NETCL_API netcl_status netcl_rmsprop_get_last_launch_count(const netcl_rmsprop *optimizer,
+                                                           uint32_t *launches);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NETCL_H */

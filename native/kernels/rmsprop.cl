@@ -1,0 +1,102 @@
+/*
+ * Fused RMSProp, one pass over memory: each input is read once, each output written once.
+ *
+ * A launch covers one memory span (one data buffer and one grad buffer) of a parameter group.
+ * The host cuts every tensor of the span into chunks described by a table of ulong4
+ * (data offset, grad offset, state offset, length), offsets in floats. Full chunks hold exactly
+ * NETCL_CHUNK elements and go to rmsprop_full_*, which has no bounds check at all (PoCL masks
+ * every lane of a kernel with one, 2-3x slower); each tensor's last, shorter chunk goes to
+ * rmsprop_tail_*. One work-group handles one chunk; neighbouring work-items touch neighbouring
+ * floats, which PoCL vectorizes across work-items and GPUs coalesce.
+ *
+ * Each operation rounds like PyTorch 1.13's CPU kernels (GCC contracts `a + b * c` there into
+ * one fma), so results match torch.optim.RMSprop bit for bit; contraction is therefore off here
+ * and every fma is written out.
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifndef NETCL_LOCAL_SIZE
+#error "the host defines NETCL_LOCAL_SIZE and NETCL_CHUNK when building this program"
+#endif
+
+typedef struct {
+    float neg_lr;          /* (float)(-lr) */
+    float alpha;           /* (float)alpha */
+    float one_minus_alpha; /* (float)(1 - alpha), computed in double like PyTorch */
+    float eps;
+    float weight_decay;
+    float momentum;
+} rmsprop_hyper;
+
+inline void rmsprop_update(global float *restrict p, global const float *restrict g,
+                           global float *restrict v, global float *restrict mb,
+                           global float *restrict ga, const ulong ip, const ulong ig,
+                           const ulong is, const rmsprop_hyper h, const int weight_decay,
+                           const int maximize, const int momentum, const int centered)
+{
+    const float param = p[ip];
+    float grad = maximize ? -g[ig] : g[ig];
+    if (weight_decay) {
+        grad = fma(h.weight_decay, param, grad);                    /* grad.add(p, alpha=wd) */
+    }
+    const float square_avg = fma(h.one_minus_alpha * grad, grad, v[is] * h.alpha);
+    v[is] = square_avg;
+    float avg;
+    if (centered) {
+        const float grad_avg = fma(h.one_minus_alpha, grad, ga[is] * h.alpha);
+        ga[is] = grad_avg;
+        avg = sqrt(fma(-grad_avg, grad_avg, square_avg)) + h.eps;   /* addcmul(value=-1) */
+    } else {
+        avg = sqrt(square_avg) + h.eps;
+    }
+    if (momentum) {
+        const float buf = mb[is] * h.momentum + grad / avg;        /* addcdiv_(grad, avg) */
+        mb[is] = buf;
+        p[ip] = fma(h.neg_lr, buf, param);                          /* add_(buf, alpha=-lr) */
+    } else {
+        p[ip] = param + (h.neg_lr * grad) / avg;                    /* addcdiv_(value=-lr) */
+    }
+}
+
+#define RMSPROP_ARGS                                                                        \
+    global float *restrict p, global const float *restrict g, global float *restrict v,    \
+    global float *restrict mb, global float *restrict ga, global const ulong4 *chunks,     \
+    const uint first_chunk, const rmsprop_hyper h
+
+#define RMSPROP_KERNELS(NAME, WD, MAX, MOM, CEN)                                            \
+    kernel __attribute__((reqd_work_group_size(NETCL_LOCAL_SIZE, 1, 1)))                    \
+    void rmsprop_full_##NAME(RMSPROP_ARGS)                                                  \
+    {                                                                                       \
+        const ulong4 c = chunks[first_chunk + get_group_id(0)];                             \
+        const ulong lid = get_local_id(0);                                                  \
+        for (uint k = 0; k < NETCL_CHUNK / NETCL_LOCAL_SIZE; ++k) {                          \
+            const ulong j = (ulong)k * NETCL_LOCAL_SIZE + lid;                              \
+            rmsprop_update(p, g, v, mb, ga, c.x + j, c.y + j, c.z + j, h, WD, MAX, MOM, CEN); \
+        }                                                                                   \
+    }                                                                                       \
+    kernel __attribute__((reqd_work_group_size(NETCL_LOCAL_SIZE, 1, 1)))                    \
+    void rmsprop_tail_##NAME(RMSPROP_ARGS)                                                  \
+    {                                                                                       \
+        const ulong4 c = chunks[first_chunk + get_group_id(0)];                             \
+        for (ulong j = get_local_id(0); j < c.w; j += NETCL_LOCAL_SIZE) {                   \
+            rmsprop_update(p, g, v, mb, ga, c.x + j, c.y + j, c.z + j, h, WD, MAX, MOM, CEN); \
+        }                                                                                   \
+    }
+
+/* Kernel names: rmsprop_{full,tail}_<weight decay><maximize><momentum><centered>, as 0/1 digits. */
+RMSPROP_KERNELS(0000, 0, 0, 0, 0)
+RMSPROP_KERNELS(0001, 0, 0, 0, 1)
+RMSPROP_KERNELS(0010, 0, 0, 1, 0)
+RMSPROP_KERNELS(0011, 0, 0, 1, 1)
+RMSPROP_KERNELS(0100, 0, 1, 0, 0)
+RMSPROP_KERNELS(0101, 0, 1, 0, 1)
+RMSPROP_KERNELS(0110, 0, 1, 1, 0)
+RMSPROP_KERNELS(0111, 0, 1, 1, 1)
+RMSPROP_KERNELS(1000, 1, 0, 0, 0)
+RMSPROP_KERNELS(1001, 1, 0, 0, 1)
+RMSPROP_KERNELS(1010, 1, 0, 1, 0)
+RMSPROP_KERNELS(1011, 1, 0, 1, 1)
+RMSPROP_KERNELS(1100, 1, 1, 0, 0)
+RMSPROP_KERNELS(1101, 1, 1, 0, 1)
+RMSPROP_KERNELS(1110, 1, 1, 1, 0)
+RMSPROP_KERNELS(1111, 1, 1, 1, 1)

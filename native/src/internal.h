@@ -1,0 +1,41 @@
+/* Definitions shared by the library's source files; not part of the public API. */
+#ifndef NETCL_INTERNAL_H
+#define NETCL_INTERNAL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+
+#include "netcl.h"
+
+/* Work-group size and chunk length of the kernels (the kernels are built with these). */
+#define NETCL_LOCAL_SIZE 256u
+#define NETCL_CHUNK (NETCL_LOCAL_SIZE * 16u)
+#define NETCL_VARIANTS 16u
+
+struct netcl_context {
+    cl_context context;
+    cl_device_id device;
+    cl_command_queue queue;
+    cl_program program;
+    netcl_device_info info;
+    size_t base_align_bytes;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN: zero-copy needs this alignment */
+    int32_t memory_mode;
+    uint64_t staged_bytes;
+};
+
+/* status.c: records the calling thread's message and returns `status` for tail calls. */
+netcl_status netcl_fail(netcl_status status, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+void netcl_clear_error(void);
+
+/* program.c */
+netcl_status netcl_program_build(netcl_context *ctx);
+/* The kernel for a variant, `tail` selecting the short-chunk kernel; a new cl_kernel each call. */
+netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant, int tail,
+                                         cl_kernel *kernel);
+
+/* context.c */
+netcl_status netcl_fill_device_info(cl_platform_id platform, cl_device_id device,
+                                    netcl_device_info *info);
+
+#endif

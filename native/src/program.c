@@ -1,0 +1,57 @@
+/* Builds the embedded kernel source once per context and hands out kernels by variant. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "netcl_kernels.h"
+
+netcl_status netcl_program_build(netcl_context *ctx)
+{
+    cl_device_fp_config fp = 0;
+    cl_int err = clGetDeviceInfo(ctx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+    if (err != CL_SUCCESS) {
+        return netcl_fail(err, "clGetDeviceInfo(CL_DEVICE_SINGLE_FP_CONFIG) failed");
+    }
+    /* PyTorch's sqrt and division are correctly rounded; OpenCL's default allows 3 ulp. */
+    if (!(fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT)) {
+        return netcl_fail(NETCL_UNSUPPORTED,
+                          "device '%s' lacks correctly rounded divide and sqrt, which exact "
+                          "RMSProp needs", ctx->info.name);
+    }
+    char options[256];
+    snprintf(options, sizeof options,
+             "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt "
+             "-DNETCL_LOCAL_SIZE=%uu -DNETCL_CHUNK=%uu", NETCL_LOCAL_SIZE, NETCL_CHUNK);
+
+    const char *source = netcl_kernel_source_rmsprop;
+    const size_t length = netcl_kernel_source_rmsprop_length;
+    cl_program program = clCreateProgramWithSource(ctx->context, 1, &source, &length, &err);
+    if (err != CL_SUCCESS) {
+        return netcl_fail(err, "clCreateProgramWithSource failed");
+    }
+    err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char log[768] = "";
+        clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log,
+                              NULL);
+        clReleaseProgram(program);
+        return netcl_fail(NETCL_BUILD_FAILED, "building the kernels for '%s' failed (%d): %s",
+                          ctx->info.name, err, log);
+    }
+    ctx->program = program;
+    return NETCL_SUCCESS;
+}
+
+netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant, int tail,
+                                         cl_kernel *kernel)
+{
+    char name[32];
+    snprintf(name, sizeof name, "rmsprop_%s_%u%u%u%u", tail ? "tail" : "full",
+             (variant >> 3) & 1u, (variant >> 2) & 1u, (variant >> 1) & 1u, variant & 1u);
+    cl_int err;
+    *kernel = clCreateKernel(ctx->program, name, &err);
+    if (err != CL_SUCCESS) {
+        return netcl_fail(err, "clCreateKernel(%s) failed", name);
+    }
+    return NETCL_SUCCESS;
+}

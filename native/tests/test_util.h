@@ -1,0 +1,57 @@
+/* Small helpers shared by the C tests: checks that count failures, a seeded RNG, aligned memory. */
+#ifndef NETCL_TEST_UTIL_H
+#define NETCL_TEST_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netcl.h"
+
+extern int test_failures;
+extern int test_checks;
+
+#define CHECK(cond, ...)                                                                   \
+    do {                                                                                   \
+        test_checks++;                                                                     \
+        if (!(cond)) {                                                                     \
+            test_failures++;                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);       \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+            fprintf(stderr, "\n");                                                         \
+        }                                                                                  \
+    } while (0)
+
+/* Aborts the test program when a call that must succeed fails. */
+#define REQUIRE_OK(call)                                                                   \
+    do {                                                                                   \
+        netcl_status status_ = (call);                                                     \
+        if (status_ != NETCL_SUCCESS) {                                                    \
+            fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call,       \
+                    netcl_status_name(status_), netcl_last_error());                       \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+/* Prints the summary line and returns the process exit code. */
+int test_finish(const char *name);
+
+/* xorshift64*: deterministic values in [-1, 1). */
+typedef struct test_rng { uint64_t state; } test_rng;
+float test_rng_float(test_rng *rng);
+void test_rng_fill(test_rng *rng, float *out, size_t n);
+
+/* 128-byte aligned, zeroed; free with free(). */
+float *test_alloc_floats(size_t n);
+
+/* A context on the default device (the PoCL CPU device in CI). */
+netcl_context *test_context(void);
+
+/* The defaults of PyTorch's RMSprop for `count` tensors starting at `first`. */
+netcl_param_group test_default_group(uint32_t first, uint32_t count);
+
+/* A host tensor. */
+netcl_tensor test_host_tensor(float *data, const float *grad, uint64_t numel);
+
+#endif
