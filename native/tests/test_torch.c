@@ -1,0 +1,150 @@
+/*
+ * Replays PyTorch 1.13 RMSprop trajectories (scripts/generate-torch-trajectories) and requires
+ * identical bits: parameters after every step and the final state. Usage: test_torch DATA_DIR
+ */
+#include <math.h>
+
+#include "test_util.h"
+
+typedef struct reader {
+    const unsigned char *at, *end;
+    int ok;
+} reader;
+
+static void take(reader *r, void *out, size_t bytes)
+{
+    if (!r->ok || (size_t)(r->end - r->at) < bytes) {
+        r->ok = 0;
+        memset(out, 0, bytes);
+        return;
+    }
+    memcpy(out, r->at, bytes);  /* the files are little-endian, like x86-64 */
+    r->at += bytes;
+}
+
+static unsigned char *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    *size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bytes = malloc(*size);
+    if (bytes != NULL && fread(bytes, 1, *size, f) != *size) {
+        free(bytes);
+        bytes = NULL;
+    }
+    fclose(f);
+    return bytes;
+}
+
+static size_t count_diffs(const float *a, const float *b, size_t n)
+{
+    size_t diffs = 0;
+    for (size_t i = 0; i < n; ++i) {
+        diffs += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    }
+    return diffs;
+}
+
+static void replay(netcl_context *ctx, const char *path)
+{
+    size_t size = 0;
+    unsigned char *bytes = read_file(path, &size);
+    CHECK(bytes != NULL, "cannot read %s", path);
+    if (bytes == NULL) {
+        return;
+    }
+    reader r = {bytes, bytes + size, 1};
+    char magic[4];
+    uint32_t version, numel, steps, centered, maximize;
+    double alpha, eps, weight_decay, momentum;
+    take(&r, magic, 4);
+    take(&r, &version, 4);
+    take(&r, &numel, 4);
+    take(&r, &steps, 4);
+    take(&r, &centered, 4);
+    take(&r, &maximize, 4);
+    take(&r, &alpha, 8);
+    take(&r, &eps, 8);
+    take(&r, &weight_decay, 8);
+    take(&r, &momentum, 8);
+    CHECK(r.ok && memcmp(magic, "NCTJ", 4) == 0 && version == 1, "%s: bad header", path);
+    float *param = test_alloc_floats(numel), *grad = test_alloc_floats(numel);
+    float *expected = test_alloc_floats(numel), *state = test_alloc_floats(numel);
+    float *actual[3] = {test_alloc_floats(numel), test_alloc_floats(numel), test_alloc_floats(numel)};
+    take(&r, param, numel * sizeof(float));
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    netcl_param_group h = test_default_group(0, 1);
+    h.alpha = alpha;
+    h.eps = eps;
+    h.weight_decay = weight_decay;
+    h.momentum = momentum;
+    h.centered = (int32_t)centered;
+    h.maximize = (int32_t)maximize;
+    for (uint32_t step = 0; step < steps && r.ok; ++step) {
+        uint32_t has_grad;
+        take(&r, &h.lr, 8);
+        take(&r, &has_grad, 4);
+        if (has_grad) {
+            take(&r, grad, numel * sizeof(float));
+        }
+        take(&r, expected, numel * sizeof(float));
+        const netcl_tensor t = test_host_tensor(param, has_grad ? grad : NULL, numel);
+        REQUIRE_OK(netcl_rmsprop_step(opt, &h, 1, &t, 1));
+        const size_t diffs = count_diffs(param, expected, numel);
+        CHECK(diffs == 0, "%s: step %u: %zu of %u parameters differ from PyTorch", path, step + 1,
+              diffs, numel);
+    }
+    uint64_t expected_step;
+    take(&r, &expected_step, 8);
+    netcl_param_state st;
+    REQUIRE_OK(netcl_rmsprop_get_state(opt, 0, &st));
+    CHECK(st.step == expected_step, "%s: step count %llu, PyTorch %llu", path,
+          (unsigned long long)st.step, (unsigned long long)expected_step);
+    REQUIRE_OK(netcl_rmsprop_read_state(opt, 0, numel, actual[0], actual[1], actual[2]));
+    static const char *const names[3] = {"square_avg", "momentum_buffer", "grad_avg"};
+    const int present[3] = {1, momentum > 0.0, (int)centered};
+    for (int b = 0; b < 3; ++b) {
+        if (present[b]) {
+            take(&r, state, numel * sizeof(float));
+            const size_t diffs = count_diffs(actual[b], state, numel);
+            CHECK(diffs == 0, "%s: %s: %zu of %u values differ from PyTorch", path, names[b], diffs,
+                  numel);
+        }
+    }
+    CHECK(r.ok && r.at == r.end, "%s: truncated or trailing bytes", path);
+    netcl_rmsprop_destroy(opt);
+    free(bytes); free(param); free(grad); free(expected); free(state);
+    for (int b = 0; b < 3; ++b) free(actual[b]);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_torch DATA_DIR\n");
+        return 2;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.txt", argv[1]);
+    FILE *index = fopen(path, "r");
+    if (index == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return 1;
+    }
+    netcl_context *ctx = test_context();
+    char name[256];
+    int cases = 0;
+    while (fscanf(index, "%255s", name) == 1) {
+        snprintf(path, sizeof path, "%s/%s", argv[1], name);
+        replay(ctx, path);
+        cases++;
+    }
+    fclose(index);
+    CHECK(cases >= 60, "only %d trajectories in the index", cases);
+    netcl_context_destroy(ctx);
+    return test_finish("test_torch");
+}
