@@ -1,0 +1,206 @@
+/*
+ * Every bad input: the status, the message naming the problem, and that neither the caller's
+ * memory nor the optimizer state changed.
+ */
+#include <math.h>
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+
+#include "test_util.h"
+
+enum { N = 37 };
+
+typedef struct fixture {
+    netcl_context *ctx;
+    netcl_rmsprop *opt;
+    float *data, *grad, *data_before, *v_before;
+    netcl_tensor tensor;
+    netcl_param_group group;
+} fixture;
+
+static void expect(fixture *f, netcl_status got, netcl_status want, const char *fragment,
+                   const char *what)
+{
+    CHECK(got == want, "%s: status %s, expected %s", what, netcl_status_name(got),
+          netcl_status_name(want));
+    CHECK(strstr(netcl_last_error(), fragment) != NULL, "%s: message '%s' lacks '%s'", what,
+          netcl_last_error(), fragment);
+    CHECK(memcmp(f->data, f->data_before, N * sizeof(float)) == 0, "%s: parameters changed", what);
+    netcl_param_state st;
+    REQUIRE_OK(netcl_rmsprop_get_state(f->opt, 0, &st));
+    float v[N];
+    REQUIRE_OK(netcl_rmsprop_read_state(f->opt, 0, N, v, NULL, NULL));
+    CHECK(st.step == 1 && !st.has_momentum_buffer && memcmp(v, f->v_before, sizeof v) == 0,
+          "%s: state changed", what);
+}
+
+static netcl_status step_with(fixture *f, netcl_param_group g, netcl_tensor t)
+{
+    return netcl_rmsprop_step(f->opt, &g, 1, &t, 1);
+}
+
+static void check_step_arguments(fixture *f)
+{
+    netcl_param_group g;
+    netcl_tensor t;
+#define BAD_GROUP(field, value, fragment)                                                      \
+    g = f->group;                                                                              \
+    g.field = value;                                                                           \
+    expect(f, step_with(f, g, f->tensor), NETCL_INVALID_ARGUMENT, fragment, #field " = " #value)
+    BAD_GROUP(lr, -1e-3, "invalid lr");
+    BAD_GROUP(lr, NAN, "invalid lr");
+    BAD_GROUP(lr, INFINITY, "invalid lr");
+    BAD_GROUP(eps, -1.0, "invalid eps");
+    BAD_GROUP(eps, NAN, "invalid eps");
+    BAD_GROUP(weight_decay, -0.1, "invalid weight_decay");
+    BAD_GROUP(weight_decay, NAN, "invalid weight_decay");
+    BAD_GROUP(momentum, -0.9, "invalid momentum");
+    BAD_GROUP(momentum, NAN, "invalid momentum");
+    BAD_GROUP(alpha, 1.5, "invalid alpha");
+    BAD_GROUP(alpha, -0.01, "invalid alpha");
+    BAD_GROUP(alpha, NAN, "invalid alpha");
+    BAD_GROUP(first, 1, "group 0 starts at tensor 1");
+    BAD_GROUP(count, 0, "the groups cover 0 tensors but 1 were given");
+#undef BAD_GROUP
+#define BAD_TENSOR(field, value, fragment)                                                     \
+    t = f->tensor;                                                                             \
+    t.field = value;                                                                           \
+    expect(f, step_with(f, f->group, t), NETCL_INVALID_ARGUMENT, fragment, #field " = " #value)
+    BAD_TENSOR(numel, 0, "invalid numel 0");
+    BAD_TENSOR(data, NULL, "exactly one of data and data_mem");
+    BAD_TENSOR(data, (float *)((char *)f->data + 2), "aligned to 4 bytes");
+    BAD_TENSOR(grad, f->data + 1, "data and grad overlap");
+#undef BAD_TENSOR
+    t = f->tensor;
+    t.numel = N - 1;
+    expect(f, step_with(f, f->group, t), NETCL_STATE_MISMATCH, "has 36 elements but its state has 37",
+           "numel differs from the state");
+
+    expect(f, netcl_rmsprop_step(NULL, &f->group, 1, &f->tensor, 1), NETCL_INVALID_ARGUMENT,
+           "optimizer is NULL", "NULL optimizer");
+    expect(f, netcl_rmsprop_step(f->opt, NULL, 1, &f->tensor, 1), NETCL_INVALID_ARGUMENT,
+           "groups is NULL", "NULL groups");
+    expect(f, netcl_rmsprop_step(f->opt, &f->group, 1, NULL, 1), NETCL_INVALID_ARGUMENT,
+           "tensors is NULL", "NULL tensors");
+
+    /* A bad tensor after a good one: the good one is not stepped either. */
+    netcl_tensor two[2] = {f->tensor, f->tensor};
+    two[1].numel = 0;
+    netcl_param_group g2 = f->group;
+    g2.count = 2;
+    expect(f, netcl_rmsprop_step(f->opt, &g2, 1, two, 2), NETCL_INVALID_ARGUMENT,
+           "tensor 1: invalid numel 0", "bad second tensor");
+}
+
+static void check_device_arguments(fixture *f)
+{
+    cl_context cl_ctx = NULL;
+    cl_int err = 0;
+    netcl_context *other = test_context();
+    netcl_device_info info;
+    REQUIRE_OK(netcl_context_get_info(other, &info));
+    /* A cl_mem of another context, and one too small for offset + numel. */
+    cl_device_id device;
+    cl_platform_id platform;
+    clGetPlatformIDs(1, &platform, NULL);
+    clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 1, &device, NULL);
+    cl_ctx = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
+    cl_mem foreign = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, N * sizeof(float), NULL, &err);
+    netcl_tensor t = {0};
+    t.data_mem = foreign;
+    t.grad_mem = foreign;
+    t.numel = N;
+    expect(f, step_with(f, f->group, t), NETCL_INVALID_ARGUMENT, "belongs to another cl_context",
+           "foreign cl_mem");
+    clReleaseMemObject(foreign);
+    clReleaseContext(cl_ctx);
+    netcl_context_destroy(other);
+
+    t = f->tensor;
+    t.grad_mem = (struct _cl_mem *)f->data;  /* never dereferenced: rejected first */
+    expect(f, step_with(f, f->group, t), NETCL_INVALID_ARGUMENT, "host data with a device gradient",
+           "host data with grad_mem");
+}
+
+static void check_state_arguments(fixture *f)
+{
+    float out[N];
+    expect(f, netcl_rmsprop_read_state(f->opt, 5, N, out, NULL, NULL), NETCL_INVALID_ARGUMENT,
+           "parameter 5 has no state", "read absent state");
+    expect(f, netcl_rmsprop_read_state(f->opt, 0, N + 1, out, NULL, NULL), NETCL_STATE_MISMATCH,
+           "state has 37 elements, 38 requested", "read with wrong numel");
+    expect(f, netcl_rmsprop_read_state(f->opt, 0, N, NULL, NULL, NULL), NETCL_INVALID_ARGUMENT,
+           "has a square_avg but its output is NULL", "read into NULL");
+    expect(f, netcl_rmsprop_write_state(f->opt, 0, 3, N, NULL, out, NULL), NETCL_INVALID_ARGUMENT,
+           "state without square_avg", "write momentum without square_avg");
+    expect(f, netcl_rmsprop_write_state(f->opt, 0, 3, 0, out, NULL, NULL), NETCL_INVALID_ARGUMENT,
+           "invalid numel 0", "write numel 0");
+    expect(f, netcl_rmsprop_write_state(NULL, 0, 3, N, out, NULL, NULL), NETCL_INVALID_ARGUMENT,
+           "optimizer is NULL", "write to NULL optimizer");
+}
+
+static void check_context_arguments(fixture *f)
+{
+    netcl_context *ctx = (netcl_context *)1;
+    expect(f, netcl_context_create("no-such-device-anywhere", &ctx), NETCL_NO_DEVICE,
+           "no OpenCL device whose name contains 'no-such-device-anywhere'", "unknown device name");
+    CHECK(ctx == NULL, "context set on failure");
+    expect(f, netcl_context_create("99", &ctx), NETCL_NO_DEVICE, "no OpenCL device '99'",
+           "device index out of range");
+    expect(f, netcl_context_create("0:7", &ctx), NETCL_NO_DEVICE, "no OpenCL device '0:7'",
+           "platform:device out of range");
+    expect(f, netcl_context_create(NULL, NULL), NETCL_INVALID_ARGUMENT, "context is NULL",
+           "NULL out-parameter");
+    expect(f, netcl_context_set_memory_mode(f->ctx, 7), NETCL_INVALID_ARGUMENT,
+           "unknown memory mode 7", "bad memory mode");
+    expect(f, netcl_context_create_from_cl(NULL, NULL, NULL, &ctx), NETCL_INVALID_ARGUMENT,
+           "cl_context is NULL", "NULL cl objects");
+    expect(f, netcl_rmsprop_create(NULL, &f->opt), NETCL_INVALID_ARGUMENT, "context is NULL",
+           "optimizer on NULL context");
+    netcl_device_info info;
+    expect(f, netcl_device_get_info(1000, &info), NETCL_NO_DEVICE, "device index 1000 out of range",
+           "device info out of range");
+}
+
+static void check_status_names(void)
+{
+    CHECK(strcmp(netcl_status_name(NETCL_SUCCESS), "NETCL_SUCCESS") == 0, "success name");
+    CHECK(strcmp(netcl_status_name(NETCL_STATE_MISMATCH), "NETCL_STATE_MISMATCH") == 0, "mismatch");
+    CHECK(strcmp(netcl_status_name(CL_OUT_OF_RESOURCES), "CL_OUT_OF_RESOURCES") == 0, "cl code");
+    CHECK(strcmp(netcl_status_name(12345), "NETCL_UNKNOWN_STATUS") == 0, "unknown code");
+    CHECK(strlen(netcl_version()) > 0, "version string");
+}
+
+int main(void)
+{
+    fixture f = {0};
+    f.ctx = test_context();
+    REQUIRE_OK(netcl_rmsprop_create(f.ctx, &f.opt));
+    f.data = test_alloc_floats(N);
+    f.grad = test_alloc_floats(N);
+    f.data_before = test_alloc_floats(N);
+    f.v_before = test_alloc_floats(N);
+    test_rng rng = {7};
+    test_rng_fill(&rng, f.data, N);
+    test_rng_fill(&rng, f.grad, N);
+    f.tensor = test_host_tensor(f.data, f.grad, N);
+    f.group = test_default_group(0, 1);
+    REQUIRE_OK(netcl_rmsprop_step(f.opt, &f.group, 1, &f.tensor, 1));
+    memcpy(f.data_before, f.data, N * sizeof(float));
+    REQUIRE_OK(netcl_rmsprop_read_state(f.opt, 0, N, f.v_before, NULL, NULL));
+
+    check_step_arguments(&f);
+    check_device_arguments(&f);
+    check_state_arguments(&f);
+    check_context_arguments(&f);
+    check_status_names();
+
+    /* After all that, a good step still works. */
+    REQUIRE_OK(netcl_rmsprop_step(f.opt, &f.group, 1, &f.tensor, 1));
+    CHECK(memcmp(f.data, f.data_before, N * sizeof(float)) != 0, "a good step after errors");
+    netcl_rmsprop_destroy(f.opt);
+    netcl_context_destroy(f.ctx);
+    free(f.data); free(f.grad); free(f.data_before); free(f.v_before);
+    return test_finish("test_errors");
+}

@@ -1,0 +1,128 @@
+/*
+ * Memory paths: zero-copy on a device that shares host memory (no staged bytes), forced
+ * staging (same bits, bytes counted), misaligned host memory (falls back to staging), the
+ * caller's own cl_mem buffers, and a context built on the caller's OpenCL objects sharing one
+ * queue. All paths must give the same bits.
+ */
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+
+#include "test_util.h"
+
+enum { N = 10000, STEPS = 3 };
+
+static void grads_for(int step, float *grad)
+{
+    test_rng rng = {(uint64_t)(step + 11)};
+    test_rng_fill(&rng, grad, N);
+}
+
+/* Runs STEPS steps of one tensor at `data`/`grad` (host) and returns the staged bytes. */
+static uint64_t run_host(netcl_context *ctx, float *data, float *grad)
+{
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    uint64_t before = 0, after = 0;
+    REQUIRE_OK(netcl_context_get_staged_bytes(ctx, &before));
+    netcl_param_group g = test_default_group(0, 1);
+    g.momentum = 0.9;
+    const netcl_tensor t = test_host_tensor(data, grad, N);
+    for (int step = 0; step < STEPS; ++step) {
+        grads_for(step, grad);
+        REQUIRE_OK(netcl_rmsprop_step(opt, &g, 1, &t, 1));
+    }
+    REQUIRE_OK(netcl_context_get_staged_bytes(ctx, &after));
+    netcl_rmsprop_destroy(opt);
+    return after - before;
+}
+
+static void initial(float *data)
+{
+    test_rng rng = {99};
+    test_rng_fill(&rng, data, N);
+}
+
+int main(void)
+{
+    netcl_context *ctx = test_context();
+    netcl_device_info info;
+    REQUIRE_OK(netcl_context_get_info(ctx, &info));
+    float *expected = test_alloc_floats(N), *grad = test_alloc_floats(N);
+
+    /* Zero-copy: 128-byte aligned memory on a host-unified device moves no bytes. */
+    initial(expected);
+    const uint64_t zero_copy_bytes = run_host(ctx, expected, grad);
+    if (info.host_unified_memory) {
+        CHECK(zero_copy_bytes == 0, "zero-copy path staged %llu bytes",
+              (unsigned long long)zero_copy_bytes);
+    }
+
+    /* Forced staging: same bits, 3 x 4 bytes per element per step (data + grad in, data out). */
+    float *data = test_alloc_floats(N);
+    initial(data);
+    REQUIRE_OK(netcl_context_set_memory_mode(ctx, NETCL_MEMORY_STAGED));
+    const uint64_t staged = run_host(ctx, data, grad);
+    REQUIRE_OK(netcl_context_set_memory_mode(ctx, NETCL_MEMORY_AUTO));
+    CHECK(staged == (uint64_t)STEPS * N * 12, "staged bytes %llu", (unsigned long long)staged);
+    CHECK(memcmp(data, expected, N * sizeof(float)) == 0, "staged result differs");
+
+    /* Misaligned host memory (4-byte, not 128-byte aligned) still steps correctly. */
+    float *raw = test_alloc_floats(N + 1), *raw_grad = test_alloc_floats(N + 1);
+    initial(raw + 1);
+    const uint64_t misaligned_bytes = run_host(ctx, raw + 1, raw_grad + 1);
+    CHECK(memcmp(raw + 1, expected, N * sizeof(float)) == 0, "misaligned result differs");
+    CHECK(misaligned_bytes > 0, "misaligned memory cannot be zero-copy but staged nothing");
+
+    /* The caller's OpenCL objects: netcl shares the caller's queue and cl_mem buffers. */
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_int err = clGetPlatformIDs(1, &platform, NULL);
+    err |= clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 1, &device, NULL);
+    cl_context cl_ctx = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
+    cl_command_queue queue = clCreateCommandQueue(cl_ctx, device, 0, &err);
+    CHECK(err == CL_SUCCESS, "creating the caller's OpenCL objects: %d", err);
+    netcl_context *shared = NULL;
+    REQUIRE_OK(netcl_context_create_from_cl(cl_ctx, device, queue, &shared));
+    /* Tensor 1 of a packed device buffer, at an odd offset. */
+    const uint64_t offset = 5;
+    cl_mem params = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, (N + offset) * sizeof(float), NULL, &err);
+    cl_mem grads = clCreateBuffer(cl_ctx, CL_MEM_READ_ONLY, (N + offset) * sizeof(float), NULL, &err);
+    initial(data);
+    err = clEnqueueWriteBuffer(queue, params, CL_TRUE, offset * sizeof(float), N * sizeof(float),
+                               data, 0, NULL, NULL);
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(shared, &opt));
+    netcl_param_group g = test_default_group(0, 1);
+    g.momentum = 0.9;
+    netcl_tensor t = {0};
+    t.data_mem = params;
+    t.grad_mem = grads;
+    t.data_offset = offset;
+    t.grad_offset = offset;
+    t.numel = N;
+    uint64_t staged_before = 0, staged_after = 0;
+    REQUIRE_OK(netcl_context_get_staged_bytes(shared, &staged_before));
+    for (int step = 0; step < STEPS; ++step) {
+        grads_for(step, grad);
+        /* The caller fills the gradient on the same in-order queue; netcl follows it. */
+        err |= clEnqueueWriteBuffer(queue, grads, CL_FALSE, offset * sizeof(float),
+                                    N * sizeof(float), grad, 0, NULL, NULL);
+        REQUIRE_OK(netcl_rmsprop_step(opt, &g, 1, &t, 1));
+    }
+    REQUIRE_OK(netcl_context_get_staged_bytes(shared, &staged_after));
+    CHECK(staged_after == staged_before, "device tensors were staged");
+    err |= clEnqueueReadBuffer(queue, params, CL_TRUE, offset * sizeof(float), N * sizeof(float),
+                               data, 0, NULL, NULL);
+    CHECK(err == CL_SUCCESS, "caller's queue operations: %d", err);
+    CHECK(memcmp(data, expected, N * sizeof(float)) == 0, "device-resident result differs");
+    netcl_rmsprop_destroy(opt);
+    netcl_context_destroy(shared);
+    clReleaseMemObject(params);
+    clReleaseMemObject(grads);
+    clReleaseCommandQueue(queue);
+    clReleaseContext(cl_ctx);
+
+    netcl_context_destroy(ctx);
+    free(expected); free(grad); free(data); free(raw); free(raw_grad);
+    return test_finish("test_memory");
+}
