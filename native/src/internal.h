@@ -7,10 +7,6 @@
 
 #include "netcl.h"
 
-/* Work-group size and chunk length of the kernels (the kernels are built with these). */
-#define NETCL_LOCAL_SIZE 256u
-#define NETCL_CHUNK (NETCL_LOCAL_SIZE * 16u)
-#define NETCL_VARIANTS 16u
 
 struct netcl_context {
     cl_context context;
@@ -19,6 +15,7 @@ struct netcl_context {
     cl_program program;
     netcl_device_info info;
     size_t base_align_bytes;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN: zero-copy needs this alignment */
+    uint32_t chunk;           /* elements per work-group = work-group size the kernels are built for */
     int32_t memory_mode;
     uint64_t staged_bytes;
 };

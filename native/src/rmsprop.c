@@ -8,7 +8,7 @@
  * Plan: the tensors of a parameter group are cut into spans, runs of consecutive tensors that
  * lie in one region of memory (slices of one host allocation, or one caller cl_mem). Each span
  * gets one data and one grad buffer and is updated by one launch of the full-chunk kernel (plus
- * one of the tail kernel when some tensor length is not a multiple of NETCL_CHUNK). The plan,
+ * one of the tail kernel when some tensor length is not a multiple of the chunk length). The plan,
  * its buffers, kernels and chunk table are reused while the step's tensors (addresses, lengths,
  * gradient presence) and the groups' kernel variants stay the same, so a steady-state step only
  * compares the tensor list, enqueues and waits.
@@ -228,17 +228,17 @@ static netcl_status create_span_buffers(netcl_context *ctx, span *sp, const netc
 }
 
 /* Appends the chunks of one tensor; `full` and `tail` are arrays with room for them. */
-static void add_chunks(const span *sp, const netcl_tensor *t, const param_slot *slot,
-                       cl_ulong4 *full, uint32_t *full_count, cl_ulong4 *tail, uint32_t *tail_count)
+static void add_chunks(uint32_t chunk, const span *sp, const netcl_tensor *t,
+                       const param_slot *slot, cl_ulong4 *full, uint32_t *full_count, cl_ulong4 *tail, uint32_t *tail_count)
 {
     const uint64_t data_off = sp->kind == SPAN_DEVICE ? t->data_offset
                                                       : (uint64_t)(t->data - sp->host_data);
     const uint64_t grad_off = sp->kind == SPAN_DEVICE ? t->grad_offset
                                                       : (uint64_t)(t->grad - sp->host_grad);
     uint64_t done = 0;
-    for (; done + NETCL_CHUNK <= t->numel; done += NETCL_CHUNK) {
+    for (; done + chunk <= t->numel; done += chunk) {
         full[(*full_count)++] = (cl_ulong4){{data_off + done, grad_off + done,
-                                             slot->offset + done, NETCL_CHUNK}};
+                                             slot->offset + done, chunk}};
     }
     if (done < t->numel) {
         tail[(*tail_count)++] = (cl_ulong4){{data_off + done, grad_off + done, slot->offset + done,
@@ -275,11 +275,12 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
     plan *pl = &opt->plan;
     plan_release(pl);
     netcl_status status = NETCL_SUCCESS;
+    const uint32_t chunk = ctx->chunk;
     uint64_t full_total = 0, tail_total = 0;
     for (uint32_t i = 0; i < tensor_count; ++i) {
         if (has_grad(&tensors[i])) {
-            full_total += tensors[i].numel / NETCL_CHUNK;
-            tail_total += tensors[i].numel % NETCL_CHUNK != 0;
+            full_total += tensors[i].numel / chunk;
+            tail_total += tensors[i].numel % chunk != 0;
         }
     }
     if (full_total + tail_total > UINT32_MAX) {
@@ -344,7 +345,7 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
         const uint32_t tail_start = tail_count;
         for (uint32_t i = sp->first_tensor; i < sp->end_tensor; ++i) {
             if (has_grad(&tensors[i])) {
-                add_chunks(sp, &tensors[i], &opt->slots[i], table, &full_count, tails, &tail_count);
+                add_chunks(ctx->chunk, sp, &tensors[i], &opt->slots[i], table, &full_count, tails, &tail_count);
             }
         }
         sp->full_count = full_count - sp->full_first;
@@ -677,8 +678,8 @@ static netcl_status enqueue_staging(netcl_context *ctx, const span *sp, const ne
 
 static netcl_status enqueue_launch(netcl_context *ctx, cl_kernel kernel, uint32_t chunks)
 {
-    const size_t global = (size_t)chunks * NETCL_LOCAL_SIZE;
-    const size_t local = NETCL_LOCAL_SIZE;
+    const size_t global = (size_t)chunks * ctx->chunk;
+    const size_t local = ctx->chunk;
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
         return netcl_fail(err, "launching the RMSProp kernel over %u chunks failed", chunks);

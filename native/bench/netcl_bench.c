@@ -1,0 +1,385 @@
+/*
+ * netcl-bench: step time of netcl's RMSProp against the device's copy bandwidth and a plain C
+ * loop, measured in the same run on the same sizes. Prints a table; --json writes
+ * the results for scripts/bench. It measures, never asserts.
+ *
+ *   netcl-bench [--quick] [--device SELECTOR] [--json FILE]
+ */
+#define _POSIX_C_SOURCE 200809L
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_kernels.h"
+#include "c_loop.h"
+#include "netcl.h"
+
+#define MAX_RESULTS 256
+#define MAX_TENSORS 256
+
+typedef struct stats {
+    double median_ms, p10_ms, p90_ms;
+    int steps;
+} stats;
+
+typedef struct result {
+    char impl[16];
+    char variant[24];
+    char layout[16];
+    uint64_t numel;
+    uint32_t tensors;
+    uint64_t bytes_per_step;
+    stats time;
+} result;
+
+typedef struct bench {
+    int quick;
+    netcl_context *ctx;
+    netcl_device_info info;
+    cl_context cl_ctx;
+    cl_command_queue queue;
+    cl_kernel copy;
+    result results[MAX_RESULTS];
+    int result_count;
+} bench;
+
+typedef struct variant {
+    const char *name;
+    double momentum, weight_decay;
+    int centered;
+} variant;
+
+static const variant PLAIN = {"plain", 0.0, 0.0, 0};
+static const variant VARIANTS[] = {
+    {"plain", 0.0, 0.0, 0},
+    {"momentum", 0.9, 0.0, 0},
+    {"centered_momentum", 0.9, 0.0, 1},
+    {"weight_decay", 0.0, 1e-4, 0},
+};
+
+static void die(const char *what, netcl_status status)
+{
+    fprintf(stderr, "netcl-bench: %s failed: %s: %s\n", what, netcl_status_name(status),
+            netcl_last_error());
+    exit(1);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef void (*step_fn)(void *arg);
+
+/* Runs `fn` after warm-up until the time budget (or step cap) is spent; per-step statistics. */
+static stats measure(const bench *b, step_fn fn, void *arg)
+{
+    const double budget_ms = b->quick ? 150.0 : 600.0;
+    const int max_steps = b->quick ? 300 : 2000;
+    enum { WARMUP = 3, MIN_STEPS = 7 };
+    for (int i = 0; i < WARMUP; ++i) fn(arg);
+    double *times = malloc(max_steps * sizeof *times);
+    int n = 0;
+    const double start = now_ms();
+    while (n < max_steps && (n < MIN_STEPS || now_ms() - start < budget_ms)) {
+        const double t0 = now_ms();
+        fn(arg);
+        times[n++] = now_ms() - t0;
+    }
+    qsort(times, n, sizeof *times, compare_doubles);
+    stats s = {times[n / 2], times[n / 10], times[(n * 9) / 10], n};
+    free(times);
+    return s;
+}
+
+static float *alloc_floats(uint64_t n, float value)
+{
+    const size_t bytes = (n * sizeof(float) + 127) / 128 * 128;
+    float *p = aligned_alloc(128, bytes);
+    if (p == NULL) {
+        fprintf(stderr, "netcl-bench: out of memory (%zu bytes)\n", bytes);
+        exit(1);
+    }
+    for (uint64_t i = 0; i < n; ++i) p[i] = value * (float)(1 + i % 7);
+    return p;
+}
+
+static uint64_t bytes_per_element(const variant *v)
+{
+    return 20 + (v->momentum > 0 ? 8 : 0) + (v->centered ? 8 : 0);
+}
+
+static void record(bench *b, const char *impl, const variant *v, const char *layout,
+                   uint64_t numel, uint32_t tensors, stats s)
+{
+    if (b->result_count == MAX_RESULTS) return;
+    result *r = &b->results[b->result_count++];
+    snprintf(r->impl, sizeof r->impl, "%s", impl);
+    snprintf(r->variant, sizeof r->variant, "%s", v->name);
+    snprintf(r->layout, sizeof r->layout, "%s", layout);
+    r->numel = numel;
+    r->tensors = tensors;
+    r->bytes_per_step = numel * bytes_per_element(v);
+    r->time = s;
+    const double gbps = r->bytes_per_step / (s.median_ms * 1e6);
+    printf("%-10s %-18s %-10s %10llu %4u %10.4f ms [%8.4f, %8.4f] %7.2f GB/s\n", impl, v->name,
+           layout, (unsigned long long)numel, tensors, s.median_ms, s.p10_ms, s.p90_ms, gbps);
+    fflush(stdout);
+}
+
+/* ---- netcl -------------------------------------------------------------------------------- */
+
+typedef struct netcl_run {
+    netcl_rmsprop *opt;
+    netcl_param_group group;
+    netcl_tensor tensors[MAX_TENSORS];
+    uint32_t count;
+} netcl_run;
+
+static void netcl_step(void *arg)
+{
+    netcl_run *run = arg;
+    netcl_status status = netcl_rmsprop_step(run->opt, &run->group, 1, run->tensors, run->count);
+    if (status != NETCL_SUCCESS) die("netcl_rmsprop_step", status);
+}
+
+/* Steps `count` tensors of the given sizes, laid out as slices of one buffer or apart. */
+static void bench_netcl(bench *b, const variant *v, const uint64_t *sizes, uint32_t count,
+                        int contiguous)
+{
+    netcl_run run = {0};
+    run.count = count;
+    run.group = (netcl_param_group){1e-3, 0.99, 1e-8, v->weight_decay, v->momentum, v->centered,
+                                    0, 0, count};
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < count; ++i) total += sizes[i];
+    float *block = contiguous ? alloc_floats(total, 0.5f) : NULL;
+    float *block_grad = contiguous ? alloc_floats(total, 1e-3f) : NULL;
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+        netcl_tensor *t = &run.tensors[i];
+        t->numel = sizes[i];
+        t->data = contiguous ? block + at : alloc_floats(sizes[i], 0.5f);
+        t->grad = contiguous ? block_grad + at : alloc_floats(sizes[i], 1e-3f);
+        at += sizes[i];
+    }
+    netcl_status status = netcl_rmsprop_create(b->ctx, &run.opt);
+    if (status != NETCL_SUCCESS) die("netcl_rmsprop_create", status);
+    const stats s = measure(b, netcl_step, &run);
+    record(b, "netcl", v, count == 1 ? "single" : contiguous ? "contiguous" : "separate", total,
+           count, s);
+    netcl_rmsprop_destroy(run.opt);
+    for (uint32_t i = 0; i < count && !contiguous; ++i) {
+        free(run.tensors[i].data);
+        free((void *)run.tensors[i].grad);
+    }
+    free(block);
+    free(block_grad);
+}
+
+/* ---- references --------------------------------------------------------------------------- */
+
+typedef struct copy_run {
+    const bench *b;
+    size_t items;
+} copy_run;
+
+static void copy_step(void *arg)
+{
+    copy_run *run = arg;
+    const size_t local = 256;
+    const size_t global = (run->items + local - 1) / local * local;
+    cl_int err = clEnqueueNDRangeKernel(run->b->queue, run->b->copy, 1, NULL, &global, &local, 0,
+                                        NULL, NULL);
+    err |= clFinish(run->b->queue);
+    if (err != CL_SUCCESS) die("the copy kernel", err);
+}
+
+/* The device copies bytes_per_step / 2 bytes: reading and writing move bytes_per_step in all. */
+static void bench_copy(bench *b, const variant *v, uint64_t numel)
+{
+    const uint64_t half = numel * bytes_per_element(v) / 2;
+    const size_t items = (size_t)((half / 16 + 255) / 256 * 256);
+    cl_int err;
+    cl_mem src = clCreateBuffer(b->cl_ctx, CL_MEM_READ_WRITE, items * 16, NULL, &err);
+    cl_mem dst = clCreateBuffer(b->cl_ctx, CL_MEM_READ_WRITE, items * 16, NULL, &err);
+    if (err != CL_SUCCESS) die("allocating copy buffers", err);
+    const float zero = 0.0f;
+    clEnqueueFillBuffer(b->queue, src, &zero, sizeof zero, 0, items * 16, 0, NULL, NULL);
+    clEnqueueFillBuffer(b->queue, dst, &zero, sizeof zero, 0, items * 16, 0, NULL, NULL);
+    clSetKernelArg(b->copy, 0, sizeof src, &src);
+    clSetKernelArg(b->copy, 1, sizeof dst, &dst);
+    copy_run run = {b, items};
+    record(b, "copy", v, "single", numel, 1, measure(b, copy_step, &run));
+    clReleaseMemObject(src);
+    clReleaseMemObject(dst);
+}
+
+typedef struct loop_run {
+    netcl_param_group group;
+    float *p, *g, *v, *m, *ga;
+    uint64_t n;
+} loop_run;
+
+static void loop_step(void *arg)
+{
+    loop_run *run = arg;
+    c_loop_rmsprop(&run->group, run->p, run->g, run->v, run->m, run->ga, run->n);
+}
+
+static void bench_c_loop(bench *b, const variant *v, uint64_t numel)
+{
+    loop_run run = {{1e-3, 0.99, 1e-8, v->weight_decay, v->momentum, v->centered, 0, 0, 1},
+                    alloc_floats(numel, 0.5f), alloc_floats(numel, 1e-3f), alloc_floats(numel, 0),
+                    alloc_floats(numel, 0), alloc_floats(numel, 0), numel};
+    record(b, "c-loop", v, "single", numel, 1, measure(b, loop_step, &run));
+    free(run.p); free(run.g); free(run.v); free(run.m); free(run.ga);
+}
+
+/* ---- cases -------------------------------------------------------------------------------- */
+
+static uint32_t read_resnet50(uint64_t *sizes)
+{
+    FILE *f = fopen(NETCL_RESNET50_SHAPES, "r");
+    if (f == NULL) {
+        fprintf(stderr, "netcl-bench: cannot open %s\n", NETCL_RESNET50_SHAPES);
+        exit(1);
+    }
+    char line[512];
+    uint32_t count = 0;
+    while (fgets(line, sizeof line, f) != NULL && count < MAX_TENSORS) {
+        char name[256];
+        unsigned long long numel;
+        if (line[0] != '#' && sscanf(line, "%255s %llu", name, &numel) == 2) sizes[count++] = numel;
+    }
+    fclose(f);
+    return count;
+}
+
+static void single_tensor_case(bench *b, const variant *v, uint64_t numel)
+{
+    bench_copy(b, v, numel);
+    bench_c_loop(b, v, numel);
+    bench_netcl(b, v, &numel, 1, 1);
+}
+
+static void run_cases(bench *b)
+{
+    const int first_exp = 10, last_exp = b->quick ? 24 : 26, stride = b->quick ? 4 : 2;
+    for (int e = first_exp; e <= last_exp; e += stride) {
+        single_tensor_case(b, &PLAIN, 1ull << e);
+    }
+    const uint64_t big = 1ull << 24;
+    for (size_t i = 1; i < sizeof VARIANTS / sizeof VARIANTS[0]; ++i) {
+        single_tensor_case(b, &VARIANTS[i], big);
+    }
+    uint64_t sixteen[16];
+    for (int i = 0; i < 16; ++i) sixteen[i] = big / 16;
+    bench_netcl(b, &PLAIN, sixteen, 16, 1);
+    bench_netcl(b, &PLAIN, sixteen, 16, 0);
+
+    uint64_t resnet[MAX_TENSORS];
+    const uint32_t count = read_resnet50(resnet);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < count; ++i) total += resnet[i];
+    single_tensor_case(b, &PLAIN, total);
+    bench_netcl(b, &PLAIN, resnet, count, 1);
+    bench_netcl(b, &PLAIN, resnet, count, 0);
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+static void write_json(const bench *b, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "netcl-bench: cannot write %s\n", path);
+        exit(1);
+    }
+    fprintf(f, "{\n  \"tool\": \"netcl-bench\",\n  \"netcl_version\": \"%s\",\n", netcl_version());
+    fprintf(f, "  \"device\": {\"name\": \"%s\", \"vendor\": \"%s\", \"version\": \"%s\", "
+               "\"host_unified_memory\": %d},\n  \"threads\": %d,\n  \"results\": [\n",
+            b->info.name, b->info.vendor, b->info.version, b->info.host_unified_memory,
+            omp_get_max_threads());
+    for (int i = 0; i < b->result_count; ++i) {
+        const result *r = &b->results[i];
+        fprintf(f, "    {\"impl\": \"%s\", \"variant\": \"%s\", \"layout\": \"%s\", \"numel\": %llu, "
+                   "\"tensors\": %u, \"ms_per_step\": %.6f, \"p10_ms\": %.6f, \"p90_ms\": %.6f, "
+                   "\"steps\": %d, \"bytes_per_step\": %llu, \"gb_per_s\": %.3f}%s\n",
+                r->impl, r->variant, r->layout, (unsigned long long)r->numel, r->tensors,
+                r->time.median_ms, r->time.p10_ms, r->time.p90_ms, r->time.steps,
+                (unsigned long long)r->bytes_per_step,
+                r->bytes_per_step / (r->time.median_ms * 1e6), i + 1 < b->result_count ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    fclose(f);
+}
+
+static void setup_copy_kernel(bench *b)
+{
+    /* netcl's context is reused through a second context on the same device. */
+    cl_platform_id platform;
+    cl_device_id devices[64];
+    cl_uint platforms = 0;
+    cl_platform_id all[16];
+    clGetPlatformIDs(16, all, &platforms);
+    platform = all[b->info.platform_index];
+    clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 64, devices, NULL);
+    cl_device_id device = devices[b->info.device_index];
+    cl_int err;
+    b->cl_ctx = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
+    b->queue = clCreateCommandQueue(b->cl_ctx, device, 0, &err);
+    const char *src = netcl_kernel_source_copy;
+    const size_t len = netcl_kernel_source_copy_length;
+    cl_program program = clCreateProgramWithSource(b->cl_ctx, 1, &src, &len, &err);
+    err |= clBuildProgram(program, 1, &device, "", NULL, NULL);
+    b->copy = clCreateKernel(program, "copy_floats", &err);
+    clReleaseProgram(program);
+    if (err != CL_SUCCESS) die("building the copy kernel", err);
+}
+
+int main(int argc, char **argv)
+{
+    static bench b;
+    const char *json = NULL, *selector = NULL;
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            b.quick = 1;
+        } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+            json = argv[++i];
+        } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
+            selector = argv[++i];
+        } else {
+            fprintf(stderr, "usage: netcl-bench [--quick] [--device SELECTOR] [--json FILE]\n");
+            return 2;
+        }
+    }
+    netcl_status status = netcl_context_create(selector, &b.ctx);
+    if (status != NETCL_SUCCESS) die("netcl_context_create", status);
+    netcl_context_get_info(b.ctx, &b.info);
+    setup_copy_kernel(&b);
+    printf("netcl-bench %s on %s (%s), %d host threads for c-loop\n", netcl_version(), b.info.name,
+           b.info.version, omp_get_max_threads());
+    printf("%-10s %-18s %-10s %10s %4s %13s [%8s, %8s] %12s\n", "impl", "variant", "layout",
+           "numel", "tens", "median", "p10", "p90", "bandwidth");
+    run_cases(&b);
+    if (json != NULL) write_json(&b, json);
+    clReleaseKernel(b.copy);
+    clReleaseCommandQueue(b.queue);
+    clReleaseContext(b.cl_ctx);
+    netcl_context_destroy(b.ctx);
+    return 0;
+}
