@@ -1,5 +1,5 @@
 /* netcl-bench's bandwidth reference: a plain device copy, launched like the RMSProp kernels. */
-kernel void copy_floats(global const float4 *restrict src, global float4 *restrict dst)
+kernel void copy_floats(global const float *restrict src, global float *restrict dst)
 {
     const size_t i = get_global_id(0);
     dst[i] = src[i];

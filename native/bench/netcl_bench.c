@@ -44,6 +44,7 @@ typedef struct bench {
     cl_context cl_ctx;
     cl_command_queue queue;
     cl_kernel copy;
+    size_t local_size;  /* of the copy kernel: the work-group size netcl uses on this device */
     result results[MAX_RESULTS];
     int result_count;
 } bench;
@@ -200,8 +201,8 @@ typedef struct copy_run {
 static void copy_step(void *arg)
 {
     copy_run *run = arg;
-    const size_t local = 256;
-    const size_t global = (run->items + local - 1) / local * local;
+    const size_t local = run->b->local_size;
+    const size_t global = run->items;
     cl_int err = clEnqueueNDRangeKernel(run->b->queue, run->b->copy, 1, NULL, &global, &local, 0,
                                         NULL, NULL);
     err |= clFinish(run->b->queue);
@@ -212,14 +213,14 @@ static void copy_step(void *arg)
 static void bench_copy(bench *b, const variant *v, uint64_t numel)
 {
     const uint64_t half = numel * bytes_per_element(v) / 2;
-    const size_t items = (size_t)((half / 16 + 255) / 256 * 256);
+    const size_t items = (size_t)((half / 4 + b->local_size - 1) / b->local_size * b->local_size);
     cl_int err;
-    cl_mem src = clCreateBuffer(b->cl_ctx, CL_MEM_READ_WRITE, items * 16, NULL, &err);
-    cl_mem dst = clCreateBuffer(b->cl_ctx, CL_MEM_READ_WRITE, items * 16, NULL, &err);
+    cl_mem src = clCreateBuffer(b->cl_ctx, CL_MEM_READ_WRITE, items * 4, NULL, &err);
+    cl_mem dst = clCreateBuffer(b->cl_ctx, CL_MEM_READ_WRITE, items * 4, NULL, &err);
     if (err != CL_SUCCESS) die("allocating copy buffers", err);
     const float zero = 0.0f;
-    clEnqueueFillBuffer(b->queue, src, &zero, sizeof zero, 0, items * 16, 0, NULL, NULL);
-    clEnqueueFillBuffer(b->queue, dst, &zero, sizeof zero, 0, items * 16, 0, NULL, NULL);
+    clEnqueueFillBuffer(b->queue, src, &zero, sizeof zero, 0, items * 4, 0, NULL, NULL);
+    clEnqueueFillBuffer(b->queue, dst, &zero, sizeof zero, 0, items * 4, 0, NULL, NULL);
     clSetKernelArg(b->copy, 0, sizeof src, &src);
     clSetKernelArg(b->copy, 1, sizeof dst, &dst);
     copy_run run = {b, items};
@@ -347,6 +348,10 @@ static void setup_copy_kernel(bench *b)
     cl_program program = clCreateProgramWithSource(b->cl_ctx, 1, &src, &len, &err);
     err |= clBuildProgram(program, 1, &device, "", NULL, NULL);
     b->copy = clCreateKernel(program, "copy_floats", &err);
+    size_t max_group = 256;
+    clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group, &max_group, NULL);
+    const size_t wanted = b->info.is_cpu ? 4096 : 256;
+    b->local_size = max_group < wanted ? max_group : wanted;
     clReleaseProgram(program);
     if (err != CL_SUCCESS) die("building the copy kernel", err);
 }

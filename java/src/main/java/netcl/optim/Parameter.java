@@ -1,0 +1,87 @@
+package netcl.optim;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A float32 tensor the optimizer updates in place, and its gradient: the caller's own off-heap
+ * memory, never copied on devices that share host memory (see {@link Tensors}). A {@code null}
+ * gradient means "no gradient": {@link RMSProp#step()} skips the parameter, like PyTorch's
+ * {@code grad = None}.
+ */
+public final class Parameter {
+    private final MemorySegment data;
+    private MemorySegment grad;
+
+    private Parameter(MemorySegment data, MemorySegment grad) {
+        this.data = data;
+        this.grad = grad;
+    }
+
+    /**
+     * Wraps {@code data} (native, writable, a positive multiple of 4 bytes, 4-byte aligned) and
+     * {@code grad} (the same, of the same length, or {@code null}).
+     */
+    public static Parameter wrap(MemorySegment data, MemorySegment grad) {
+        checkSegment("data", data);
+        Parameter p = new Parameter(data, null);
+        p.grad(grad);
+        return p;
+    }
+
+    /** Sets the gradient the next step uses; {@code null} means none. */
+    public Parameter grad(MemorySegment grad) {
+        if (grad != null) {
+            checkSegment("grad", grad);
+            if (grad.byteSize() != data.byteSize()) {
+                throw new IllegalArgumentException("grad has " + grad.byteSize() / Float.BYTES
+                        + " floats but data has " + numel());
+            }
+            if (overlaps(grad, data)) {
+                throw new IllegalArgumentException("grad overlaps data");
+            }
+        }
+        this.grad = grad;
+        return this;
+    }
+
+    public MemorySegment data() {
+        return data;
+    }
+
+    /** The current gradient, or {@code null}. */
+    public MemorySegment grad() {
+        return grad;
+    }
+
+    public long numel() {
+        return data.byteSize() / Float.BYTES;
+    }
+
+    static boolean overlaps(MemorySegment a, MemorySegment b) {
+        return a.address() < b.address() + b.byteSize() && b.address() < a.address() + a.byteSize();
+    }
+
+    static void checkSegment(String what, MemorySegment segment) {
+        if (segment == null) {
+            throw new IllegalArgumentException(what + " is null");
+        }
+        if (!segment.scope().isAlive()) {
+            throw new IllegalArgumentException(what + ": the segment's arena is closed");
+        }
+        if (!segment.isNative()) {
+            throw new IllegalArgumentException(what + " is a heap segment; netcl needs native memory "
+                    + "(Arena.allocate or Tensors.allocate)");
+        }
+        if (segment.isReadOnly()) {
+            throw new IllegalArgumentException(what + " is read-only");
+        }
+        if (segment.byteSize() == 0 || segment.byteSize() % Float.BYTES != 0) {
+            throw new IllegalArgumentException(what + " has " + segment.byteSize()
+                    + " bytes, not a positive multiple of 4 (float32)");
+        }
+        if (segment.address() % Float.BYTES != 0) {
+            throw new IllegalArgumentException(what + " at address 0x" + Long.toHexString(segment.address())
+                    + " is not aligned to 4 bytes");
+        }
+    }
+}

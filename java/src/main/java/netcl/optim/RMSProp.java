@@ -1,0 +1,410 @@
+package netcl.optim;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.DoubleSupplier;
+
+import netcl.bindings.Netcl;
+import netcl.bindings.netcl_device_info;
+import netcl.bindings.netcl_param_group;
+import netcl.bindings.netcl_param_state;
+import netcl.bindings.netcl_tensor;
+
+/**
+ * RMSProp with PyTorch's semantics ({@code torch.optim.RMSprop}, bit for bit on the CPU device),
+ * run by fused OpenCL kernels on the caller's own off-heap tensors.
+ *
+ * <pre>{@code
+ * RMSProp opt = RMSProp.builder().lr(1e-3).momentum(0.9).build(List.of(p1, p2));
+ * opt.step();
+ * }</pre>
+ *
+ * <p>Threads: an optimizer may be used from any thread, one call at a time; calls from several
+ * threads at once are serialized (every public method holds the optimizer's lock), never
+ * interleaved. Gradients must not be written while a step runs. In steady state {@link #step()}
+ * allocates nothing on the Java heap.
+ */
+public final class RMSProp implements Optimizer {
+    private static final long TENSOR_SIZE = netcl_tensor.sizeof();
+    private static final long GROUP_SIZE = netcl_param_group.sizeof();
+
+    private final Arena arena = Arena.ofShared();
+    private final ParamGroup defaults;
+    private final MemorySegment context;
+    private final MemorySegment optimizer;
+    private final Device device;
+    private final List<ParamGroup> groups = new ArrayList<>();
+    private final List<ParamGroup> groupsView = Collections.unmodifiableList(groups);
+    private final MemorySegment scratch = arena.allocate(ValueLayout.JAVA_LONG);
+    private Parameter[] params = new Parameter[0];
+    private MemorySegment tensors = MemorySegment.NULL;
+    private MemorySegment groupStructs = MemorySegment.NULL;
+    private boolean closed;
+
+    private RMSProp(ParamGroup defaults, String deviceSelector, ParamGroup first) {
+        this.defaults = defaults;
+        NativeLibrary.load();
+        MemorySegment ctx = MemorySegment.NULL;
+        MemorySegment opt = MemorySegment.NULL;
+        try (Arena temp = Arena.ofConfined()) {
+            MemorySegment out = temp.allocate(ValueLayout.ADDRESS);
+            MemorySegment selector = deviceSelector == null ? MemorySegment.NULL : temp.allocateFrom(deviceSelector);
+            NetclException.check(Netcl.netcl_context_create(selector, out), "netcl_context_create");
+            ctx = out.get(ValueLayout.ADDRESS, 0);
+            MemorySegment info = netcl_device_info.allocate(temp);
+            NetclException.check(Netcl.netcl_context_get_info(ctx, info), "netcl_context_get_info");
+            this.device = Device.from(info);
+            NetclException.check(Netcl.netcl_rmsprop_create(ctx, out), "netcl_rmsprop_create");
+            opt = out.get(ValueLayout.ADDRESS, 0);
+            this.optimizer = opt;
+            this.context = ctx;
+            addParamGroup(first);
+        } catch (RuntimeException e) {
+            Netcl.netcl_rmsprop_destroy(opt);
+            Netcl.netcl_context_destroy(ctx);
+            arena.close();
+            throw e;
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Options of the first group and defaults of later ones; PyTorch's defaults unless set. */
+    public static final class Builder {
+        private final ParamGroup defaults = ParamGroup.defaults();
+        private String device;
+
+        private Builder() {
+        }
+
+        public Builder lr(double lr) {
+            defaults.lr(lr);
+            return this;
+        }
+
+        public Builder alpha(double alpha) {
+            defaults.alpha(alpha);
+            return this;
+        }
+
+        public Builder eps(double eps) {
+            defaults.eps(eps);
+            return this;
+        }
+
+        public Builder weightDecay(double weightDecay) {
+            defaults.weightDecay(weightDecay);
+            return this;
+        }
+
+        public Builder momentum(double momentum) {
+            defaults.momentum(momentum);
+            return this;
+        }
+
+        public Builder centered(boolean centered) {
+            defaults.centered(centered);
+            return this;
+        }
+
+        public Builder maximize(boolean maximize) {
+            defaults.maximize(maximize);
+            return this;
+        }
+
+        /** The OpenCL device (see {@link Device}); without it {@code NETCL_DEVICE}, then the default. */
+        public Builder device(String selector) {
+            if (selector == null || selector.isBlank()) {
+                throw new IllegalArgumentException("device selector is empty");
+            }
+            this.device = selector;
+            return this;
+        }
+
+        /** Creates the optimizer with {@code params} as its first group. */
+        public RMSProp build(List<Parameter> params) {
+            ParamGroup first = ParamGroup.of(params);
+            ParamGroup snapshot = ParamGroup.defaults();
+            snapshot.copyOptions(defaults);
+            return new RMSProp(snapshot, device, first);
+        }
+    }
+
+    /** The device the optimizer runs on. */
+    public Device device() {
+        return device;
+    }
+
+    @Override
+    public synchronized List<ParamGroup> paramGroups() {
+        checkOpen();
+        return groupsView;
+    }
+
+    @Override
+    public synchronized void addParamGroup(ParamGroup group) {
+        checkOpen();
+        if (group == null) {
+            throw new IllegalArgumentException("group is null");
+        }
+        Map<Parameter, Boolean> known = new IdentityHashMap<>();
+        for (Parameter p : params) {
+            known.put(p, Boolean.TRUE);
+        }
+        for (Parameter p : group.params()) {
+            if (known.containsKey(p)) {
+                throw new IllegalArgumentException("some parameters appear in more than one parameter group");
+            }
+        }
+        Parameter[] all = Arrays.copyOf(params, params.length + group.params().size());
+        for (int i = 0; i < group.params().size(); i++) {
+            all[params.length + i] = group.params().get(i);
+        }
+        checkNoOverlap(all);
+        group.inherit(defaults);
+        groups.add(group);
+        params = all;
+        tensors = arena.allocate(TENSOR_SIZE * params.length, 8);
+        groupStructs = arena.allocate(GROUP_SIZE * groups.size(), 8);
+    }
+
+    /** Two parameters over the same memory would be updated twice per step. */
+    private static void checkNoOverlap(Parameter[] all) {
+        Parameter[] sorted = all.clone();
+        Arrays.sort(sorted, Comparator.comparingLong(p -> p.data().address()));
+        for (int i = 1; i < sorted.length; i++) {
+            if (Parameter.overlaps(sorted[i - 1].data(), sorted[i].data())) {
+                throw new IllegalArgumentException("two parameters share memory at 0x"
+                        + Long.toHexString(sorted[i].data().address()));
+            }
+        }
+    }
+
+    @Override
+    public synchronized void step() {
+        checkOpen();
+        for (int i = 0; i < params.length; i++) {
+            Parameter p = params[i];
+            MemorySegment data = p.data();
+            MemorySegment grad = p.grad();
+            if (!data.scope().isAlive() || (grad != null && !grad.scope().isAlive())) {
+                throw new IllegalArgumentException("parameter " + i + ": the arena of its "
+                        + (data.scope().isAlive() ? "grad" : "data") + " segment is closed");
+            }
+            long at = i * TENSOR_SIZE;
+            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.data$offset(), data.address());
+            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.grad$offset(), grad == null ? 0L : grad.address());
+            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.data_mem$offset(), 0L);
+            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.grad_mem$offset(), 0L);
+            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.data_offset$offset(), 0L);
+            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.grad_offset$offset(), 0L);
+            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.numel$offset(), p.numel());
+        }
+        int first = 0;
+        for (int g = 0; g < groups.size(); g++) {
+            ParamGroup group = groups.get(g);
+            long at = g * GROUP_SIZE;
+            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.lr$offset(), group.lr());
+            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.alpha$offset(), group.alpha());
+            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.eps$offset(), group.eps());
+            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.weight_decay$offset(), group.weightDecay());
+            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.momentum$offset(), group.momentum());
+            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.centered$offset(), group.centered() ? 1 : 0);
+            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.maximize$offset(), group.maximize() ? 1 : 0);
+            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.first$offset(), first);
+            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.count$offset(), group.params().size());
+            first += group.params().size();
+        }
+        NetclException.check(Netcl.netcl_rmsprop_step(optimizer, groupStructs, groups.size(), tensors,
+                params.length), "netcl_rmsprop_step");
+    }
+
+    @Override
+    public synchronized double step(DoubleSupplier closure) {
+        checkOpen();
+        if (closure == null) {
+            throw new IllegalArgumentException("closure is null");
+        }
+        double loss = closure.getAsDouble();
+        step();
+        return loss;
+    }
+
+    @Override
+    public synchronized void zeroGrad() {
+        zeroGrad(false);
+    }
+
+    @Override
+    public synchronized void zeroGrad(boolean setToNone) {
+        checkOpen();
+        for (Parameter p : params) {
+            if (p.grad() != null) {
+                if (setToNone) {
+                    p.grad(null);
+                } else {
+                    p.grad().fill((byte) 0);
+                }
+            }
+        }
+    }
+
+    @Override
+    public synchronized StateDict stateDict() {
+        checkOpen();
+        Map<Integer, ParamState> state = new LinkedHashMap<>();
+        try (Arena temp = Arena.ofConfined()) {
+            MemorySegment info = netcl_param_state.allocate(temp);
+            for (int i = 0; i < params.length; i++) {
+                NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, i, info), "netcl_rmsprop_get_state");
+                if (netcl_param_state.has_square_avg(info) == 0) {
+                    continue;
+                }
+                long numel = netcl_param_state.numel(info);
+                MemorySegment v = temp.allocate(ValueLayout.JAVA_FLOAT, numel);
+                MemorySegment m = netcl_param_state.has_momentum_buffer(info) != 0
+                        ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
+                MemorySegment ga = netcl_param_state.has_grad_avg(info) != 0
+                        ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
+                NetclException.check(Netcl.netcl_rmsprop_read_state(optimizer, i, numel, v, m, ga),
+                        "netcl_rmsprop_read_state");
+                state.put(i, new ParamState(netcl_param_state.step(info), v.toArray(ValueLayout.JAVA_FLOAT),
+                        m.equals(MemorySegment.NULL) ? null : m.toArray(ValueLayout.JAVA_FLOAT),
+                        ga.equals(MemorySegment.NULL) ? null : ga.toArray(ValueLayout.JAVA_FLOAT)));
+            }
+        }
+        List<StateDict.GroupState> groupStates = new ArrayList<>();
+        int index = 0;
+        for (ParamGroup g : groups) {
+            List<Integer> ids = new ArrayList<>();
+            for (int k = 0; k < g.params().size(); k++) {
+                ids.add(index++);
+            }
+            groupStates.add(new StateDict.GroupState(g.lr(), g.alpha(), g.eps(), g.weightDecay(), g.momentum(),
+                    g.centered(), g.maximize(), List.copyOf(ids)));
+        }
+        return new StateDict(Collections.unmodifiableMap(state), List.copyOf(groupStates));
+    }
+
+    /**
+     * Replaces every parameter's state (parameters absent from {@code stateDict.state()} lose
+     * theirs) and, when present, the groups' hyperparameters. Everything is checked first: on an
+     * error nothing changes.
+     */
+    @Override
+    public synchronized void loadStateDict(StateDict stateDict) {
+        checkOpen();
+        List<ParamGroup> loadedGroups = checkStateDict(stateDict);
+        try (Arena temp = Arena.ofConfined()) {
+            for (int i = 0; i < params.length; i++) {
+                ParamState s = stateDict.state().get(i);
+                int status = s == null
+                        ? Netcl.netcl_rmsprop_write_state(optimizer, i, 0, params[i].numel(), MemorySegment.NULL,
+                                MemorySegment.NULL, MemorySegment.NULL)
+                        : Netcl.netcl_rmsprop_write_state(optimizer, i, s.step(), params[i].numel(),
+                                floats(temp, s.squareAvg()), floats(temp, s.momentumBuffer()), floats(temp, s.gradAvg()));
+                NetclException.check(status, "netcl_rmsprop_write_state");
+            }
+        }
+        for (int g = 0; g < loadedGroups.size(); g++) {
+            groups.get(g).copyOptions(loadedGroups.get(g));
+        }
+    }
+
+    /** Validates a state dict against this optimizer; returns the loaded groups' options. */
+    private List<ParamGroup> checkStateDict(StateDict sd) {
+        if (sd == null || sd.state() == null) {
+            throw new IllegalArgumentException("state dict is null");
+        }
+        List<ParamGroup> loaded = new ArrayList<>();
+        if (sd.paramGroups() != null) {
+            if (sd.paramGroups().size() != groups.size()) {
+                throw new IllegalArgumentException("loaded state dict has " + sd.paramGroups().size()
+                        + " parameter groups, the optimizer has " + groups.size());
+            }
+            for (int g = 0; g < groups.size(); g++) {
+                StateDict.GroupState gs = sd.paramGroups().get(g);
+                if (gs == null || gs.params() == null || gs.params().size() != groups.get(g).params().size()) {
+                    throw new IllegalArgumentException("loaded state dict contains a parameter group " + g
+                            + " that doesn't match the size of optimizer's group");
+                }
+                ParamGroup options = ParamGroup.defaults();
+                options.lr(gs.lr()).alpha(gs.alpha()).eps(gs.eps()).weightDecay(gs.weightDecay())
+                        .momentum(gs.momentum()).centered(gs.centered()).maximize(gs.maximize());
+                loaded.add(options);
+            }
+        }
+        for (Map.Entry<Integer, ParamState> e : sd.state().entrySet()) {
+            Integer index = e.getKey();
+            ParamState s = e.getValue();
+            if (index == null || index < 0 || index >= params.length) {
+                throw new IllegalArgumentException("state for parameter " + index + ", but the optimizer has "
+                        + params.length + " parameters");
+            }
+            long numel = params[index].numel();
+            if (s == null || s.squareAvg() == null) {
+                throw new IllegalArgumentException("parameter " + index + ": state without squareAvg");
+            }
+            if (s.step() < 0) {
+                throw new IllegalArgumentException("parameter " + index + ": negative step " + s.step());
+            }
+            checkLength(index, "squareAvg", s.squareAvg(), numel);
+            checkLength(index, "momentumBuffer", s.momentumBuffer(), numel);
+            checkLength(index, "gradAvg", s.gradAvg(), numel);
+        }
+        return loaded;
+    }
+
+    private static void checkLength(int index, String name, float[] values, long numel) {
+        if (values != null && values.length != numel) {
+            throw new IllegalArgumentException("parameter " + index + ": " + name + " has " + values.length
+                    + " values, the parameter has " + numel);
+        }
+    }
+
+    private static MemorySegment floats(Arena arena, float[] values) {
+        return values == null ? MemorySegment.NULL : arena.allocateFrom(ValueLayout.JAVA_FLOAT, values);
+    }
+
+    /** Bytes copied between host tensors and the device so far: 0 on the zero-copy path. */
+    public synchronized long stagedBytes() {
+        checkOpen();
+        NetclException.check(Netcl.netcl_context_get_staged_bytes(context, scratch), "netcl_context_get_staged_bytes");
+        return scratch.get(ValueLayout.JAVA_LONG, 0);
+    }
+
+    /** Kernel launches of the last step: one per group and memory span (two with tails). */
+    public synchronized int lastLaunchCount() {
+        checkOpen();
+        NetclException.check(Netcl.netcl_rmsprop_get_last_launch_count(optimizer, scratch),
+                "netcl_rmsprop_get_last_launch_count");
+        return scratch.get(ValueLayout.JAVA_INT, 0);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            Netcl.netcl_rmsprop_destroy(optimizer);
+            Netcl.netcl_context_destroy(context);
+            arena.close();
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("the optimizer is closed");
+        }
+    }
+}

@@ -1,0 +1,37 @@
+package netcl.optim;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Allocation helpers for float32 tensors that netcl updates without copies.
+ *
+ * <p>On a device that shares host memory (the CPU device, integrated GPUs) netcl wraps the
+ * caller's memory in place when the tensor's first float is aligned to {@link #ZERO_COPY_ALIGNMENT}
+ * bytes (the device's base-address alignment, 128 bytes on PoCL); several parameters that are
+ * slices of one such allocation, laid out one after the other, are updated by one kernel launch.
+ * Memory aligned only to 4 bytes still works, through a staging copy each step.
+ */
+public final class Tensors {
+    /** Bytes of alignment that keep a tensor zero-copy on the devices netcl has met. */
+    public static final long ZERO_COPY_ALIGNMENT = 128;
+
+    private Tensors() {
+    }
+
+    /** A zeroed, {@value #ZERO_COPY_ALIGNMENT}-byte aligned segment of {@code numel} floats. */
+    public static MemorySegment allocate(Arena arena, long numel) {
+        if (numel <= 0) {
+            throw new IllegalArgumentException("numel must be positive, got " + numel);
+        }
+        return arena.allocate(numel * Float.BYTES, ZERO_COPY_ALIGNMENT);
+    }
+
+    /** A zero-copy segment holding a copy of {@code values}. */
+    public static MemorySegment of(Arena arena, float... values) {
+        MemorySegment segment = allocate(arena, values.length);
+        MemorySegment.copy(values, 0, segment, ValueLayout.JAVA_FLOAT, 0, values.length);
+        return segment;
+    }
+}
