@@ -43,10 +43,15 @@ FFM API and jextract's output, which need Java 23 or later), or install one unde
     export PATH="$JAVA_HOME/bin:$PATH"
 }
 
-# Configures and builds the native library, tests and netcl-bench into $1 (default: $NETCL_BUILD).
+# Configures and builds the native library, tests and netcl-bench into $1 (default: $NETCL_BUILD);
+# further arguments go to CMake. The compiler's output is shown only when the build fails.
 netcl_build_native() {
     local dir="${1:-$NETCL_BUILD}"
     shift || true
-    cmake -S "$NETCL_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-    cmake --build "$dir" --parallel "$(nproc)"
+    mkdir -p "$dir"
+    if ! { cmake -S "$NETCL_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" &&
+           cmake --build "$dir" --parallel "$(nproc)"; } >"$dir/build.log" 2>&1; then
+        cat "$dir/build.log" >&2
+        netcl_die "the native build in $dir failed (log: $dir/build.log)"
+    fi
 }
