@@ -5,10 +5,10 @@
  * The host cuts every tensor of the span into chunks described by a table of ulong4
  * (data offset, grad offset, state offset, length), offsets in floats. A work-group of
  * NETCL_CHUNK items handles one chunk, one element per item, so neighbouring work-items touch
- * neighbouring floats: PoCL vectorizes its loop over work-items and GPUs coalesce. Full chunks
- * go to rmsprop_full_*, which has neither a bounds check (PoCL masks every lane of a kernel
- * with one, 2-3x slower) nor a loop (PoCL then cannot vectorize across work-items: 8x slower,
- * measured); each tensor's last, shorter chunk goes to rmsprop_tail_*.
+ * neighbouring floats: PoCL vectorizes its loop over work-items and GPUs coalesce. There is
+ * no loop in the kernel (PoCL then cannot vectorize across work-items: 8x slower, measured) and
+ * no per-item bounds check on full chunks (PoCL masks every lane of a kernel with one, 2-3x
+ * slower); only each tensor's last, shorter chunk is masked. One launch covers a whole span.
  *
  * Each operation rounds like PyTorch 1.13's CPU kernels (GCC contracts `a + b * c` there into
  * one fma), so results match torch.optim.RMSprop bit for bit; contraction is therefore off here
@@ -64,37 +64,34 @@ inline void rmsprop_update(global float *restrict p, global const float *restric
     global float *restrict mb, global float *restrict ga, global const ulong4 *restrict chunks,    \
     const uint first_chunk, const rmsprop_hyper h
 
-#define RMSPROP_KERNELS(NAME, WD, MAX, MOM, CEN)                                            \
-    kernel __attribute__((reqd_work_group_size(NETCL_CHUNK, 1, 1)))                    \
-    void rmsprop_full_##NAME(RMSPROP_ARGS)                                                  \
+#define RMSPROP_KERNEL(NAME, WD, MAX, MOM, CEN)                                             \
+    kernel __attribute__((reqd_work_group_size(NETCL_CHUNK, 1, 1)))                         \
+    void rmsprop_##NAME(RMSPROP_ARGS)                                                       \
     {                                                                                       \
         const ulong4 c = chunks[first_chunk + get_group_id(0)];                             \
         const ulong lid = get_local_id(0);                                                  \
-        rmsprop_update(p, g, v, mb, ga, c.x + lid, c.y + lid, c.z + lid, h, WD, MAX, MOM, CEN); \
-    }                                                                                       \
-    kernel __attribute__((reqd_work_group_size(NETCL_CHUNK, 1, 1)))                    \
-    void rmsprop_tail_##NAME(RMSPROP_ARGS)                                                  \
-    {                                                                                       \
-        const ulong4 c = chunks[first_chunk + get_group_id(0)];                             \
-        for (ulong j = get_local_id(0); j < c.w; j += NETCL_CHUNK) {                   \
-            rmsprop_update(p, g, v, mb, ga, c.x + j, c.y + j, c.z + j, h, WD, MAX, MOM, CEN); \
+        /* c.w == NETCL_CHUNK is the same for the whole group: LLVM unswitches the          \
+         * work-item loop on it, so full chunks run unmasked (measured: as fast as a        \
+         * kernel without the test) and only a tensor's last chunk is masked. */             \
+        if (c.w == NETCL_CHUNK || lid < c.w) {                                              \
+            rmsprop_update(p, g, v, mb, ga, c.x + lid, c.y + lid, c.z + lid, h, WD, MAX, MOM, CEN); \
         }                                                                                   \
     }
 
-/* Kernel names: rmsprop_{full,tail}_<weight decay><maximize><momentum><centered>, as 0/1 digits. */
-RMSPROP_KERNELS(0000, 0, 0, 0, 0)
-RMSPROP_KERNELS(0001, 0, 0, 0, 1)
-RMSPROP_KERNELS(0010, 0, 0, 1, 0)
-RMSPROP_KERNELS(0011, 0, 0, 1, 1)
-RMSPROP_KERNELS(0100, 0, 1, 0, 0)
-RMSPROP_KERNELS(0101, 0, 1, 0, 1)
-RMSPROP_KERNELS(0110, 0, 1, 1, 0)
-RMSPROP_KERNELS(0111, 0, 1, 1, 1)
-RMSPROP_KERNELS(1000, 1, 0, 0, 0)
-RMSPROP_KERNELS(1001, 1, 0, 0, 1)
-RMSPROP_KERNELS(1010, 1, 0, 1, 0)
-RMSPROP_KERNELS(1011, 1, 0, 1, 1)
-RMSPROP_KERNELS(1100, 1, 1, 0, 0)
-RMSPROP_KERNELS(1101, 1, 1, 0, 1)
-RMSPROP_KERNELS(1110, 1, 1, 1, 0)
-RMSPROP_KERNELS(1111, 1, 1, 1, 1)
+/* Kernel names: rmsprop_<weight decay><maximize><momentum><centered>, as 0/1 digits. */
+RMSPROP_KERNEL(0000, 0, 0, 0, 0)
+RMSPROP_KERNEL(0001, 0, 0, 0, 1)
+RMSPROP_KERNEL(0010, 0, 0, 1, 0)
+RMSPROP_KERNEL(0011, 0, 0, 1, 1)
+RMSPROP_KERNEL(0100, 0, 1, 0, 0)
+RMSPROP_KERNEL(0101, 0, 1, 0, 1)
+RMSPROP_KERNEL(0110, 0, 1, 1, 0)
+RMSPROP_KERNEL(0111, 0, 1, 1, 1)
+RMSPROP_KERNEL(1000, 1, 0, 0, 0)
+RMSPROP_KERNEL(1001, 1, 0, 0, 1)
+RMSPROP_KERNEL(1010, 1, 0, 1, 0)
+RMSPROP_KERNEL(1011, 1, 0, 1, 1)
+RMSPROP_KERNEL(1100, 1, 1, 0, 0)
+RMSPROP_KERNEL(1101, 1, 1, 0, 1)
+RMSPROP_KERNEL(1110, 1, 1, 1, 0)
+RMSPROP_KERNEL(1111, 1, 1, 1, 1)

@@ -27,8 +27,9 @@ void netcl_clear_error(void);
 
 /* program.c */
 netcl_status netcl_program_build(netcl_context *ctx);
-/* The kernel for a variant, `tail` selecting the short-chunk kernel; a new cl_kernel each call. */
-netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant, int tail,
+/* The kernel for a variant (bits: weight decay, maximize, momentum, centered); a new cl_kernel
+ * each call, since each launch plan span sets its own arguments. */
+netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant,
                                          cl_kernel *kernel);
 
 /* context.c */

@@ -52,12 +52,12 @@ netcl_status netcl_program_build(netcl_context *ctx)
     return NETCL_SUCCESS;
 }
 
-netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant, int tail,
+netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant,
                                          cl_kernel *kernel)
 {
     char name[32];
-    snprintf(name, sizeof name, "rmsprop_%s_%u%u%u%u", tail ? "tail" : "full",
-             (variant >> 3) & 1u, (variant >> 2) & 1u, (variant >> 1) & 1u, variant & 1u);
+    snprintf(name, sizeof name, "rmsprop_%u%u%u%u", (variant >> 3) & 1u, (variant >> 2) & 1u,
+             (variant >> 1) & 1u, variant & 1u);
     cl_int err;
     *kernel = clCreateKernel(ctx->program, name, &err);
     if (err != CL_SUCCESS) {

@@ -7,8 +7,7 @@
  *
  * Plan: the tensors of a parameter group are cut into spans, runs of consecutive tensors that
  * lie in one region of memory (slices of one host allocation, or one caller cl_mem). Each span
- * gets one data and one grad buffer and is updated by one launch of the full-chunk kernel (plus
- * one of the tail kernel when some tensor length is not a multiple of the chunk length). The plan,
+ * gets one data and one grad buffer and is updated by one kernel launch. The plan,
  * its buffers, kernels and chunk table are reused while the step's tensors (addresses, lengths,
  * gradient presence) and the groups' kernel variants stay the same, so a steady-state step only
  * compares the tensor list, enqueues and waits.
@@ -56,9 +55,8 @@ typedef struct span {
     const float *host_grad;
     cl_mem data;               /* owned for host spans, retained for device spans */
     cl_mem grad;
-    uint32_t full_first, full_count, tail_first, tail_count;
-    cl_kernel full;
-    cl_kernel tail;
+    uint32_t chunk_first, chunk_count;  /* the span's entries in the chunk table */
+    cl_kernel kernel;
 } span;
 
 typedef struct plan {
@@ -105,8 +103,7 @@ static void plan_release(plan *pl)
 {
     for (uint32_t s = 0; s < pl->span_count; ++s) {
         span *sp = &pl->spans[s];
-        if (sp->full != NULL) clReleaseKernel(sp->full);
-        if (sp->tail != NULL) clReleaseKernel(sp->tail);
+        if (sp->kernel != NULL) clReleaseKernel(sp->kernel);
         if (sp->data != NULL) clReleaseMemObject(sp->data);
         if (sp->grad != NULL) clReleaseMemObject(sp->grad);
     }
@@ -227,42 +224,36 @@ static netcl_status create_span_buffers(netcl_context *ctx, span *sp, const netc
     return NETCL_SUCCESS;
 }
 
-/* Appends the chunks of one tensor; `full` and `tail` are arrays with room for them. */
+/* Appends the chunks of one tensor to `table`: full ones, then a shorter last one if any. */
 static void add_chunks(uint32_t chunk, const span *sp, const netcl_tensor *t,
-                       const param_slot *slot, cl_ulong4 *full, uint32_t *full_count, cl_ulong4 *tail, uint32_t *tail_count)
+                       const param_slot *slot, cl_ulong4 *table, uint32_t *count)
 {
     const uint64_t data_off = sp->kind == SPAN_DEVICE ? t->data_offset
                                                       : (uint64_t)(t->data - sp->host_data);
     const uint64_t grad_off = sp->kind == SPAN_DEVICE ? t->grad_offset
                                                       : (uint64_t)(t->grad - sp->host_grad);
-    uint64_t done = 0;
-    for (; done + chunk <= t->numel; done += chunk) {
-        full[(*full_count)++] = (cl_ulong4){{data_off + done, grad_off + done,
-                                             slot->offset + done, chunk}};
-    }
-    if (done < t->numel) {
-        tail[(*tail_count)++] = (cl_ulong4){{data_off + done, grad_off + done, slot->offset + done,
-                                             t->numel - done}};
+    for (uint64_t done = 0; done < t->numel; done += chunk) {
+        const uint64_t length = t->numel - done < chunk ? t->numel - done : chunk;
+        table[(*count)++] = (cl_ulong4){{data_off + done, grad_off + done, slot->offset + done,
+                                         length}};
     }
 }
 
 static netcl_status set_span_args(netcl_rmsprop *opt, span *sp, cl_mem chunks)
 {
-    cl_kernel kernels[2] = {sp->full, sp->tail};
-    const cl_uint firsts[2] = {sp->full_first, sp->tail_first};
+    /* Unused state pools still need a valid buffer argument. */
     cl_mem momentum = opt->pool[POOL_MOMENTUM] ? opt->pool[POOL_MOMENTUM] : opt->pool[POOL_SQUARE_AVG];
     cl_mem grad_avg = opt->pool[POOL_GRAD_AVG] ? opt->pool[POOL_GRAD_AVG] : opt->pool[POOL_SQUARE_AVG];
-    for (int k = 0; k < 2; ++k) {
-        cl_int err = clSetKernelArg(kernels[k], 0, sizeof(cl_mem), &sp->data);
-        err |= clSetKernelArg(kernels[k], 1, sizeof(cl_mem), &sp->grad);
-        err |= clSetKernelArg(kernels[k], 2, sizeof(cl_mem), &opt->pool[POOL_SQUARE_AVG]);
-        err |= clSetKernelArg(kernels[k], 3, sizeof(cl_mem), &momentum);
-        err |= clSetKernelArg(kernels[k], 4, sizeof(cl_mem), &grad_avg);
-        err |= clSetKernelArg(kernels[k], 5, sizeof(cl_mem), &chunks);
-        err |= clSetKernelArg(kernels[k], 6, sizeof(cl_uint), &firsts[k]);
-        if (err != CL_SUCCESS) {
-            return netcl_fail(CL_INVALID_KERNEL_ARGS, "setting kernel arguments failed");
-        }
+    const cl_uint first = sp->chunk_first;
+    cl_int err = clSetKernelArg(sp->kernel, 0, sizeof(cl_mem), &sp->data);
+    err |= clSetKernelArg(sp->kernel, 1, sizeof(cl_mem), &sp->grad);
+    err |= clSetKernelArg(sp->kernel, 2, sizeof(cl_mem), &opt->pool[POOL_SQUARE_AVG]);
+    err |= clSetKernelArg(sp->kernel, 3, sizeof(cl_mem), &momentum);
+    err |= clSetKernelArg(sp->kernel, 4, sizeof(cl_mem), &grad_avg);
+    err |= clSetKernelArg(sp->kernel, 5, sizeof(cl_mem), &chunks);
+    err |= clSetKernelArg(sp->kernel, 6, sizeof(cl_uint), &first);
+    if (err != CL_SUCCESS) {
+        return netcl_fail(CL_INVALID_KERNEL_ARGS, "setting kernel arguments failed");
     }
     return NETCL_SUCCESS;
 }
@@ -276,14 +267,13 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
     plan_release(pl);
     netcl_status status = NETCL_SUCCESS;
     const uint32_t chunk = ctx->chunk;
-    uint64_t full_total = 0, tail_total = 0;
+    uint64_t chunk_total = 0;
     for (uint32_t i = 0; i < tensor_count; ++i) {
         if (has_grad(&tensors[i])) {
-            full_total += tensors[i].numel / chunk;
-            tail_total += tensors[i].numel % chunk != 0;
+            chunk_total += (tensors[i].numel + chunk - 1) / chunk;
         }
     }
-    if (full_total + tail_total > UINT32_MAX) {
+    if (chunk_total > UINT32_MAX) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "too many elements in one step");
     }
     pl->tensors = malloc((tensor_count ? tensor_count : 1) * sizeof *pl->tensors);
@@ -291,10 +281,8 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
     pl->hyper = calloc(group_count ? group_count : 1, sizeof *pl->hyper);
     pl->hyper_set = calloc(group_count ? group_count : 1, sizeof *pl->hyper_set);
     pl->spans = calloc(tensor_count ? tensor_count : 1, sizeof *pl->spans);
-    cl_ulong4 *table = malloc((full_total + tail_total + 1) * sizeof *table);
-    cl_ulong4 *tails = malloc((tail_total + 1) * sizeof *tails);
-    if (!pl->tensors || !pl->group_key || !pl->hyper || !pl->hyper_set || !pl->spans || !table ||
-        !tails) {
+    cl_ulong4 *table = malloc((chunk_total + 1) * sizeof *table);
+    if (!pl->tensors || !pl->group_key || !pl->hyper || !pl->hyper_set || !pl->spans || !table) {
         status = netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the launch plan failed");
         goto cleanup;
     }
@@ -302,7 +290,7 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
     pl->tensor_count = tensor_count;
     pl->group_count = group_count;
     pl->memory_mode = ctx->memory_mode;
-    uint32_t full_count = 0, tail_count = 0;
+    uint32_t table_count = 0;
     for (uint32_t g = 0; g < group_count; ++g) {
         const netcl_param_group *group = &groups[g];
         pl->group_key[3 * g] = group->first;
@@ -333,33 +321,22 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
         if (status != NETCL_SUCCESS) {
             goto cleanup;
         }
-        const unsigned variant = pl->group_key[3 * sp->group + 2];
-        status = netcl_program_create_kernel(ctx, variant, 0, &sp->full);
-        if (status == NETCL_SUCCESS) {
-            status = netcl_program_create_kernel(ctx, variant, 1, &sp->tail);
-        }
+        status = netcl_program_create_kernel(ctx, pl->group_key[3 * sp->group + 2], &sp->kernel);
         if (status != NETCL_SUCCESS) {
             goto cleanup;
         }
-        sp->full_first = full_count;
-        const uint32_t tail_start = tail_count;
+        sp->chunk_first = table_count;
         for (uint32_t i = sp->first_tensor; i < sp->end_tensor; ++i) {
             if (has_grad(&tensors[i])) {
-                add_chunks(ctx->chunk, sp, &tensors[i], &opt->slots[i], table, &full_count, tails, &tail_count);
+                add_chunks(chunk, sp, &tensors[i], &opt->slots[i], table, &table_count);
             }
         }
-        sp->full_count = full_count - sp->full_first;
-        sp->tail_first = tail_start;  /* made absolute once all full chunks are placed */
-        sp->tail_count = tail_count - tail_start;
+        sp->chunk_count = table_count - sp->chunk_first;
     }
-    memcpy(table + full_count, tails, tail_count * sizeof *tails);
-    for (uint32_t s = 0; s < pl->span_count; ++s) {
-        pl->spans[s].tail_first += full_count;
-    }
-    if (full_count + tail_count > 0) {
+    if (table_count > 0) {
         cl_int err;
         pl->chunks = clCreateBuffer(ctx->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                                    (full_count + tail_count) * sizeof *table, table, &err);
+                                    table_count * sizeof *table, table, &err);
         if (err != CL_SUCCESS) {
             status = netcl_fail(err, "allocating the chunk table failed");
             goto cleanup;
@@ -374,7 +351,6 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
     pl->valid = 1;
 cleanup:
     free(table);
-    free(tails);
     if (status != NETCL_SUCCESS) {
         plan_release(pl);
     }
@@ -774,9 +750,7 @@ netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_grou
         if (!pl->hyper_set[sp->group] || memcmp(&hyper, &pl->hyper[sp->group], sizeof hyper) != 0) {
             /* Set on every span of the group, which follow each other in the plan. */
             for (uint32_t t = s; t < pl->span_count && pl->spans[t].group == sp->group; ++t) {
-                cl_int err = clSetKernelArg(pl->spans[t].full, 7, sizeof hyper, &hyper);
-                err |= clSetKernelArg(pl->spans[t].tail, 7, sizeof hyper, &hyper);
-                if (err != CL_SUCCESS) {
+                if (clSetKernelArg(pl->spans[t].kernel, 7, sizeof hyper, &hyper) != CL_SUCCESS) {
                     status = netcl_fail(CL_INVALID_ARG_VALUE, "setting hyperparameters failed");
                 }
             }
@@ -786,12 +760,8 @@ netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_grou
         if (status == NETCL_SUCCESS && sp->kind == SPAN_STAGED) {
             status = enqueue_staging(ctx, sp, tensors, 1);
         }
-        if (status == NETCL_SUCCESS && sp->full_count > 0) {
-            status = enqueue_launch(ctx, sp->full, sp->full_count);
-            launches++;
-        }
-        if (status == NETCL_SUCCESS && sp->tail_count > 0) {
-            status = enqueue_launch(ctx, sp->tail, sp->tail_count);
+        if (status == NETCL_SUCCESS) {
+            status = enqueue_launch(ctx, sp->kernel, sp->chunk_count);
             launches++;
         }
         if (status == NETCL_SUCCESS && sp->kind == SPAN_STAGED) {

@@ -122,8 +122,8 @@ static void check_hand_computed(netcl_context *ctx)
     free(grad);
 }
 
-/* Many tensors in one group: slices of one buffer need one launch (two with tails) and give the
- * same bits as the same tensors allocated apart. */
+/* Many tensors in one group: slices of one buffer need one launch and give the same bits as the
+ * same tensors allocated apart (which may need one launch each). */
 static void check_many_tensors(netcl_context *ctx)
 {
     enum { TENSORS = 161 };
@@ -162,8 +162,8 @@ static void check_many_tensors(netcl_context *ctx)
         REQUIRE_OK(netcl_rmsprop_get_last_launch_count(one, &launches_one));
         REQUIRE_OK(netcl_rmsprop_get_last_launch_count(many, &launches_many));
     }
-    CHECK(launches_one == 2, "slices of one buffer: %u launches, expected 2 (full + tail)", launches_one);
-    CHECK(launches_many > TENSORS, "separate tensors: %u launches", launches_many);
+    CHECK(launches_one == 1, "slices of one buffer: %u launches, expected 1", launches_one);
+    CHECK(launches_many >= launches_one, "separate tensors: %u launches", launches_many);
     at = 0;
     int same = 1;
     for (int i = 0; i < TENSORS; ++i) {
@@ -178,7 +178,7 @@ static void check_many_tensors(netcl_context *ctx)
     two[1].weight_decay = 0.1;
     REQUIRE_OK(netcl_rmsprop_step(one, two, 2, slices, TENSORS));
     REQUIRE_OK(netcl_rmsprop_get_last_launch_count(one, &launches_one));
-    CHECK(launches_one == 4, "two groups: %u launches, expected 4", launches_one);
+    CHECK(launches_one == 2, "two groups: %u launches, expected 2", launches_one);
 
     netcl_rmsprop_destroy(one);
     netcl_rmsprop_destroy(many);

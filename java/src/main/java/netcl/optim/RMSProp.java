@@ -384,7 +384,7 @@ public final class RMSProp implements Optimizer {
         return scratch.get(ValueLayout.JAVA_LONG, 0);
     }
 
-    /** Kernel launches of the last step: one per group and memory span (two with tails). */
+    /** Kernel launches of the last step: one per group and memory span (see {@link Tensors}). */
     public synchronized int lastLaunchCount() {
         checkOpen();
         NetclException.check(Netcl.netcl_rmsprop_get_last_launch_count(optimizer, scratch),

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Merges scripts/bench's measurements into one report: JSON, a Markdown table and a chart.
+
+    report.py --netcl-bench FILE --shapes FILE [--jmh FILE]... [--torch FILE]
+              [--skip IMPL=REASON]... [--quick] --json OUT --markdown OUT --png OUT
+
+Inputs: netcl-bench's JSON (netcl, copy, c-loop), JMH's JSON files (netcl-java, raw-c, the
+plain-Java peers, nd4j), torch_rmsprop.py's JSON. Prints the Markdown table and the targets.
+Writes {"machine", "device", "software", "quick", "results", "skipped", "targets"}.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+
+import jmh_results
+import targets
+
+VARIANTS = ["plain", "momentum", "centered_momentum", "weight_decay"]
+IMPLS = ["copy", "netcl", "netcl-java", "raw-c", "c-loop", "java-loop", "java-segment",
+         "torch", "torch-foreach", "nd4j"]
+NETCL = {"netcl", "netcl-java", "raw-c"}
+# Table columns "vs PEER": the peer's time over a netcl row's time in the same case.
+PEER_COLUMNS = [("torch", ("torch", "torch-foreach")), ("nd4j", ("nd4j",)), ("java-loop", ("java-loop",))]
+
+
+def machine():
+    def first(path, key, separator=":"):
+        """The value of the first "key<separator>value" line of a file."""
+        try:
+            with open(path) as f:
+                return next((line.split(separator, 1)[1].strip() for line in f if line.startswith(key)), None)
+        except OSError:
+            return None
+
+    mem_kib = first("/proc/meminfo", "MemTotal")
+    os_name = first("/etc/os-release", "PRETTY_NAME", "=")
+    return {"cpu": first("/proc/cpuinfo", "model name"), "cores": os.cpu_count(),
+            "memory_gib": round(int(mem_kib.split()[0]) / 2**20, 1) if mem_kib else None,
+            "os": f"{os_name.strip(chr(34)) if os_name else platform.system()} (kernel {platform.release()})"}
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def case_key(r):
+    return r["variant"], r["numel"], r["tensors"]
+
+
+def case_label(variant, numel, tensors, resnet50):
+    if (tensors, numel) == (len(resnet50), sum(resnet50)):
+        return f"{variant}, ResNet-50 list ({tensors} tensors, {numel} floats)"
+    if tensors > 1:
+        return f"{variant}, {tensors} tensors of {numel // tensors} floats"
+    size = f"2^{numel.bit_length() - 1}" if numel & (numel - 1) == 0 else str(numel)
+    return f"{variant}, {size}"
+
+
+def impl_label(r):
+    label = r["impl"]
+    if "chosen_from" in r:
+        label += f" ({r['chosen_from'].rsplit('-', 1)[1]})"
+    if r["tensors"] > 1:
+        label += f" [{r['layout']}]"
+    return label
+
+
+def fmt_ms(ms):
+    return f"{ms:.4f}" if ms < 1 else f"{ms:.2f}"
+
+
+def markdown(rows, resnet50):
+    """One line per (case, impl); ratios only where both sides were measured."""
+    shown = [r for r in rows if r["impl"] in IMPLS]
+    by_case = {}
+    for r in shown:
+        by_case.setdefault(case_key(r), []).append(r)
+    copy = {(r["variant"], r["numel"]): r for r in rows if r["impl"] == "copy"}
+    lines = ["| case | impl | ms/step | GB/s | x copy | vs torch | vs nd4j | vs java-loop | alloc B/step |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+    order = sorted(by_case, key=lambda k: (VARIANTS.index(k[0]) if k[0] in VARIANTS else 99, k[2] > 1, k[1]))
+    for key in order:
+        case_rows = sorted(by_case[key], key=lambda r: (IMPLS.index(r["impl"]), r["layout"]))
+        for r in case_rows:
+            c = copy.get((r["variant"], r["numel"]))
+            cells = [case_label(*key, resnet50), impl_label(r), fmt_ms(r["ms_per_step"]), f"{r['gb_per_s']:.1f}",
+                     f"{r['gb_per_s'] / c['gb_per_s']:.2f}" if c else ""]
+            for _, peers in PEER_COLUMNS:
+                peer = [p for p in case_rows if p["impl"] in peers]
+                best = min(peer, key=lambda p: p["ms_per_step"]) if peer else None
+                cells.append(f"{best['ms_per_step'] / r['ms_per_step']:.2f}x"
+                             if best and r["impl"] in NETCL else "")
+            alloc = r.get("alloc_bytes_per_step")
+            cells.append("" if alloc is None else f"{alloc:.2f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def targets_markdown(results):
+    lines = ["| target | value | goal | met | detail |", "|---|--:|---|---|---|"]
+    for t in results:
+        value = "n/a" if t["value"] is None else f"{t['value']:.2f}"
+        met = {True: "yes", False: "NO", None: "n/a"}[t["met"]]
+        lines.append(f"| {t['name']} | {value} | {t['goal']} | {met} | {t['detail']} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--netcl-bench", required=True)
+    parser.add_argument("--shapes", required=True)
+    parser.add_argument("--jmh", action="append", default=[])
+    parser.add_argument("--torch")
+    parser.add_argument("--skip", action="append", default=[], metavar="IMPL=REASON")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--markdown", required=True)
+    parser.add_argument("--png", required=True)
+    args = parser.parse_args()
+
+    native = load(args.netcl_bench)
+    resnet50 = jmh_results.read_shapes(args.shapes)
+    rows = [dict(r, source="netcl-bench") for r in native["results"]]
+    software = {"netcl": native.get("netcl_version"), "netcl_bench_threads": native.get("threads")}
+    skipped = [{"impl": impl, "reason": reason} for impl, reason in (s.split("=", 1) for s in args.skip)]
+    jmh_records = [rec for path in args.jmh for rec in load(path)]
+    rows += jmh_results.convert(jmh_records, resnet50)
+    if jmh_records:
+        software["jdk"] = f"{jmh_records[0]['vmName']} {jmh_records[0]['jdkVersion']}"
+    if args.torch:
+        peer = load(args.torch)
+        rows += [dict(r, source="torch_rmsprop.py") for r in peer["results"]]
+        skipped += peer["skipped"]
+        if "torch_version" in peer:
+            software["torch"] = peer["torch_version"]
+            software["torch_threads"] = peer["threads"]
+
+    table = markdown(rows, resnet50)
+    goals = targets.compute(rows, resnet50)
+    info = machine()
+    header = (f"# netcl benchmark{' (--quick)' if args.quick else ''}\n\n"
+              f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, {info['os']}; "
+              f"device: {native['device']['name']} ({native['device']['version']}); "
+              + ", ".join(f"{k} {v}" for k, v in software.items() if v is not None) + "\n\n"
+              "GB/s = bytes a fused step must move (20 B/float plain, +8 momentum, +8 centered) / step "
+              "time; x copy = that over the device's copy kernel moving the same bytes; vs PEER = the "
+              "peer's step time / this row's (higher is better for netcl); alloc = JMH's "
+              "gc.alloc.rate.norm, least over iterations, which still holds JMH's own few KB per "
+              "iteration spread over its steps (raw-c itself allocates nothing).\n")
+    skipped_md = "".join(f"- skipped {s['impl']}: {s['reason']}\n" for s in skipped)
+    with open(args.markdown, "w") as f:
+        f.write(f"{header}\n{table}\n\n## Targets\n\n{targets_markdown(goals)}\n\n{skipped_md}")
+    with open(args.json, "w") as f:
+        json.dump({"machine": info, "device": native["device"], "software": software, "quick": args.quick,
+                   "results": rows, "skipped": skipped, "targets": goals}, f, indent=2)
+    print(f"{header}\n{table}\n\nTargets:\n{targets_markdown(goals)}\n\n{skipped_md}")
+    try:
+        import plot
+        plot.plot(rows, args.png, f"RMSProp step bandwidth, {info['cpu']} ({native['device']['name']})",
+                  len(resnet50))
+        print(f"chart: {args.png}")
+    except ImportError as e:
+        print(f"report: no chart ({e}); install python3-matplotlib for {args.png}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

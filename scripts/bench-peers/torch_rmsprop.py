@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""PyTorch peer for scripts/bench: torch.optim.RMSprop on the CPU, timed on netcl-bench's cases.
+
+    torch_rmsprop.py --json FILE --shapes resnet50-shapes.txt [--quick]
+
+Steps torch.optim.RMSprop with foreach=False (impl "torch", one kernel per tensor and
+operation) and foreach=True (impl "torch-foreach", multi-tensor kernels) on all cores, and
+writes {"tool", "torch_version", "threads", "results": [...], "skipped": [...]} with results
+in netcl-bench's schema. Timing follows netcl-bench: a few warm-up steps, then steps until a
+time budget is spent; median and 10th/90th percentiles per step. When torch cannot be
+imported, the file holds a "skipped" entry with the reason instead, and the script succeeds.
+"""
+import argparse
+import json
+import os
+import time
+
+LR, ALPHA, EPS = 1e-3, 0.99, 1e-8
+
+# name, momentum, weight_decay, centered: netcl-bench's variants.
+VARIANTS = {
+    "plain": (0.0, 0.0, False),
+    "momentum": (0.9, 0.0, False),
+    "centered_momentum": (0.9, 0.0, True),
+    "weight_decay": (0.0, 1e-4, False),
+}
+
+
+def bytes_per_element(variant):
+    """Memory traffic of a fused step, the same accounting as netcl-bench."""
+    momentum, _, centered = VARIANTS[variant]
+    return 20 + (8 if momentum > 0 else 0) + (8 if centered else 0)
+
+
+def cases(quick, resnet50):
+    """(variant, layout, sizes) in netcl-bench's order.
+
+    The quick list includes plain 2^24 because the targets compare netcl against torch there.
+    """
+    exponents = [10, 14, 18, 22, 24] if quick else list(range(10, 27, 2))
+    for e in exponents:
+        yield "plain", "single", [1 << e]
+    for variant in ("momentum", "centered_momentum", "weight_decay"):
+        yield variant, "single", [1 << 24]
+    yield "plain", "single", [sum(resnet50)]
+    # A model's parameters are separate tensors: that is how torch steps a ResNet-50.
+    yield "plain", "separate", resnet50
+
+
+def read_shapes(path):
+    """numel of every tensor in a "name numel shape" file; '#' starts a comment line."""
+    with open(path) as f:
+        return [int(line.split()[1]) for line in f if line.strip() and not line.startswith("#")]
+
+
+def measure(step, quick):
+    """Per-step times in ms: netcl-bench's budget (150 ms quick, 600 ms full), 7 to 300/2000 steps."""
+    budget_ms, max_steps, warmup, min_steps = (150.0, 300, 3, 7) if quick else (600.0, 2000, 3, 7)
+    for _ in range(warmup):
+        step()
+    times = []
+    start = time.perf_counter()
+    while len(times) < max_steps and (len(times) < min_steps
+                                      or (time.perf_counter() - start) * 1e3 < budget_ms):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    n = len(times)
+    return times[n // 2], times[n // 10], times[(n * 9) // 10], n
+
+
+def run_case(torch, variant, layout, sizes, foreach, quick):
+    momentum, weight_decay, centered = VARIANTS[variant]
+    params = []
+    for numel in sizes:
+        # netcl-bench's values: float i holds value * (1 + i % 7).
+        pattern = (torch.arange(numel, dtype=torch.float32) % 7) + 1
+        p = torch.nn.Parameter(0.5 * pattern)
+        p.grad = 1e-3 * pattern
+        params.append(p)
+    opt = torch.optim.RMSprop(params, lr=LR, alpha=ALPHA, eps=EPS, weight_decay=weight_decay,
+                              momentum=momentum, centered=centered, foreach=foreach)
+    median, p10, p90, steps = measure(opt.step, quick)
+    numel = sum(sizes)
+    bytes_per_step = numel * bytes_per_element(variant)
+    return {"impl": "torch-foreach" if foreach else "torch", "variant": variant, "layout": layout,
+            "numel": numel, "tensors": len(sizes), "ms_per_step": median, "p10_ms": p10,
+            "p90_ms": p90, "steps": steps, "bytes_per_step": bytes_per_step,
+            "gb_per_s": bytes_per_step / (median * 1e6)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", required=True, help="where to write the results")
+    parser.add_argument("--shapes", required=True, help="native/bench/resnet50-shapes.txt")
+    parser.add_argument("--quick", action="store_true", help="netcl-bench --quick's sizes")
+    args = parser.parse_args()
+
+    out = {"tool": "torch_rmsprop.py", "results": [], "skipped": []}
+    try:
+        import torch
+    except ImportError as e:
+        out["skipped"] += [{"impl": impl, "reason": f"torch is not importable: {e}"}
+                           for impl in ("torch", "torch-foreach")]
+    else:
+        torch.set_num_threads(os.cpu_count())
+        out.update(torch_version=torch.__version__, threads=torch.get_num_threads())
+        resnet50 = read_shapes(args.shapes)
+        for variant, layout, sizes in cases(args.quick, resnet50):
+            for foreach in (False, True):
+                r = run_case(torch, variant, layout, sizes, foreach, args.quick)
+                print(f"{r['impl']:<14} {variant:<18} {layout:<9} {r['numel']:>10} {r['tensors']:>4} "
+                      f"{r['ms_per_step']:10.4f} ms [{r['p10_ms']:8.4f}, {r['p90_ms']:8.4f}] "
+                      f"{r['gb_per_s']:7.2f} GB/s", flush=True)
+                out["results"].append(r)
+    with open(args.json, "w") as f:
+        json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
