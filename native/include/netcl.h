@@ -169,7 +169,9 @@ NETCL_API void netcl_rmsprop_destroy(netcl_rmsprop *optimizer);
 /*
  * One RMSProp step over `tensor_count` tensors, numbered 0.. in the order given (PyTorch's
  * parameter numbering: the state of tensor i belongs to parameter i). The groups must cover the
- * tensors exactly once, in order. Waits for completion.
+ * tensors exactly once, in order. State a tensor needs but lacks (all of it at its first step, a
+ * momentum buffer once momentum becomes > 0, grad_avg once centered) starts at zero. Waits for
+ * completion.
  */
 NETCL_API netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer,
                                           const netcl_param_group *groups, uint32_t group_count,

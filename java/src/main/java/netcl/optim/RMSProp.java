@@ -300,7 +300,8 @@ public final class RMSProp implements Optimizer {
     /**
      * Replaces every parameter's state (parameters absent from {@code stateDict.state()} lose
      * theirs) and, when present, the groups' hyperparameters. Everything is checked first: on an
-     * error nothing changes.
+     * error nothing changes. A buffer a group needs but the loaded state lacks (a momentum buffer
+     * when momentum &gt; 0, grad_avg when centered) starts from zero at the next step.
      */
     @Override
     public synchronized void loadStateDict(StateDict stateDict) {
