@@ -1,8 +1,8 @@
 /*
  * Memory paths: zero-copy on a device that shares host memory (no staged bytes), forced
  * staging (same bits, bytes counted), misaligned host memory (falls back to staging), the
- * caller's own cl_mem buffers, and a context built on the caller's OpenCL objects sharing one
- * queue. All paths must give the same bits.
+ * caller's own cl_mem buffers (several tensors in one buffer: one launch), and a context built
+ * on the caller's OpenCL objects sharing one queue. All paths must give the same bits.
  */
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
@@ -116,6 +116,50 @@ int main(void)
     CHECK(err == CL_SUCCESS, "caller's queue operations: %d", err);
     CHECK(memcmp(data, expected, N * sizeof(float)) == 0, "device-resident result differs");
     netcl_rmsprop_destroy(opt);
+
+    /* Two tensors in one caller cl_mem (at offsets 0 and N + 3): one launch, the same bits as two
+     * host tensors. */
+    cl_mem pair = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, (2 * N + 3) * sizeof(float), NULL, &err);
+    cl_mem pair_grads = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, (2 * N + 3) * sizeof(float), NULL, &err);
+    float *host[2] = {test_alloc_floats(N), test_alloc_floats(N)};
+    netcl_tensor device_pair[2] = {{0}, {0}}, host_pair[2];
+    for (int k = 0; k < 2; ++k) {
+        const uint64_t at = k == 0 ? 0 : N + 3;
+        test_rng rng = {(uint64_t)(50 + k)};
+        test_rng_fill(&rng, host[k], N);
+        err |= clEnqueueWriteBuffer(queue, pair, CL_TRUE, at * sizeof(float), N * sizeof(float), host[k],
+                                    0, NULL, NULL);
+        err |= clEnqueueWriteBuffer(queue, pair_grads, CL_TRUE, at * sizeof(float), N * sizeof(float),
+                                    grad, 0, NULL, NULL);
+        device_pair[k].data_mem = pair;
+        device_pair[k].grad_mem = pair_grads;
+        device_pair[k].data_offset = device_pair[k].grad_offset = at;
+        device_pair[k].numel = N;
+        host_pair[k] = test_host_tensor(host[k], grad, N);
+    }
+    netcl_rmsprop *on_device = NULL, *on_host = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(shared, &on_device));
+    REQUIRE_OK(netcl_rmsprop_create(shared, &on_host));
+    const netcl_param_group two = test_default_group(0, 2);
+    uint32_t launches = 0;
+    for (int step = 0; step < STEPS; ++step) {
+        REQUIRE_OK(netcl_rmsprop_step(on_device, &two, 1, device_pair, 2));
+        REQUIRE_OK(netcl_rmsprop_step(on_host, &two, 1, host_pair, 2));
+    }
+    REQUIRE_OK(netcl_rmsprop_get_last_launch_count(on_device, &launches));
+    CHECK(launches == 1, "two tensors in one cl_mem: %u launches", launches);
+    for (int k = 0; k < 2; ++k) {
+        err |= clEnqueueReadBuffer(queue, pair, CL_TRUE, (k == 0 ? 0 : N + 3) * sizeof(float),
+                                   N * sizeof(float), data, 0, NULL, NULL);
+        CHECK(memcmp(data, host[k], N * sizeof(float)) == 0, "device tensor %d differs from host", k);
+    }
+    CHECK(err == CL_SUCCESS, "caller's queue operations: %d", err);
+    netcl_rmsprop_destroy(on_device);
+    netcl_rmsprop_destroy(on_host);
+    clReleaseMemObject(pair);
+    clReleaseMemObject(pair_grads);
+    free(host[0]);
+    free(host[1]);
     netcl_context_destroy(shared);
     clReleaseMemObject(params);
     clReleaseMemObject(grads);
