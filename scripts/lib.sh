@@ -26,6 +26,7 @@ netcl_find_jdk() {
         version="$(netcl_jdk_version "$JAVA_HOME")"
         if [ -n "$version" ] && [ "$version" -ge 23 ]; then
             export PATH="$JAVA_HOME/bin:$PATH"
+            netcl_quiet_maven
             return 0
         fi
         echo "note: JAVA_HOME=$JAVA_HOME is not a JDK >= 23; looking under /usr/lib/jvm" >&2
@@ -41,6 +42,16 @@ netcl_find_jdk() {
 FFM API and jextract's output, which need Java 23 or later), or install one under /usr/lib/jvm."
     export JAVA_HOME="$best"
     export PATH="$JAVA_HOME/bin:$PATH"
+    netcl_quiet_maven
+}
+
+# Maven 3.8's bundled Guava calls sun.misc.Unsafe, which JDK 23+ warns about on every run; the
+# option (JDK 23+, which netcl_find_jdk guarantees) keeps those lines out of the scripts' output.
+netcl_quiet_maven() {
+    case " ${MAVEN_OPTS:-} " in
+        *" --sun-misc-unsafe-memory-access="*) ;;
+        *) export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow" ;;
+    esac
 }
 
 # Configures and builds the native library, tests and netcl-bench into $1 (default: $NETCL_BUILD);
