@@ -132,10 +132,17 @@ static int plan_matches(const plan *pl, const netcl_context *ctx, const netcl_pa
     return tensor_count == 0 || memcmp(pl->tensors, tensors, tensor_count * sizeof *tensors) == 0;
 }
 
-/* Whether tensor `next` may join the host span that ends with tensor `last`. */
-static int joins_host_span(const netcl_tensor *last, const netcl_tensor *next)
+/* Whether tensor `next` may join the host span from `first` to `last`: close behind it, and the
+ * span still within one device allocation (else it would fail to wrap or to stage). */
+static int joins_host_span(const netcl_tensor *first, const netcl_tensor *last,
+                           const netcl_tensor *next, uint64_t max_alloc_bytes)
 {
     if (next->data == NULL || last->data == NULL) {
+        return 0;
+    }
+    const uintptr_t data_bytes = (uintptr_t)(next->data + next->numel) - (uintptr_t)first->data;
+    const uintptr_t grad_bytes = (uintptr_t)(next->grad + next->numel) - (uintptr_t)first->grad;
+    if (data_bytes > max_alloc_bytes || grad_bytes > max_alloc_bytes) {
         return 0;
     }
     const uintptr_t data_end = (uintptr_t)(last->data + last->numel);
@@ -305,7 +312,9 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
             }
             const int joins = sp != NULL && (t->data_mem != NULL
                                                  ? joins_device_span(&tensors[last], t)
-                                                 : joins_host_span(&tensors[last], t));
+                                                 : joins_host_span(&tensors[sp->first_tensor],
+                                                                   &tensors[last], t,
+                                                                   ctx->info.max_alloc_bytes));
             if (!joins) {
                 sp = &pl->spans[pl->span_count++];
                 sp->group = g;
