@@ -54,10 +54,8 @@ static netcl_status list_devices(device_list *list)
     return NETCL_SUCCESS;
 }
 
-netcl_status netcl_fill_device_info(cl_platform_id platform, cl_device_id device,
-                                    netcl_device_info *info)
+static netcl_status fill_device_info(cl_device_id device, netcl_device_info *info)
 {
-    (void)platform;
     memset(info, 0, sizeof *info);
     cl_device_type type = 0;
     cl_ulong global_mem = 0, max_alloc = 0;
@@ -100,7 +98,7 @@ netcl_status netcl_fill_device_info(cl_platform_id platform, cl_device_id device
 
 static netcl_status describe(const device_list *list, uint32_t index, netcl_device_info *info)
 {
-    netcl_status status = netcl_fill_device_info(list->platform[index], list->device[index], info);
+    netcl_status status = fill_device_info(list->device[index], info);
     if (status == NETCL_SUCCESS) {
         info->platform_index = list->platform_index[index];
         info->device_index = list->device_index[index];
@@ -221,9 +219,9 @@ static netcl_status select_device(const device_list *list, const char *selector,
 }
 
 /* Completes a context whose cl objects are set: device info, alignment, kernels. */
-static netcl_status finish_context(netcl_context *ctx, cl_platform_id platform)
+static netcl_status finish_context(netcl_context *ctx)
 {
-    netcl_status status = netcl_fill_device_info(platform, ctx->device, &ctx->info);
+    netcl_status status = fill_device_info(ctx->device, &ctx->info);
     if (status != NETCL_SUCCESS) {
         return status;
     }
@@ -274,7 +272,7 @@ netcl_status netcl_context_create(const char *selector, netcl_context **context)
         status = netcl_fail(err, "clCreateCommandQueue failed");
         goto cleanup;
     }
-    status = finish_context(ctx, list.platform[chosen]);
+    status = finish_context(ctx);
     if (status != NETCL_SUCCESS) {
         goto cleanup;
     }
@@ -304,7 +302,6 @@ netcl_status netcl_context_create_from_cl(struct _cl_context *caller_context,
     cl_command_queue_properties properties = 0;
     cl_context queue_context = NULL;
     cl_device_id queue_device = NULL;
-    cl_platform_id platform = NULL;
     cl_int err = clGetCommandQueueInfo(caller_queue, CL_QUEUE_PROPERTIES, sizeof properties,
                                        &properties, NULL);
     if (err == CL_SUCCESS) {
@@ -314,9 +311,6 @@ netcl_status netcl_context_create_from_cl(struct _cl_context *caller_context,
     if (err == CL_SUCCESS) {
         err = clGetCommandQueueInfo(caller_queue, CL_QUEUE_DEVICE, sizeof queue_device, &queue_device,
                                     NULL);
-    }
-    if (err == CL_SUCCESS) {
-        err = clGetDeviceInfo(caller_device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
     }
     if (err != CL_SUCCESS) {
         return netcl_fail(err, "querying the caller's queue or device failed");
@@ -338,7 +332,7 @@ netcl_status netcl_context_create_from_cl(struct _cl_context *caller_context,
     ctx->context = caller_context;
     ctx->device = caller_device;
     ctx->queue = caller_queue;
-    netcl_status status = finish_context(ctx, platform);
+    netcl_status status = finish_context(ctx);
     if (status != NETCL_SUCCESS) {
         netcl_context_destroy(ctx);
         return status;

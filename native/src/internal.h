@@ -32,8 +32,4 @@ netcl_status netcl_program_build(netcl_context *ctx);
 netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant,
                                          cl_kernel *kernel);
 
-/* context.c */
-netcl_status netcl_fill_device_info(cl_platform_id platform, cl_device_id device,
-                                    netcl_device_info *info);
-
 #endif
