@@ -49,7 +49,7 @@ enum netcl_status_code {
 };
 
 enum netcl_memory_mode {
-    NETCL_MEMORY_AUTO = 0,   /* zero-copy where the device shares host memory, else staged */
+    NETCL_MEMORY_AUTO = 0,   /* zero-copy on CPU devices (aligned memory), else staged */
     NETCL_MEMORY_STAGED = 1  /* always copy host tensors to device buffers and back */
 };
 
@@ -76,7 +76,7 @@ typedef struct netcl_device_info {
     int32_t is_gpu;
     int32_t is_accelerator;
     int32_t is_cpu;
-    int32_t host_unified_memory; /* 1 when the device shares host memory (zero-copy possible) */
+    int32_t host_unified_memory; /* 1 when the device shares host memory */
 } netcl_device_info;
 
 /* Number of OpenCL devices over all platforms. */

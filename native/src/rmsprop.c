@@ -159,10 +159,16 @@ static int joins_device_span(const netcl_tensor *last, const netcl_tensor *next)
            next->grad_mem == last->grad_mem;
 }
 
-/* Wraps the span's host memory in place; returns 0 (and no buffers) where that would copy. */
+/*
+ * Wraps the span's host memory in place; returns 0 (and no buffers) where that would copy.
+ * Only CPU devices qualify: integrated GPUs also report host-unified memory, but their drivers
+ * may keep a private copy of a CL_MEM_USE_HOST_PTR buffer (Intel's does below 4 KiB alignment)
+ * and sync it only on map/unmap, which a step does not do. Other devices are staged.
+ */
 static int wrap_zero_copy(netcl_context *ctx, span *sp, size_t data_bytes, size_t grad_bytes)
 {
-    if (ctx->memory_mode == NETCL_MEMORY_STAGED || !ctx->info.host_unified_memory ||
+    if (ctx->memory_mode == NETCL_MEMORY_STAGED || !ctx->info.is_cpu ||
+        !ctx->info.host_unified_memory ||
         (uintptr_t)sp->host_data % ctx->base_align_bytes != 0 ||
         (uintptr_t)sp->host_grad % ctx->base_align_bytes != 0) {
         return 0;

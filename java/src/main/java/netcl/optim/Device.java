@@ -17,7 +17,8 @@ import netcl.bindings.netcl_device_info;
  *
  * @param index             global index over all platforms, as {@link #list()} orders them
  *                          (-1 for a device netcl did not pick from its own list)
- * @param hostUnifiedMemory whether the device shares host memory, so steps are zero-copy
+ * @param hostUnifiedMemory whether the device shares host memory (on a CPU device steps are then
+ *                          zero-copy)
  */
 public record Device(int index, int platformIndex, int deviceIndex, String name, String vendor,
                      String version, long globalMemoryBytes, long maxAllocationBytes, boolean gpu,

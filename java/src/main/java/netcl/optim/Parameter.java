@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * A float32 tensor the optimizer updates in place, and its gradient: the caller's own off-heap
- * memory, never copied on devices that share host memory (see {@link Tensors}). A {@code null}
+ * memory, never copied on CPU devices (see {@link Tensors}). A {@code null}
  * gradient means "no gradient": {@link RMSProp#step()} skips the parameter, like PyTorch's
  * {@code grad = None}.
  */

@@ -7,9 +7,9 @@ import java.lang.foreign.ValueLayout;
 /**
  * Allocation helpers for float32 tensors that netcl updates without copies.
  *
- * <p>On a device that shares host memory (the CPU device, integrated GPUs) netcl wraps the
- * caller's memory in place when the tensor's first float is aligned to {@link #ZERO_COPY_ALIGNMENT}
- * bytes (the device's base-address alignment, 128 bytes on PoCL); several parameters that are
+ * <p>On a CPU device netcl wraps the caller's memory in place when the tensor's first float is
+ * aligned to {@link #ZERO_COPY_ALIGNMENT} bytes (the device's base-address alignment, 128 bytes
+ * on PoCL); several parameters that are
  * slices of one such allocation, laid out one after the other, are updated by one kernel launch.
  * Memory aligned only to 4 bytes still works, through a staging copy each step.
  */
