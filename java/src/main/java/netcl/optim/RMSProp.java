@@ -175,8 +175,30 @@ public final class RMSProp implements Optimizer {
         group.inherit(defaults);
         groups.add(group);
         params = all;
+        writeLayout();
+    }
+
+    /**
+     * Writes what only addParamGroup changes: each tensor's data address and length (the
+     * device-buffer fields stay zero, as allocated) and each group's tensor range. A step then
+     * only writes gradient addresses and hyperparameters.
+     */
+    private void writeLayout() {
         tensors = arena.allocate(TENSOR_SIZE * params.length, 8);
+        for (int i = 0; i < params.length; i++) {
+            long at = i * TENSOR_SIZE;
+            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.data$offset(), params[i].data().address());
+            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.numel$offset(), params[i].numel());
+        }
         groupStructs = arena.allocate(GROUP_SIZE * groups.size(), 8);
+        int first = 0;
+        for (int g = 0; g < groups.size(); g++) {
+            long at = g * GROUP_SIZE;
+            int count = groups.get(g).params().size();
+            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.first$offset(), first);
+            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.count$offset(), count);
+            first += count;
+        }
     }
 
     /** Two parameters over the same memory would be updated twice per step. */
@@ -202,16 +224,9 @@ public final class RMSProp implements Optimizer {
                 throw new IllegalArgumentException("parameter " + i + ": the arena of its "
                         + (data.scope().isAlive() ? "grad" : "data") + " segment is closed");
             }
-            long at = i * TENSOR_SIZE;
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.data$offset(), data.address());
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.grad$offset(), grad == null ? 0L : grad.address());
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.data_mem$offset(), 0L);
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.grad_mem$offset(), 0L);
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.data_offset$offset(), 0L);
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.grad_offset$offset(), 0L);
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.numel$offset(), p.numel());
+            tensors.set(ValueLayout.JAVA_LONG, i * TENSOR_SIZE + netcl_tensor.grad$offset(),
+                    grad == null ? 0L : grad.address());
         }
-        int first = 0;
         for (int g = 0; g < groups.size(); g++) {
             ParamGroup group = groups.get(g);
             long at = g * GROUP_SIZE;
@@ -222,9 +237,6 @@ public final class RMSProp implements Optimizer {
             groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.momentum$offset(), group.momentum());
             groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.centered$offset(), group.centered() ? 1 : 0);
             groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.maximize$offset(), group.maximize() ? 1 : 0);
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.first$offset(), first);
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.count$offset(), group.params().size());
-            first += group.params().size();
         }
         NetclException.check(Netcl.netcl_rmsprop_step(optimizer, groupStructs, groups.size(), tensors,
                 params.length), "netcl_rmsprop_step");
