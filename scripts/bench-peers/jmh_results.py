@@ -28,12 +28,6 @@ MS_PER_UNIT = {"ns/op": 1e-6, "us/op": 1e-3, "ms/op": 1.0, "s/op": 1e3}
 PLAIN_BYTES_PER_ELEMENT = 20  # read p, g, v; write p, v: every JMH benchmark steps plain RMSProp
 
 
-def read_shapes(path):
-    """numel of every tensor in a "name numel shape" file; '#' starts a comment line."""
-    with open(path) as f:
-        return [int(line.split()[1]) for line in f if line.strip() and not line.startswith("#")]
-
-
 def percentile(sorted_values, fraction):
     """netcl-bench's percentile: the element at index floor(n * fraction)."""
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]

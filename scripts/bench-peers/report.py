@@ -15,6 +15,7 @@ import platform
 import sys
 
 import jmh_results
+import shapes
 import targets
 
 VARIANTS = ["plain", "momentum", "centered_momentum", "weight_decay"]
@@ -122,7 +123,7 @@ def main():
     args = parser.parse_args()
 
     native = load(args.netcl_bench)
-    resnet50 = jmh_results.read_shapes(args.shapes)
+    resnet50 = shapes.read_shapes(args.shapes)
     rows = [dict(r, source="netcl-bench") for r in native["results"]]
     software = {"netcl": native.get("netcl_version"), "netcl_bench_threads": native.get("threads")}
     skipped = [{"impl": impl, "reason": reason} for impl, reason in (s.split("=", 1) for s in args.skip)]

@@ -15,6 +15,8 @@ import json
 import os
 import time
 
+from shapes import read_shapes
+
 LR, ALPHA, EPS = 1e-3, 0.99, 1e-8
 
 # name, momentum, weight_decay, centered: netcl-bench's variants.
@@ -47,15 +49,9 @@ def cases(quick, resnet50):
     yield "plain", "separate", resnet50
 
 
-def read_shapes(path):
-    """numel of every tensor in a "name numel shape" file; '#' starts a comment line."""
-    with open(path) as f:
-        return [int(line.split()[1]) for line in f if line.strip() and not line.startswith("#")]
-
-
 def measure(step, quick):
-    """Per-step times in ms: netcl-bench's budget (150 ms quick, 600 ms full), 7 to 300/2000 steps."""
-    budget_ms, max_steps, warmup, min_steps = (150.0, 300, 3, 7) if quick else (600.0, 2000, 3, 7)
+    """Per-step times in ms: netcl-bench's budget (150 ms quick, 600 ms full), 20 to 300/2000 steps."""
+    budget_ms, max_steps, warmup, min_steps = (150.0, 300, 3, 20) if quick else (600.0, 2000, 3, 20)
     for _ in range(warmup):
         step()
     times = []
