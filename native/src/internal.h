@@ -7,7 +7,6 @@
 
 #include "netcl.h"
 
-
 struct netcl_context {
     cl_context context;
     cl_device_id device;
