@@ -1,0 +1,122 @@
+/* Argument checks of a step, before anything is enqueued. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "optimizer.h"
+
+/* ---- validation --------------------------------------------------------------------------- */
+
+static netcl_status check_hyper(const char *name, double value, uint32_t group)
+{
+    if (!(value >= 0.0) || isinf(value)) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT,
+                          "group %u: invalid %s %g (must be finite and >= 0)", group, name, value);
+    }
+    return NETCL_SUCCESS;
+}
+
+netcl_status netcl_check_groups(const netcl_param_group *groups, uint32_t group_count,
+                                 uint32_t tensor_count)
+{
+    uint64_t next = 0;
+    for (uint32_t g = 0; g < group_count; ++g) {
+        const netcl_param_group *group = &groups[g];
+        if (group->first != next) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "group %u starts at tensor %u, expected %llu "
+                              "(groups must cover the tensors in order)", g, group->first,
+                              (unsigned long long)next);
+        }
+        next += group->count;
+        netcl_status status = check_hyper("lr", group->lr, g);
+        if (status == NETCL_SUCCESS) status = check_hyper("eps", group->eps, g);
+        if (status == NETCL_SUCCESS) status = check_hyper("weight_decay", group->weight_decay, g);
+        if (status == NETCL_SUCCESS) status = check_hyper("momentum", group->momentum, g);
+        if (status != NETCL_SUCCESS) {
+            return status;
+        }
+        if (!(group->alpha >= 0.0 && group->alpha <= 1.0)) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "group %u: invalid alpha %g (must be in "
+                              "[0, 1])", g, group->alpha);
+        }
+    }
+    if (next != tensor_count) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "the groups cover %llu tensors but %u were given",
+                          (unsigned long long)next, tensor_count);
+    }
+    return NETCL_SUCCESS;
+}
+
+static netcl_status check_device_range(const netcl_context *ctx, cl_mem mem, uint64_t offset,
+                                       uint64_t numel, uint32_t index, const char *what)
+{
+    size_t size = 0;
+    cl_context owner = NULL;
+    cl_int err = clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL);
+    if (err == CL_SUCCESS) {
+        err = clGetMemObjectInfo(mem, CL_MEM_CONTEXT, sizeof owner, &owner, NULL);
+    }
+    if (err != CL_SUCCESS) {
+        return netcl_fail(err, "tensor %u: %s is not a valid cl_mem", index, what);
+    }
+    if (owner != ctx->context) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %s belongs to another cl_context",
+                          index, what);
+    }
+    if (offset > size / sizeof(float) || numel > size / sizeof(float) - offset) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %s holds %zu floats, too few for "
+                          "offset %llu + numel %llu", index, what, size / sizeof(float),
+                          (unsigned long long)offset, (unsigned long long)numel);
+    }
+    return NETCL_SUCCESS;
+}
+
+netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i)
+{
+    if (t->numel == 0 || t->numel > (uint64_t)INT64_MAX / sizeof(float)) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: invalid numel %llu", i,
+                          (unsigned long long)t->numel);
+    }
+    if ((t->data == NULL) == (t->data_mem == NULL)) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: exactly one of data and data_mem "
+                          "must be set", i);
+    }
+    if (t->data != NULL) {
+        if (t->grad_mem != NULL) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: host data with a device "
+                              "gradient (grad_mem); use grad", i);
+        }
+        if ((uintptr_t)t->data % sizeof(float) != 0 || (uintptr_t)t->grad % sizeof(float) != 0) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad must be aligned "
+                              "to 4 bytes", i);
+        }
+        if (t->grad != NULL && t->grad < t->data + t->numel && t->data < t->grad + t->numel) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad overlap", i);
+        }
+    } else {
+        if (t->grad != NULL) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: device data (data_mem) with a "
+                              "host gradient; use grad_mem", i);
+        }
+        netcl_status status = check_device_range(opt->ctx, t->data_mem, t->data_offset, t->numel,
+                                                 i, "data_mem");
+        if (status == NETCL_SUCCESS && t->grad_mem != NULL) {
+            status = check_device_range(opt->ctx, t->grad_mem, t->grad_offset, t->numel, i,
+                                        "grad_mem");
+        }
+        if (status != NETCL_SUCCESS) {
+            return status;
+        }
+    }
+    if (i < opt->slot_count) {
+        const param_slot *slot = &opt->slots[i];
+        if (slot->has[POOL_SQUARE_AVG] && slot->numel != t->numel && has_grad(t)) {
+            return netcl_fail(NETCL_STATE_MISMATCH, "tensor %u has %llu elements but its state "
+                              "has %llu", i, (unsigned long long)t->numel,
+                              (unsigned long long)slot->numel);
+        }
+    }
+    return NETCL_SUCCESS;
+}
+
