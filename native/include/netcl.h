@@ -11,6 +11,10 @@
  *    memory and the optimizer state unchanged.
  *  - Handles are opaque; each _create has a _destroy that accepts NULL.
  *  - A netcl_rmsprop is not thread-safe: one thread at a time may use it.
+ *  - A step that fails on the device after it started changing parameters or state (a launch
+ *    failing after an earlier one was enqueued, a failed wait) cannot be undone: it returns the
+ *    OpenCL status, and from then on every call on that optimizer returns NETCL_BROKEN with a
+ *    message naming the first failure; only netcl_rmsprop_destroy remains.
  *
  * OpenCL handle types are only forward-declared here, so this header needs no OpenCL headers;
  * they are the same types as cl_context, cl_device_id, cl_command_queue and cl_mem.
@@ -45,7 +49,26 @@ enum netcl_status_code {
     NETCL_OUT_OF_HOST_MEMORY = -2003,  /* malloc failed */
     NETCL_STATE_MISMATCH = -2004,      /* a tensor's length differs from its stored state */
     NETCL_UNSUPPORTED = -2005,         /* the device or queue lacks something netcl needs */
-    NETCL_BUILD_FAILED = -2006         /* the embedded kernels did not compile on the device */
+    NETCL_BUILD_FAILED = -2006,        /* the embedded kernels did not compile on the device */
+    NETCL_BROKEN = -2007               /* an earlier step failed on the device after it started
+                                          changing memory; the optimizer refuses every call */
+};
+
+/* The most parameters (tensors) one optimizer holds: slot bookkeeping is bounded by it. */
+#define NETCL_MAX_PARAMETERS (1u << 20)
+
+/*
+ * How steps run. The kernel path launches the fused OpenCL kernel. The host path runs the same
+ * update, bit for bit, on the calling thread without any OpenCL call: it needs a CPU device that
+ * shares host memory (netcl's state then lives in host memory) and host tensors. AUTO takes the
+ * host path for small steps on such devices, where OpenCL's dispatch would cost more than the
+ * update. The environment variable NETCL_PATH (auto, kernel, host) sets an optimizer's initial
+ * path.
+ */
+enum netcl_path {
+    NETCL_PATH_AUTO = 0,
+    NETCL_PATH_KERNEL = 1,
+    NETCL_PATH_HOST = 2
 };
 
 enum netcl_memory_mode {
@@ -166,6 +189,13 @@ NETCL_API netcl_status netcl_rmsprop_create(netcl_context *context, netcl_rmspro
 
 NETCL_API void netcl_rmsprop_destroy(netcl_rmsprop *optimizer);
 
+/* Forces a path (enum netcl_path) for later steps; NETCL_PATH_HOST fails with NETCL_UNSUPPORTED
+ * on devices that do not share host memory. */
+NETCL_API netcl_status netcl_rmsprop_set_path(netcl_rmsprop *optimizer, int32_t path);
+
+/* The path the last successful step took (NETCL_PATH_KERNEL or NETCL_PATH_HOST). */
+NETCL_API netcl_status netcl_rmsprop_get_last_path(const netcl_rmsprop *optimizer, int32_t *path);
+
 /*
  * One RMSProp step over `tensor_count` tensors, numbered 0.. in the order given (PyTorch's
  * parameter numbering: the state of tensor i belongs to parameter i). The groups must cover the
@@ -193,7 +223,8 @@ NETCL_API netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, 
 
 /*
  * Replaces a parameter's state: NULL buffers are absent; square_avg == NULL with step == 0
- * clears the state. The values are copied exactly.
+ * clears the state. The values are copied exactly. step is at most 2^63 - 1 (a step past it is
+ * refused), index below NETCL_MAX_PARAMETERS.
  */
 NETCL_API netcl_status netcl_rmsprop_write_state(netcl_rmsprop *optimizer, uint32_t index,
                                                  uint64_t step, uint64_t numel,
@@ -201,7 +232,25 @@ NETCL_API netcl_status netcl_rmsprop_write_state(netcl_rmsprop *optimizer, uint3
                                                  const float *momentum_buffer,
                                                  const float *grad_avg);
 
-/* Number of kernel launches the last successful step enqueued (one per group and memory span). */
+/* The state of one parameter for netcl_rmsprop_load_state; see netcl_rmsprop_write_state. */
+typedef struct netcl_state_values {
+    uint64_t step;
+    uint64_t numel;
+    const float *square_avg;
+    const float *momentum_buffer;
+    const float *grad_avg;
+} netcl_state_values;
+
+/*
+ * Replaces the state of parameters 0 .. count-1 at once (states[i] as in write_state). All of it
+ * is checked and every allocation is made before anything is written: on a bad value or a device
+ * out of memory, no parameter's state changes.
+ */
+NETCL_API netcl_status netcl_rmsprop_load_state(netcl_rmsprop *optimizer, uint32_t count,
+                                                const netcl_state_values *states);
+
+/* Number of kernel launches the last successful step enqueued (one per group and memory span;
+ * 0 on the host path). */
 NETCL_API netcl_status netcl_rmsprop_get_last_launch_count(const netcl_rmsprop *optimizer,
                                                            uint32_t *launches);
 

@@ -1,5 +1,6 @@
 /* The optimizer's private types, shared by the files that implement it: rmsprop.c (public API
- * and the step), state.c (state pools), plan.c (launch plans) and validate.c (argument checks). */
+ * and the step), state.c (state blocks and slots), plan.c (the kernel path's launch plans),
+ * host_step.c (the host path) and validate.c (argument checks). */
 #ifndef NETCL_OPTIMIZER_H
 #define NETCL_OPTIMIZER_H
 
@@ -9,17 +10,36 @@
 
 /* Tensors whose data (and grads) are at most this far apart still share one span. */
 #define SPAN_MAX_GAP_BYTES 256u
-/* Pool offsets are rounded to this many floats, keeping each state tensor 128-byte aligned. */
+/* Slot offsets are rounded to this many floats, keeping each state tensor 128-byte aligned. */
 #define SLOT_ALIGN_FLOATS 32u
+/* The first state block holds at least this many floats; later ones at least double. */
+#define FIRST_BLOCK_FLOATS (1u << 16)
 
-enum { POOL_SQUARE_AVG, POOL_MOMENTUM, POOL_GRAD_AVG, POOL_COUNT };
+enum { STATE_SQUARE_AVG, STATE_MOMENTUM, STATE_GRAD_AVG, STATE_KINDS };
+
+/*
+ * State lives in blocks, each at most one device allocation, never moved once made (so growing
+ * copies nothing). A block holds one buffer per kind of state, created when a slot first needs
+ * that kind; a parameter's state of every kind sits at the same offset of one block. On a CPU
+ * device that shares host memory the buffers wrap netcl's own host memory (zero-copy, checked by
+ * mapping), which the host path then updates directly; they stay mapped except while a kernel
+ * uses them, as OpenCL requires for host access to CL_MEM_USE_HOST_PTR memory.
+ */
+typedef struct state_block {
+    uint64_t capacity;             /* floats */
+    uint64_t used;
+    cl_mem mem[STATE_KINDS];
+    float *host[STATE_KINDS];      /* host-visible state: the memory `mem` wraps, else NULL */
+    int mapped[STATE_KINDS];
+} state_block;
 
 typedef struct param_slot {
     uint64_t step;
     uint64_t numel;
-    uint64_t offset;           /* in floats, the same in every pool */
+    uint64_t offset;               /* in floats, within its block, the same for every kind */
+    uint32_t block;
     int allocated;
-    int has[POOL_COUNT];
+    int has[STATE_KINDS];
 } param_slot;
 
 /* Must match rmsprop_hyper in rmsprop.cl. */
@@ -37,12 +57,16 @@ typedef enum span_kind { SPAN_ZERO_COPY, SPAN_STAGED, SPAN_DEVICE } span_kind;
 typedef struct span {
     span_kind kind;
     uint32_t group;
-    uint32_t first_tensor;     /* tensors [first_tensor, end_tensor) with a gradient */
+    uint32_t block;                /* the state block of all its tensors */
+    uint32_t first_tensor;         /* tensors [first_tensor, end_tensor) with a gradient */
     uint32_t end_tensor;
-    float *host_data;          /* host spans: the base the chunk offsets count from */
+    float *host_data;              /* host spans: the base the chunk offsets count from */
     const float *host_grad;
-    cl_mem data;               /* owned for host spans, retained for device spans */
+    cl_mem data;                   /* owned for host spans, retained for device spans */
     cl_mem grad;
+    size_t data_bytes;             /* host spans: the memory from the first to the last tensor */
+    size_t grad_bytes;
+    int mapped;                    /* zero-copy spans: data and grad are mapped for the host */
     uint32_t chunk_first, chunk_count;  /* the span's entries in the chunk table */
     cl_kernel kernel;
 } span;
@@ -52,28 +76,38 @@ typedef struct plan {
     int32_t memory_mode;
     uint32_t tensor_count;
     uint32_t group_count;
-    netcl_tensor *tensors;     /* the key: the step's tensor list ... */
-    uint32_t *group_key;       /* ... and per group first, count, variant */
-    kernel_hyper *hyper;       /* per group, the values last set on its kernels */
+    netcl_tensor *tensors;         /* the key: the step's tensor list ... */
+    uint32_t *group_key;           /* ... and per group first, count, variant */
+    kernel_hyper *hyper;           /* per group, the values last set on its kernels */
     int *hyper_set;
     span *spans;
     uint32_t span_count;
     cl_mem chunks;
-    uint32_t launches;
 } plan;
 
-struct netcl_rmsprop {
+typedef struct state_store {
     netcl_context *ctx;
+    int host_visible;              /* state wraps host memory (CPU devices); see state_block */
+    uint64_t block_limit_bytes;    /* the device's largest allocation (or a test's lower limit) */
+    state_block *blocks;
+    uint32_t block_count;
     param_slot *slots;
     uint32_t slot_count;
     uint32_t slot_capacity;
-    cl_mem pool[POOL_COUNT];
-    uint64_t pool_capacity;    /* floats */
-    uint64_t pool_used;
-    plan plan;
-    uint32_t last_launches;
-};
+} state_store;
 
+struct netcl_rmsprop {
+    netcl_context *ctx;
+    state_store state;
+    plan plan;
+    int32_t path;                  /* enum netcl_path: which path steps take */
+    int32_t last_path;
+    uint32_t last_launches;
+    /* A device failure after a step's work was enqueued left parameters or state partly
+     * updated; every later call then fails with NETCL_BROKEN and this message. */
+    netcl_status broken;
+    char broken_message[512];
+};
 
 static inline unsigned group_variant(const netcl_param_group *g)
 {
@@ -86,25 +120,44 @@ static inline int has_grad(const netcl_tensor *t)
     return t->grad != NULL || t->grad_mem != NULL;
 }
 
+/* The kernel's hyperparameters of a group: -lr, and 1 - alpha computed in double like PyTorch. */
+static inline kernel_hyper group_hyper(const netcl_param_group *g)
+{
+    const kernel_hyper h = {(cl_float)(-g->lr), (cl_float)g->alpha, (cl_float)(1.0 - g->alpha),
+                            (cl_float)g->eps, (cl_float)g->weight_decay, (cl_float)g->momentum};
+    return h;
+}
 
-/* plan.c */
-void netcl_plan_release(plan *pl);
-int netcl_plan_matches(const plan *pl, const netcl_context *ctx, const netcl_param_group *groups,
-                       uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count);
-netcl_status netcl_plan_build(netcl_rmsprop *opt, const netcl_param_group *groups,
-                              uint32_t group_count, const netcl_tensor *tensors,
-                              uint32_t tensor_count);
-netcl_status netcl_enqueue_staging(netcl_context *ctx, const span *sp, const netcl_tensor *tensors,
-                                   int to_device);
-netcl_status netcl_enqueue_launch(netcl_context *ctx, cl_kernel kernel, uint32_t chunks);
+/* rmsprop.c: records a failure that left the optimizer partly updated; returns `status`. */
+netcl_status netcl_mark_broken(netcl_rmsprop *opt, netcl_status status);
+
+/* plan.c: the kernel path */
+void netcl_plan_release(netcl_context *ctx, plan *pl);
+netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *groups,
+                               uint32_t group_count, const netcl_tensor *tensors,
+                               uint32_t tensor_count, uint32_t *launches);
+
+/* host_step.c: the host path (host tensors and host-visible state only) */
+void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
+                     const netcl_tensor *tensors);
 
 /* state.c */
-netcl_status netcl_state_grow_slots(netcl_rmsprop *opt, uint32_t count);
-netcl_status netcl_state_reserve_pools(netcl_rmsprop *opt, uint64_t needed, unsigned wanted);
-uint64_t netcl_slot_floats(uint64_t numel);
-int netcl_slot_needs_region(const param_slot *slot, uint64_t numel);
-void netcl_state_place_slot(netcl_rmsprop *opt, param_slot *slot, uint64_t numel);
-netcl_status netcl_state_zero(netcl_context *ctx, cl_mem pool, const param_slot *slot);
+extern const char *const netcl_state_kind_names[STATE_KINDS];
+netcl_status netcl_state_init(state_store *st, netcl_context *ctx);
+void netcl_state_release(state_store *st);
+netcl_status netcl_state_grow_slots(state_store *st, uint32_t count);
+/* Places a region for every tensor i with need[i] != 0 floats of state whose slot lacks one of
+ * that size, and creates every buffer kind in kinds[i] (bits) in its block. All or nothing. */
+netcl_status netcl_state_reserve(state_store *st, const uint64_t *numel, const unsigned *kinds,
+                                 uint32_t count);
+/* Host-visible state: the host address of a slot's state of `kind`. */
+float *netcl_state_host(const state_store *st, const param_slot *slot, int kind);
+/* Zeroes a slot's state of `kind` (new state starts at zero, like torch.zeros_like). */
+netcl_status netcl_state_zero(state_store *st, const param_slot *slot, int kind);
+netcl_status netcl_state_copy(state_store *st, const param_slot *slot, int kind, float *out,
+                              const float *in);
+/* Unmaps (before kernels) or maps (after them) every host-visible state buffer. */
+netcl_status netcl_state_set_mapped(state_store *st, int mapped);
 
 /* validate.c */
 netcl_status netcl_check_groups(const netcl_param_group *groups, uint32_t group_count,

@@ -1,17 +1,34 @@
-/* The kernel path's launch plan: spans of tensors, their buffers, chunk tables and launches. */
-#include <math.h>
+/*
+ * The kernel path: a step's launch plan and its launches.
+ *
+ * The tensors of a parameter group are cut into spans, runs of consecutive tensors that lie in
+ * one region of memory (slices of one host allocation, or one caller cl_mem) and keep their
+ * state in one state block. Each span gets one data and one grad buffer and is updated by one
+ * kernel launch. The plan, its buffers, kernels and chunk table are reused while the step's
+ * tensors (addresses, lengths, gradient presence) and the groups' kernel variants stay the same,
+ * so a steady-state step only compares the tensor list, enqueues and waits.
+ *
+ * Host memory that a buffer wraps in place (zero-copy spans, host-visible state) stays mapped
+ * for the host between steps and is unmapped only while kernels use it, as OpenCL requires of
+ * CL_MEM_USE_HOST_PTR memory; on a device where mapping returns the same memory that is free.
+ */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "optimizer.h"
 
-/* ---- plan --------------------------------------------------------------------------------- */
+static netcl_status set_span_mapped(netcl_context *ctx, span *sp, int mapped);
 
-void netcl_plan_release(plan *pl)
+void netcl_plan_release(netcl_context *ctx, plan *pl)
 {
     for (uint32_t s = 0; s < pl->span_count; ++s) {
         span *sp = &pl->spans[s];
+        if (sp->mapped) {
+            set_span_mapped(ctx, sp, 0);
+            clFinish(ctx->queue);
+        }
         if (sp->kernel != NULL) clReleaseKernel(sp->kernel);
         if (sp->data != NULL) clReleaseMemObject(sp->data);
         if (sp->grad != NULL) clReleaseMemObject(sp->grad);
@@ -25,7 +42,7 @@ void netcl_plan_release(plan *pl)
     memset(pl, 0, sizeof *pl);
 }
 
-int netcl_plan_matches(const plan *pl, const netcl_context *ctx, const netcl_param_group *groups,
+static int plan_matches(const plan *pl, const netcl_context *ctx, const netcl_param_group *groups,
                         uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count)
 {
     if (!pl->valid || pl->memory_mode != ctx->memory_mode || pl->tensor_count != tensor_count ||
@@ -71,11 +88,12 @@ static int joins_device_span(const netcl_tensor *last, const netcl_tensor *next)
 /*
  * Wraps the span's host memory in place; returns 0 (and no buffers) where that would copy.
  * Only CPU devices qualify: integrated GPUs also report host-unified memory, but their drivers
- * may keep a private copy of a CL_MEM_USE_HOST_PTR buffer (Intel's does below 4 KiB alignment)
- * and sync it only on map/unmap, which a step does not do. Other devices are staged.
+ * may keep a private copy of a CL_MEM_USE_HOST_PTR buffer (Intel's does below 4 KiB alignment),
+ * so they are staged. The buffers stay mapped for the host until a launch needs them.
  */
-static int wrap_zero_copy(netcl_context *ctx, span *sp, size_t data_bytes, size_t grad_bytes)
+static int wrap_zero_copy(netcl_context *ctx, span *sp)
 {
+    const size_t data_bytes = sp->data_bytes, grad_bytes = sp->grad_bytes;
     if (ctx->memory_mode == NETCL_MEMORY_STAGED || !ctx->info.is_cpu ||
         !ctx->info.host_unified_memory ||
         (uintptr_t)sp->host_data % ctx->base_align_bytes != 0 ||
@@ -95,20 +113,49 @@ static int wrap_zero_copy(netcl_context *ctx, span *sp, size_t data_bytes, size_
     void *hosts[2] = {sp->host_data, (void *)sp->host_grad};
     size_t sizes[2] = {data_bytes, grad_bytes};
     for (int b = 0; b < 2 && same; ++b) {
-        void *mapped = clEnqueueMapBuffer(ctx->queue, buffers[b], CL_TRUE, CL_MAP_READ, 0,
-                                          sizes[b], 0, NULL, NULL, &err);
+        void *mapped = clEnqueueMapBuffer(ctx->queue, buffers[b], CL_TRUE,
+                                          CL_MAP_READ | CL_MAP_WRITE, 0, sizes[b], 0, NULL, NULL,
+                                          &err);
         same = err == CL_SUCCESS && mapped == hosts[b];
-        if (err == CL_SUCCESS) {
+        if (err == CL_SUCCESS && !same) {
             clEnqueueUnmapMemObject(ctx->queue, buffers[b], mapped, 0, NULL, NULL);
         }
+        if (!same && b == 1) {
+            clEnqueueUnmapMemObject(ctx->queue, buffers[0], hosts[0], 0, NULL, NULL);
+        }
     }
-    clFinish(ctx->queue);
     if (!same) {
+        clFinish(ctx->queue);
         if (sp->data != NULL) clReleaseMemObject(sp->data);
         if (sp->grad != NULL) clReleaseMemObject(sp->grad);
         sp->data = sp->grad = NULL;
     }
+    sp->mapped = same;
     return same;
+}
+
+/* Unmaps a zero-copy span's buffers before a launch, or maps them back after it. */
+static netcl_status set_span_mapped(netcl_context *ctx, span *sp, int mapped)
+{
+    cl_mem buffers[2] = {sp->data, sp->grad};
+    void *hosts[2] = {sp->host_data, (void *)sp->host_grad};
+    const size_t sizes[2] = {sp->data_bytes, sp->grad_bytes};
+    for (int b = 0; b < 2; ++b) {
+        cl_int err;
+        if (mapped) {
+            /* The same memory comes back: wrap_zero_copy checked it. */
+            clEnqueueMapBuffer(ctx->queue, buffers[b], CL_FALSE, CL_MAP_READ | CL_MAP_WRITE, 0,
+                               sizes[b], 0, NULL, NULL, &err);
+        } else {
+            err = clEnqueueUnmapMemObject(ctx->queue, buffers[b], hosts[b], 0, NULL, NULL);
+        }
+        if (err != CL_SUCCESS) {
+            return netcl_fail(err, "%s a tensor's memory for the device failed",
+                              mapped ? "mapping back" : "unmapping");
+        }
+    }
+    sp->mapped = mapped;
+    return NETCL_SUCCESS;
 }
 
 static netcl_status create_span_buffers(netcl_context *ctx, span *sp, const netcl_tensor *tensors)
@@ -129,7 +176,9 @@ static netcl_status create_span_buffers(netcl_context *ctx, span *sp, const netc
                                        (const char *)first->data);
     const size_t grad_bytes = (size_t)((const char *)(last->grad + last->numel) -
                                        (const char *)first->grad);
-    if (wrap_zero_copy(ctx, sp, data_bytes, grad_bytes)) {
+    sp->data_bytes = data_bytes;
+    sp->grad_bytes = grad_bytes;
+    if (wrap_zero_copy(ctx, sp)) {
         sp->kind = SPAN_ZERO_COPY;
         return NETCL_SUCCESS;
     }
@@ -161,15 +210,17 @@ static void add_chunks(uint32_t chunk, const span *sp, const netcl_tensor *t,
     }
 }
 
-static netcl_status set_span_args(netcl_rmsprop *opt, span *sp, cl_mem chunks)
+static netcl_status set_span_args(const state_store *st, span *sp, cl_mem chunks)
 {
-    /* Unused state pools still need a valid buffer argument. */
-    cl_mem momentum = opt->pool[POOL_MOMENTUM] ? opt->pool[POOL_MOMENTUM] : opt->pool[POOL_SQUARE_AVG];
-    cl_mem grad_avg = opt->pool[POOL_GRAD_AVG] ? opt->pool[POOL_GRAD_AVG] : opt->pool[POOL_SQUARE_AVG];
+    const state_block *block = &st->blocks[sp->block];
+    /* State kinds the variant does not use still need a valid buffer argument. */
+    cl_mem square_avg = block->mem[STATE_SQUARE_AVG];
+    cl_mem momentum = block->mem[STATE_MOMENTUM] ? block->mem[STATE_MOMENTUM] : square_avg;
+    cl_mem grad_avg = block->mem[STATE_GRAD_AVG] ? block->mem[STATE_GRAD_AVG] : square_avg;
     const cl_uint first = sp->chunk_first;
     cl_int err = clSetKernelArg(sp->kernel, 0, sizeof(cl_mem), &sp->data);
     err |= clSetKernelArg(sp->kernel, 1, sizeof(cl_mem), &sp->grad);
-    err |= clSetKernelArg(sp->kernel, 2, sizeof(cl_mem), &opt->pool[POOL_SQUARE_AVG]);
+    err |= clSetKernelArg(sp->kernel, 2, sizeof(cl_mem), &square_avg);
     err |= clSetKernelArg(sp->kernel, 3, sizeof(cl_mem), &momentum);
     err |= clSetKernelArg(sp->kernel, 4, sizeof(cl_mem), &grad_avg);
     err |= clSetKernelArg(sp->kernel, 5, sizeof(cl_mem), &chunks);
@@ -180,13 +231,14 @@ static netcl_status set_span_args(netcl_rmsprop *opt, span *sp, cl_mem chunks)
     return NETCL_SUCCESS;
 }
 
-netcl_status netcl_plan_build(netcl_rmsprop *opt, const netcl_param_group *groups,
+static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *groups,
                                uint32_t group_count, const netcl_tensor *tensors,
                                uint32_t tensor_count)
 {
     netcl_context *ctx = opt->ctx;
     plan *pl = &opt->plan;
-    netcl_plan_release(pl);
+    const state_store *st = &opt->state;
+    netcl_plan_release(ctx, pl);
     netcl_status status = NETCL_SUCCESS;
     const uint32_t chunk = ctx->chunk;
     uint64_t chunk_total = 0;
@@ -225,14 +277,15 @@ netcl_status netcl_plan_build(netcl_rmsprop *opt, const netcl_param_group *group
             if (!has_grad(t)) {
                 continue;
             }
-            const int joins = sp != NULL && (t->data_mem != NULL
-                                                 ? joins_device_span(&tensors[last], t)
-                                                 : joins_host_span(&tensors[sp->first_tensor],
-                                                                   &tensors[last], t,
-                                                                   ctx->info.max_alloc_bytes));
+            const int joins = sp != NULL && st->slots[i].block == sp->block &&
+                              (t->data_mem != NULL
+                                   ? joins_device_span(&tensors[last], t)
+                                   : joins_host_span(&tensors[sp->first_tensor], &tensors[last], t,
+                                                     st->block_limit_bytes));
             if (!joins) {
                 sp = &pl->spans[pl->span_count++];
                 sp->group = g;
+                sp->block = st->slots[i].block;
                 sp->first_tensor = i;
             }
             sp->end_tensor = i + 1;
@@ -252,7 +305,7 @@ netcl_status netcl_plan_build(netcl_rmsprop *opt, const netcl_param_group *group
         sp->chunk_first = table_count;
         for (uint32_t i = sp->first_tensor; i < sp->end_tensor; ++i) {
             if (has_grad(&tensors[i])) {
-                add_chunks(chunk, sp, &tensors[i], &opt->slots[i], table, &table_count);
+                add_chunks(chunk, sp, &tensors[i], &st->slots[i], table, &table_count);
             }
         }
         sp->chunk_count = table_count - sp->chunk_first;
@@ -267,7 +320,7 @@ netcl_status netcl_plan_build(netcl_rmsprop *opt, const netcl_param_group *group
         }
     }
     for (uint32_t s = 0; s < pl->span_count; ++s) {
-        status = set_span_args(opt, &pl->spans[s], pl->chunks);
+        status = set_span_args(st, &pl->spans[s], pl->chunks);
         if (status != NETCL_SUCCESS) {
             goto cleanup;
         }
@@ -276,14 +329,14 @@ netcl_status netcl_plan_build(netcl_rmsprop *opt, const netcl_param_group *group
 cleanup:
     free(table);
     if (status != NETCL_SUCCESS) {
-        netcl_plan_release(pl);
+        netcl_plan_release(ctx, pl);
     }
     return status;
 }
 
 
-netcl_status netcl_enqueue_staging(netcl_context *ctx, const span *sp, const netcl_tensor *tensors,
-                                    int to_device)
+static netcl_status enqueue_staging(netcl_context *ctx, const span *sp,
+                                   const netcl_tensor *tensors, int to_device)
 {
     for (uint32_t i = sp->first_tensor; i < sp->end_tensor; ++i) {
         const netcl_tensor *t = &tensors[i];
@@ -315,7 +368,7 @@ netcl_status netcl_enqueue_staging(netcl_context *ctx, const span *sp, const net
     return NETCL_SUCCESS;
 }
 
-netcl_status netcl_enqueue_launch(netcl_context *ctx, cl_kernel kernel, uint32_t chunks)
+static netcl_status enqueue_launch(netcl_context *ctx, cl_kernel kernel, uint32_t chunks)
 {
     const size_t global = (size_t)chunks * ctx->chunk;
     const size_t local = ctx->chunk;
@@ -326,3 +379,89 @@ netcl_status netcl_enqueue_launch(netcl_context *ctx, cl_kernel kernel, uint32_t
     return NETCL_SUCCESS;
 }
 
+
+/* Unmaps (before launches) or maps back (after them) the host memory the plan's kernels use. */
+static netcl_status set_plan_mapped(netcl_rmsprop *opt, int mapped)
+{
+    plan *pl = &opt->plan;
+    netcl_status status = netcl_state_set_mapped(&opt->state, mapped);
+    for (uint32_t s = 0; s < pl->span_count && status == NETCL_SUCCESS; ++s) {
+        span *sp = &pl->spans[s];
+        if (sp->kind == SPAN_ZERO_COPY && sp->mapped != mapped) {
+            status = set_span_mapped(opt->ctx, sp, mapped);
+        }
+    }
+    return status;
+}
+
+/*
+ * Enqueues the step's launches and waits. A failure before the first launch leaves everything
+ * as it was (memory unmapped for it is mapped back). A failure once a launch was enqueued, or
+ * one that leaves memory unmapped, cannot be undone: the optimizer is marked broken.
+ */
+netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *groups,
+                               uint32_t group_count, const netcl_tensor *tensors,
+                               uint32_t tensor_count, uint32_t *launches)
+{
+    netcl_context *ctx = opt->ctx;
+    plan *pl = &opt->plan;
+    netcl_status status = NETCL_SUCCESS;
+    if (!plan_matches(pl, ctx, groups, group_count, tensors, tensor_count)) {
+        status = plan_build(opt, groups, group_count, tensors, tensor_count);
+        if (status != NETCL_SUCCESS) {
+            return status;
+        }
+    }
+    /* Hyperparameters are kernel arguments, set again only when they change (spans of a group
+     * follow each other in the plan). */
+    uint32_t group = UINT32_MAX;
+    int changed = 0;
+    for (uint32_t s = 0; s < pl->span_count; ++s) {
+        const uint32_t g = pl->spans[s].group;
+        if (g != group) {
+            group = g;
+            const kernel_hyper hyper = group_hyper(&groups[g]);
+            changed = !pl->hyper_set[g] || memcmp(&hyper, &pl->hyper[g], sizeof hyper) != 0;
+            pl->hyper[g] = hyper;
+            pl->hyper_set[g] = 1;
+        }
+        if (changed && clSetKernelArg(pl->spans[s].kernel, 7, sizeof pl->hyper[g], &pl->hyper[g]) !=
+                           CL_SUCCESS) {
+            pl->hyper_set[g] = 0;
+            return netcl_fail(CL_INVALID_ARG_VALUE, "setting hyperparameters failed");
+        }
+    }
+    uint32_t launched = 0;
+    status = set_plan_mapped(opt, 0);
+    for (uint32_t s = 0; s < pl->span_count && status == NETCL_SUCCESS; ++s) {
+        span *sp = &pl->spans[s];
+        if (sp->kind == SPAN_STAGED) {
+            status = enqueue_staging(ctx, sp, tensors, 1);
+        }
+        if (status == NETCL_SUCCESS) {
+            status = enqueue_launch(ctx, sp->kernel, sp->chunk_count);
+            launched += status == NETCL_SUCCESS;
+        }
+        if (status == NETCL_SUCCESS && sp->kind == SPAN_STAGED) {
+            status = enqueue_staging(ctx, sp, tensors, 0);
+        }
+    }
+    /* Mapping back after a failure keeps the host's view valid; its own failure is kept only
+     * when nothing failed before it. */
+    char first_message[512];
+    snprintf(first_message, sizeof first_message, "%s", netcl_last_error());
+    const netcl_status remap = set_plan_mapped(opt, 1);
+    const cl_int finish = clFinish(ctx->queue);
+    if (status == NETCL_SUCCESS && remap != NETCL_SUCCESS) {
+        status = remap;
+    } else if (status == NETCL_SUCCESS && finish != CL_SUCCESS) {
+        status = netcl_fail(finish, "the RMSProp step failed on the device");
+    } else if (status != NETCL_SUCCESS) {
+        netcl_fail(status, "%s", first_message);
+    }
+    if (status != NETCL_SUCCESS && (launched > 0 || remap != NETCL_SUCCESS || finish != CL_SUCCESS)) {
+        return netcl_mark_broken(opt, status);
+    }
+    *launches = launched;
+    return status;
+}

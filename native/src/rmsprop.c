@@ -1,25 +1,55 @@
 /*
- * RMSProp: validation, per-parameter state in device pools, and the step's launch plan.
+ * RMSProp's public API: creation, the step (validation, lazy state, then one of two paths),
+ * and state access.
  *
- * State: square_avg, momentum_buffer and grad_avg of every parameter live in three pool buffers
- * (one per kind) at the same offset, so that one launch can update many tensors. Pools grow by
- * doubling and keep their contents.
- *
- * Plan: the tensors of a parameter group are cut into spans, runs of consecutive tensors that
- * lie in one region of memory (slices of one host allocation, or one caller cl_mem). Each span
- * gets one data and one grad buffer and is updated by one kernel launch. The plan,
- * its buffers, kernels and chunk table are reused while the step's tensors (addresses, lengths,
- * gradient presence) and the groups' kernel variants stay the same, so a steady-state step only
- * compares the tensor list, enqueues and waits.
+ * Paths: the kernel path (plan.c) launches the fused OpenCL kernel; the host path (host_step.c)
+ * runs the same update on the calling thread, with no OpenCL call at all, where the tensors are
+ * host memory and the state is host-visible (CPU devices). NETCL_PATH_AUTO takes the host path
+ * for steps of up to HOST_PATH_MAX_ELEMENTS elements, where OpenCL's dispatch costs more than
+ * the update itself.
  */
-#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "optimizer.h"
 
-/* ---- public API --------------------------------------------------------------------------- */
+/*
+ * Steps of at most this many elements take the host path under NETCL_PATH_AUTO.
+ * TODO(measure): placeholder until the crossover is measured.
+ */
+#define HOST_PATH_MAX_ELEMENTS (1u << 18)
+
+netcl_status netcl_mark_broken(netcl_rmsprop *opt, netcl_status status)
+{
+    opt->broken = status;
+    snprintf(opt->broken_message, sizeof opt->broken_message, "%s (%s): %s",
+             netcl_status_name(status), netcl_last_error(),
+             "parameters or state may be partly updated; destroy the optimizer and load saved "
+             "state into a new one");
+    return status;
+}
+
+/* Every call on a broken optimizer fails with NETCL_BROKEN and the first failure's message. */
+static netcl_status check_usable(const netcl_rmsprop *opt)
+{
+    if (opt->broken != NETCL_SUCCESS) {
+        return netcl_fail(NETCL_BROKEN, "the optimizer is broken: an earlier step failed on the "
+                          "device after it started: %s", opt->broken_message);
+    }
+    return NETCL_SUCCESS;
+}
+
+/* The path under NETCL_PATH_AUTO unless NETCL_PATH (auto, kernel or host) says otherwise. */
+static int32_t default_path(void)
+{
+    const char *env = getenv("NETCL_PATH");
+    if (env != NULL && strcasecmp(env, "kernel") == 0) return NETCL_PATH_KERNEL;
+    if (env != NULL && strcasecmp(env, "host") == 0) return NETCL_PATH_HOST;
+    return NETCL_PATH_AUTO;
+}
 
 netcl_status netcl_rmsprop_create(netcl_context *context, netcl_rmsprop **optimizer)
 {
@@ -33,6 +63,11 @@ netcl_status netcl_rmsprop_create(netcl_context *context, netcl_rmsprop **optimi
         return netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the optimizer failed");
     }
     opt->ctx = context;
+    netcl_state_init(&opt->state, context);
+    opt->path = default_path();
+    if (opt->path == NETCL_PATH_HOST && !opt->state.host_visible) {
+        opt->path = NETCL_PATH_AUTO;  /* the environment's wish, where it cannot be met */
+    }
     *optimizer = opt;
     return NETCL_SUCCESS;
 }
@@ -43,12 +78,110 @@ void netcl_rmsprop_destroy(netcl_rmsprop *optimizer)
         return;
     }
     clFinish(optimizer->ctx->queue);
-    netcl_plan_release(&optimizer->plan);
-    for (int p = 0; p < POOL_COUNT; ++p) {
-        if (optimizer->pool[p] != NULL) clReleaseMemObject(optimizer->pool[p]);
-    }
-    free(optimizer->slots);
+    netcl_plan_release(optimizer->ctx, &optimizer->plan);
+    netcl_state_release(&optimizer->state);
     free(optimizer);
+}
+
+netcl_status netcl_rmsprop_set_path(netcl_rmsprop *optimizer, int32_t path)
+{
+    netcl_clear_error();
+    if (optimizer == NULL) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "optimizer is NULL");
+    }
+    netcl_status status = check_usable(optimizer);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
+    if (path != NETCL_PATH_AUTO && path != NETCL_PATH_KERNEL && path != NETCL_PATH_HOST) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "unknown path %d (NETCL_PATH_AUTO, _KERNEL or "
+                          "_HOST)", path);
+    }
+    if (path == NETCL_PATH_HOST && !optimizer->state.host_visible) {
+        return netcl_fail(NETCL_UNSUPPORTED, "the host path needs a CPU device that shares host "
+                          "memory; '%s' does not", optimizer->ctx->info.name);
+    }
+    optimizer->path = path;
+    return NETCL_SUCCESS;
+}
+
+/* Which state kinds (bits) a group's step needs. */
+static unsigned group_kinds(const netcl_param_group *g)
+{
+    return (1u << STATE_SQUARE_AVG) | (g->momentum > 0.0 ? 1u << STATE_MOMENTUM : 0u) |
+           (g->centered ? 1u << STATE_GRAD_AVG : 0u);
+}
+
+/* Whether a tensor's slot lacks a region of its size or a buffer of a kind it needs. */
+static int needs_reserve(const state_store *st, uint32_t i, uint64_t numel, unsigned kinds)
+{
+    const param_slot *slot = &st->slots[i];
+    if (!slot->allocated || slot->numel != numel) {
+        return 1;
+    }
+    for (int k = 0; k < STATE_KINDS; ++k) {
+        if ((kinds & (1u << k)) && st->blocks[slot->block].mem[k] == NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Gives every tensor with a gradient a state region and the buffers its group needs. Only a
+ * step that brings new tensors or new kinds of state allocates. */
+static netcl_status reserve_step_state(netcl_rmsprop *opt, const netcl_param_group *groups,
+                                       uint32_t group_count, const netcl_tensor *tensors,
+                                       uint32_t tensor_count)
+{
+    state_store *st = &opt->state;
+    int any = 0;
+    for (uint32_t g = 0; g < group_count && !any; ++g) {
+        const unsigned kinds = group_kinds(&groups[g]);
+        for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count && !any; ++i) {
+            any = has_grad(&tensors[i]) && needs_reserve(st, i, tensors[i].numel, kinds);
+        }
+    }
+    if (!any) {
+        return NETCL_SUCCESS;
+    }
+    uint64_t *numel = calloc(tensor_count, sizeof *numel);
+    unsigned *kinds = calloc(tensor_count, sizeof *kinds);
+    netcl_status status = NETCL_SUCCESS;
+    if (numel == NULL || kinds == NULL) {
+        status = netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the state plan failed");
+    } else {
+        for (uint32_t g = 0; g < group_count; ++g) {
+            for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
+                if (has_grad(&tensors[i])) {
+                    numel[i] = tensors[i].numel;
+                    kinds[i] = group_kinds(&groups[g]);
+                }
+            }
+        }
+        status = netcl_state_reserve(st, numel, kinds, tensor_count);
+        opt->plan.valid &= status != NETCL_SUCCESS;  /* its kernels may use other buffers now */
+    }
+    free(numel);
+    free(kinds);
+    return status;
+}
+
+/* The path this step takes: the host path needs host tensors and host-visible state. */
+static int32_t choose_path(const netcl_rmsprop *opt, const netcl_tensor *tensors,
+                           uint32_t tensor_count)
+{
+    if (opt->path == NETCL_PATH_KERNEL || !opt->state.host_visible) {
+        return NETCL_PATH_KERNEL;
+    }
+    uint64_t elements = 0;
+    for (uint32_t i = 0; i < tensor_count; ++i) {
+        if (tensors[i].data_mem != NULL) {
+            return NETCL_PATH_KERNEL;
+        }
+        elements += has_grad(&tensors[i]) ? tensors[i].numel : 0;
+    }
+    return opt->path == NETCL_PATH_HOST || elements <= HOST_PATH_MAX_ELEMENTS ? NETCL_PATH_HOST
+                                                                               : NETCL_PATH_KERNEL;
 }
 
 netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_group *groups,
@@ -59,113 +192,72 @@ netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_grou
     if (optimizer == NULL) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "optimizer is NULL");
     }
+    netcl_rmsprop *opt = optimizer;
+    netcl_status status = check_usable(opt);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
     if ((groups == NULL && group_count > 0) || (tensors == NULL && tensor_count > 0)) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL", groups == NULL ? "groups" : "tensors");
     }
-    netcl_rmsprop *opt = optimizer;
-    netcl_context *ctx = opt->ctx;
-    netcl_status status = netcl_check_groups(groups, group_count, tensor_count);
+    if (tensor_count > NETCL_MAX_PARAMETERS) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "%u tensors in one step, more than netcl's "
+                          "limit of %u parameters", tensor_count, NETCL_MAX_PARAMETERS);
+    }
+    status = netcl_check_groups(groups, group_count, tensor_count);
     for (uint32_t i = 0; i < tensor_count && status == NETCL_SUCCESS; ++i) {
         status = netcl_check_tensor(opt, &tensors[i], i);
     }
+    if (status == NETCL_SUCCESS) {
+        status = netcl_state_grow_slots(&opt->state, tensor_count);
+    }
+    if (status == NETCL_SUCCESS) {
+        status = reserve_step_state(opt, groups, group_count, tensors, tensor_count);
+    }
     if (status != NETCL_SUCCESS) {
         return status;
     }
+    state_store *st = &opt->state;
 
-    /* New state regions for tensors stepped for the first time; pools grow before anything runs. */
-    status = netcl_state_grow_slots(opt, tensor_count);
-    if (status != NETCL_SUCCESS) {
-        return status;
-    }
-    uint64_t needed = 0;
-    unsigned wanted = 1u << POOL_SQUARE_AVG;
-    for (uint32_t g = 0; g < group_count; ++g) {
-        const int grads = groups[g].count > 0;
-        wanted |= (grads && groups[g].momentum > 0.0) ? 1u << POOL_MOMENTUM : 0u;
-        wanted |= (grads && groups[g].centered) ? 1u << POOL_GRAD_AVG : 0u;
+    /* Lazily created state starts at zero, like PyTorch's torch.zeros_like. */
+    for (uint32_t g = 0; g < group_count && status == NETCL_SUCCESS; ++g) {
+        const unsigned kinds = group_kinds(&groups[g]);
         for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
-            if (has_grad(&tensors[i]) && netcl_slot_needs_region(&opt->slots[i], tensors[i].numel)) {
-                needed += netcl_slot_floats(tensors[i].numel);
+            const param_slot *slot = &st->slots[i];
+            for (int k = 0; k < STATE_KINDS && status == NETCL_SUCCESS; ++k) {
+                if (has_grad(&tensors[i]) && (kinds & (1u << k)) && !slot->has[k]) {
+                    status = netcl_state_zero(st, slot, k);
+                }
             }
         }
     }
-    status = netcl_state_reserve_pools(opt, needed, wanted);
     if (status != NETCL_SUCCESS) {
         return status;
     }
-    for (uint32_t i = 0; i < tensor_count; ++i) {
-        if (has_grad(&tensors[i]) && netcl_slot_needs_region(&opt->slots[i], tensors[i].numel)) {
-            netcl_state_place_slot(opt, &opt->slots[i], tensors[i].numel);
-            opt->plan.valid = 0;
-        }
-    }
-    if (!netcl_plan_matches(&opt->plan, ctx, groups, group_count, tensors, tensor_count)) {
-        status = netcl_plan_build(opt, groups, group_count, tensors, tensor_count);
+    const int32_t path = choose_path(opt, tensors, tensor_count);
+    uint32_t launches = 0;
+    if (path == NETCL_PATH_HOST) {
+        netcl_host_step(opt, groups, group_count, tensors);
+    } else {
+        status = netcl_kernel_step(opt, groups, group_count, tensors, tensor_count, &launches);
         if (status != NETCL_SUCCESS) {
             return status;
         }
     }
-    plan *pl = &opt->plan;
-
-    /* Lazily created state starts at zero, like PyTorch's torch.zeros_like. */
-    for (uint32_t g = 0; g < group_count && status == NETCL_SUCCESS; ++g) {
-        const int need[POOL_COUNT] = {1, groups[g].momentum > 0.0, groups[g].centered != 0};
-        for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
-            const param_slot *slot = &opt->slots[i];
-            for (int p = 0; p < POOL_COUNT && status == NETCL_SUCCESS; ++p) {
-                if (has_grad(&tensors[i]) && need[p] && !slot->has[p]) {
-                    status = netcl_state_zero(ctx, opt->pool[p], slot);
-                }
-            }
-        }
-    }
-    uint32_t launches = 0;
-    for (uint32_t s = 0; s < pl->span_count && status == NETCL_SUCCESS; ++s) {
-        span *sp = &pl->spans[s];
-        const netcl_param_group *group = &groups[sp->group];
-        const kernel_hyper hyper = {(cl_float)(-group->lr), (cl_float)group->alpha,
-                                    (cl_float)(1.0 - group->alpha), (cl_float)group->eps,
-                                    (cl_float)group->weight_decay, (cl_float)group->momentum};
-        if (!pl->hyper_set[sp->group] || memcmp(&hyper, &pl->hyper[sp->group], sizeof hyper) != 0) {
-            /* Set on every span of the group, which follow each other in the plan. */
-            for (uint32_t t = s; t < pl->span_count && pl->spans[t].group == sp->group; ++t) {
-                if (clSetKernelArg(pl->spans[t].kernel, 7, sizeof hyper, &hyper) != CL_SUCCESS) {
-                    status = netcl_fail(CL_INVALID_ARG_VALUE, "setting hyperparameters failed");
-                }
-            }
-            pl->hyper[sp->group] = hyper;
-            pl->hyper_set[sp->group] = status == NETCL_SUCCESS;
-        }
-        if (status == NETCL_SUCCESS && sp->kind == SPAN_STAGED) {
-            status = netcl_enqueue_staging(ctx, sp, tensors, 1);
-        }
-        if (status == NETCL_SUCCESS) {
-            status = netcl_enqueue_launch(ctx, sp->kernel, sp->chunk_count);
-            launches++;
-        }
-        if (status == NETCL_SUCCESS && sp->kind == SPAN_STAGED) {
-            status = netcl_enqueue_staging(ctx, sp, tensors, 0);
-        }
-    }
-    const cl_int err = clFinish(ctx->queue);
-    if (status != NETCL_SUCCESS) {
-        return status;
-    }
-    if (err != CL_SUCCESS) {
-        return netcl_fail(err, "the RMSProp step failed on the device");
-    }
     for (uint32_t g = 0; g < group_count; ++g) {
+        const unsigned kinds = group_kinds(&groups[g]);
         for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
             if (has_grad(&tensors[i])) {
-                param_slot *slot = &opt->slots[i];
-                slot->has[POOL_SQUARE_AVG] = 1;
-                slot->has[POOL_MOMENTUM] |= groups[g].momentum > 0.0;
-                slot->has[POOL_GRAD_AVG] |= groups[g].centered != 0;
+                param_slot *slot = &st->slots[i];
+                for (int k = 0; k < STATE_KINDS; ++k) {
+                    slot->has[k] |= (kinds & (1u << k)) != 0;
+                }
                 slot->step++;
             }
         }
     }
     opt->last_launches = launches;
+    opt->last_path = path;
     return NETCL_SUCCESS;
 }
 
@@ -175,8 +267,11 @@ netcl_status netcl_rmsprop_get_param_count(const netcl_rmsprop *optimizer, uint3
     if (optimizer == NULL || count == NULL) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL", optimizer == NULL ? "optimizer" : "count");
     }
-    *count = optimizer->slot_count;
-    return NETCL_SUCCESS;
+    netcl_status status = check_usable(optimizer);
+    if (status == NETCL_SUCCESS) {
+        *count = optimizer->state.slot_count;
+    }
+    return status;
 }
 
 netcl_status netcl_rmsprop_get_last_launch_count(const netcl_rmsprop *optimizer, uint32_t *launches)
@@ -186,8 +281,24 @@ netcl_status netcl_rmsprop_get_last_launch_count(const netcl_rmsprop *optimizer,
         return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL",
                           optimizer == NULL ? "optimizer" : "launches");
     }
-    *launches = optimizer->last_launches;
-    return NETCL_SUCCESS;
+    netcl_status status = check_usable(optimizer);
+    if (status == NETCL_SUCCESS) {
+        *launches = optimizer->last_launches;
+    }
+    return status;
+}
+
+netcl_status netcl_rmsprop_get_last_path(const netcl_rmsprop *optimizer, int32_t *path)
+{
+    netcl_clear_error();
+    if (optimizer == NULL || path == NULL) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL", optimizer == NULL ? "optimizer" : "path");
+    }
+    netcl_status status = check_usable(optimizer);
+    if (status == NETCL_SUCCESS) {
+        *path = optimizer->last_path;
+    }
+    return status;
 }
 
 netcl_status netcl_rmsprop_get_state(const netcl_rmsprop *optimizer, uint32_t index,
@@ -197,14 +308,19 @@ netcl_status netcl_rmsprop_get_state(const netcl_rmsprop *optimizer, uint32_t in
     if (optimizer == NULL || state == NULL) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL", optimizer == NULL ? "optimizer" : "state");
     }
+    netcl_status status = check_usable(optimizer);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
     memset(state, 0, sizeof *state);
-    if (index < optimizer->slot_count && optimizer->slots[index].has[POOL_SQUARE_AVG]) {
-        const param_slot *slot = &optimizer->slots[index];
+    const state_store *st = &optimizer->state;
+    if (index < st->slot_count && st->slots[index].has[STATE_SQUARE_AVG]) {
+        const param_slot *slot = &st->slots[index];
         state->step = slot->step;
         state->numel = slot->numel;
         state->has_square_avg = 1;
-        state->has_momentum_buffer = slot->has[POOL_MOMENTUM];
-        state->has_grad_avg = slot->has[POOL_GRAD_AVG];
+        state->has_momentum_buffer = slot->has[STATE_MOMENTUM];
+        state->has_grad_avg = slot->has[STATE_GRAD_AVG];
     }
     return NETCL_SUCCESS;
 }
@@ -217,34 +333,131 @@ netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t i
     if (optimizer == NULL) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "optimizer is NULL");
     }
-    if (index >= optimizer->slot_count || !optimizer->slots[index].has[POOL_SQUARE_AVG]) {
+    netcl_status status = check_usable(optimizer);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
+    /* Reading copies out; the store is only const for the caller. */
+    state_store *st = (state_store *)&optimizer->state;
+    if (index >= st->slot_count || !st->slots[index].has[STATE_SQUARE_AVG]) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u has no state", index);
     }
-    const param_slot *slot = &optimizer->slots[index];
+    const param_slot *slot = &st->slots[index];
     if (numel != slot->numel) {
         return netcl_fail(NETCL_STATE_MISMATCH, "parameter %u: state has %llu elements, %llu "
                           "requested", index, (unsigned long long)slot->numel,
                           (unsigned long long)numel);
     }
-    float *out[POOL_COUNT] = {square_avg, momentum_buffer, grad_avg};
-    static const char *const names[POOL_COUNT] = {"square_avg", "momentum_buffer", "grad_avg"};
-    for (int p = 0; p < POOL_COUNT; ++p) {
-        if (slot->has[p] && out[p] == NULL) {
+    float *out[STATE_KINDS] = {square_avg, momentum_buffer, grad_avg};
+    for (int k = 0; k < STATE_KINDS; ++k) {
+        if (slot->has[k] && out[k] == NULL) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u has a %s but its output is NULL",
-                              index, names[p]);
+                              index, netcl_state_kind_names[k]);
         }
     }
-    for (int p = 0; p < POOL_COUNT; ++p) {
-        if (slot->has[p]) {
-            cl_int err = clEnqueueReadBuffer(optimizer->ctx->queue, optimizer->pool[p], CL_TRUE,
-                                             slot->offset * sizeof(float), numel * sizeof(float),
-                                             out[p], 0, NULL, NULL);
-            if (err != CL_SUCCESS) {
-                return netcl_fail(err, "reading %s of parameter %u failed", names[p], index);
-            }
+    for (int k = 0; k < STATE_KINDS && status == NETCL_SUCCESS; ++k) {
+        if (slot->has[k]) {
+            status = netcl_state_copy(st, slot, k, out[k], NULL);
         }
+    }
+    return status;
+}
+
+/* Checks one parameter's incoming state; nothing is changed. */
+static netcl_status check_state_values(uint32_t index, const netcl_state_values *in)
+{
+    if (in->square_avg == NULL && (in->momentum_buffer != NULL || in->grad_avg != NULL ||
+                                   in->step != 0)) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u: state without square_avg (only "
+                          "step 0 and no buffers clear a state)", index);
+    }
+    if (in->square_avg != NULL && (in->numel == 0 || in->numel > (uint64_t)INT64_MAX / sizeof(float))) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u: invalid numel %llu", index,
+                          (unsigned long long)in->numel);
+    }
+    if (in->step > (uint64_t)INT64_MAX) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u: step %llu is beyond the largest "
+                          "step count (2^63 - 1)", index, (unsigned long long)in->step);
     }
     return NETCL_SUCCESS;
+}
+
+/*
+ * Replaces the state of parameters [0, count): everything is checked, then every new region
+ * and buffer is reserved, and only then is anything written, so that a failure (a bad value,
+ * the device out of memory) leaves every parameter's state as it was. On a device whose state
+ * is not host memory a write can still fail half-way; the optimizer then says it is broken.
+ */
+static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t count,
+                               const netcl_state_values *states)
+{
+    netcl_status status = NETCL_SUCCESS;
+    for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
+        status = check_state_values(first + i, &states[i]);
+    }
+    if (status == NETCL_SUCCESS) {
+        status = netcl_state_grow_slots(&opt->state, first + count);
+    }
+    uint64_t *numel = NULL;
+    unsigned *kinds = NULL;
+    if (status == NETCL_SUCCESS) {
+        numel = calloc((size_t)first + count, sizeof *numel);
+        kinds = calloc((size_t)first + count, sizeof *kinds);
+        if (numel == NULL || kinds == NULL) {
+            status = netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the state plan failed");
+        }
+    }
+    if (status == NETCL_SUCCESS) {
+        for (uint32_t i = 0; i < count; ++i) {
+            const netcl_state_values *in = &states[i];
+            if (in->square_avg != NULL) {
+                numel[first + i] = in->numel;
+                kinds[first + i] = (1u << STATE_SQUARE_AVG) |
+                                   (in->momentum_buffer ? 1u << STATE_MOMENTUM : 0u) |
+                                   (in->grad_avg ? 1u << STATE_GRAD_AVG : 0u);
+            }
+        }
+        status = netcl_state_reserve(&opt->state, numel, kinds, first + count);
+        opt->plan.valid &= status != NETCL_SUCCESS;
+    }
+    free(numel);
+    free(kinds);
+    for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
+        const netcl_state_values *in = &states[i];
+        param_slot *slot = &opt->state.slots[first + i];
+        const float *values[STATE_KINDS] = {in->square_avg, in->momentum_buffer, in->grad_avg};
+        for (int k = 0; k < STATE_KINDS && status == NETCL_SUCCESS; ++k) {
+            if (values[k] != NULL) {
+                status = netcl_state_copy(&opt->state, slot, k, NULL, values[k]);
+            }
+        }
+        if (status != NETCL_SUCCESS) {
+            return netcl_mark_broken(opt, status);
+        }
+        for (int k = 0; k < STATE_KINDS; ++k) {
+            slot->has[k] = values[k] != NULL;
+        }
+        slot->step = in->step;
+    }
+    return status;
+}
+
+netcl_status netcl_rmsprop_load_state(netcl_rmsprop *optimizer, uint32_t count,
+                                      const netcl_state_values *states)
+{
+    netcl_clear_error();
+    if (optimizer == NULL || (states == NULL && count > 0)) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL", optimizer == NULL ? "optimizer" : "states");
+    }
+    netcl_status status = check_usable(optimizer);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
+    if (count > NETCL_MAX_PARAMETERS) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "state for %u parameters, more than netcl's "
+                          "limit of %u", count, NETCL_MAX_PARAMETERS);
+    }
+    return load_state(optimizer, 0, count, states);
 }
 
 netcl_status netcl_rmsprop_write_state(netcl_rmsprop *optimizer, uint32_t index, uint64_t step,
@@ -255,55 +468,14 @@ netcl_status netcl_rmsprop_write_state(netcl_rmsprop *optimizer, uint32_t index,
     if (optimizer == NULL) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "optimizer is NULL");
     }
-    if (square_avg == NULL && (momentum_buffer != NULL || grad_avg != NULL || step != 0)) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u: state without square_avg (only "
-                          "step 0 and no buffers clear a state)", index);
-    }
-    if (square_avg != NULL && (numel == 0 || numel > (uint64_t)INT64_MAX / sizeof(float))) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u: invalid numel %llu", index,
-                          (unsigned long long)numel);
-    }
-    if (index == UINT32_MAX) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter index %u out of range", index);
-    }
-    netcl_rmsprop *opt = optimizer;
-    netcl_status status = netcl_state_grow_slots(opt, index + 1);
+    netcl_status status = check_usable(optimizer);
     if (status != NETCL_SUCCESS) {
         return status;
     }
-    param_slot *slot = &opt->slots[index];
-    if (square_avg == NULL) {
-        memset(slot->has, 0, sizeof slot->has);
-        slot->step = 0;
-        return NETCL_SUCCESS;
+    if (index >= NETCL_MAX_PARAMETERS) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter index %u out of range (netcl's limit "
+                          "is %u parameters)", index, NETCL_MAX_PARAMETERS);
     }
-    const float *in[POOL_COUNT] = {square_avg, momentum_buffer, grad_avg};
-    unsigned wanted = 0;
-    for (int p = 0; p < POOL_COUNT; ++p) {
-        wanted |= in[p] != NULL ? 1u << p : 0u;
-    }
-    const int moves = netcl_slot_needs_region(slot, numel);
-    status = netcl_state_reserve_pools(opt, moves ? netcl_slot_floats(numel) : 0, wanted);
-    if (status != NETCL_SUCCESS) {
-        return status;
-    }
-    if (moves) {
-        netcl_state_place_slot(opt, slot, numel);
-        memset(slot->has, 0, sizeof slot->has);
-        opt->plan.valid = 0;
-    }
-    for (int p = 0; p < POOL_COUNT; ++p) {
-        if (in[p] != NULL) {
-            cl_int err = clEnqueueWriteBuffer(opt->ctx->queue, opt->pool[p], CL_TRUE,
-                                              slot->offset * sizeof(float), numel * sizeof(float),
-                                              in[p], 0, NULL, NULL);
-            if (err != CL_SUCCESS) {
-                return netcl_fail(err, "writing state of parameter %u failed", index);
-            }
-        }
-        slot->has[p] = in[p] != NULL;
-    }
-    slot->step = step;
-    return NETCL_SUCCESS;
+    const netcl_state_values in = {step, numel, square_avg, momentum_buffer, grad_avg};
+    return load_state(optimizer, index, 1, &in);
 }
-

@@ -1,8 +1,6 @@
 /* Argument checks of a step, before anything is enqueued. */
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "optimizer.h"
 
@@ -72,26 +70,43 @@ static netcl_status check_device_range(const netcl_context *ctx, cl_mem mem, uin
     return NETCL_SUCCESS;
 }
 
+/* Whether [a, a + bytes) and [b, b + bytes) share a byte; neither wraps the address space. */
+static int ranges_overlap(uint64_t a, uint64_t b, uint64_t bytes)
+{
+    return a < b + bytes && b < a + bytes;
+}
+
 netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i)
 {
-    if (t->numel == 0 || t->numel > (uint64_t)INT64_MAX / sizeof(float)) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: invalid numel %llu", i,
-                          (unsigned long long)t->numel);
+    const netcl_context *ctx = opt->ctx;
+    /* No tensor is larger than the device's memory; this also keeps every byte count below. */
+    if (t->numel == 0 || t->numel > ctx->info.global_mem_bytes / sizeof(float)) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: invalid numel %llu (1 .. %llu, the "
+                          "floats that fit in the device's memory)", i,
+                          (unsigned long long)t->numel,
+                          (unsigned long long)(ctx->info.global_mem_bytes / sizeof(float)));
     }
+    const uint64_t bytes = t->numel * sizeof(float);
     if ((t->data == NULL) == (t->data_mem == NULL)) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: exactly one of data and data_mem "
                           "must be set", i);
     }
     if (t->data != NULL) {
+        const uintptr_t data = (uintptr_t)t->data, grad = (uintptr_t)t->grad;
         if (t->grad_mem != NULL) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: host data with a device "
                               "gradient (grad_mem); use grad", i);
         }
-        if ((uintptr_t)t->data % sizeof(float) != 0 || (uintptr_t)t->grad % sizeof(float) != 0) {
+        if (data % sizeof(float) != 0 || grad % sizeof(float) != 0) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad must be aligned "
                               "to 4 bytes", i);
         }
-        if (t->grad != NULL && t->grad < t->data + t->numel && t->data < t->grad + t->numel) {
+        if (data > UINTPTR_MAX - bytes || grad > UINTPTR_MAX - bytes) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %llu floats at 0x%llx run past "
+                              "the end of the address space", i, (unsigned long long)t->numel,
+                              (unsigned long long)(data > UINTPTR_MAX - bytes ? data : grad));
+        }
+        if (t->grad != NULL && ranges_overlap(data, grad, bytes)) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad overlap", i);
         }
     } else {
@@ -99,24 +114,32 @@ netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t,
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: device data (data_mem) with a "
                               "host gradient; use grad_mem", i);
         }
-        netcl_status status = check_device_range(opt->ctx, t->data_mem, t->data_offset, t->numel,
-                                                 i, "data_mem");
+        netcl_status status = check_device_range(ctx, t->data_mem, t->data_offset, t->numel, i,
+                                                 "data_mem");
         if (status == NETCL_SUCCESS && t->grad_mem != NULL) {
-            status = check_device_range(opt->ctx, t->grad_mem, t->grad_offset, t->numel, i,
-                                        "grad_mem");
+            status = check_device_range(ctx, t->grad_mem, t->grad_offset, t->numel, i, "grad_mem");
         }
         if (status != NETCL_SUCCESS) {
             return status;
         }
+        if (t->grad_mem == t->data_mem &&
+            ranges_overlap(t->data_offset * sizeof(float), t->grad_offset * sizeof(float), bytes)) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad overlap in the "
+                              "same cl_mem", i);
+        }
     }
-    if (i < opt->slot_count) {
-        const param_slot *slot = &opt->slots[i];
-        if (slot->has[POOL_SQUARE_AVG] && slot->numel != t->numel && has_grad(t)) {
+    const state_store *st = &opt->state;
+    if (i < st->slot_count && has_grad(t)) {
+        const param_slot *slot = &st->slots[i];
+        if (slot->has[STATE_SQUARE_AVG] && slot->numel != t->numel) {
             return netcl_fail(NETCL_STATE_MISMATCH, "tensor %u has %llu elements but its state "
                               "has %llu", i, (unsigned long long)t->numel,
                               (unsigned long long)slot->numel);
         }
+        if (slot->step >= (uint64_t)INT64_MAX) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: its step count is at the "
+                              "largest netcl keeps (2^63 - 1)", i);
+        }
     }
     return NETCL_SUCCESS;
 }
-

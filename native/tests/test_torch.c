@@ -49,6 +49,9 @@ static size_t count_diffs(const float *a, const float *b, size_t n)
     return diffs;
 }
 
+/* Steps alternate between the host and the kernel path: both own the same state. */
+static int alternate_paths;
+
 static void replay(netcl_context *ctx, const char *path)
 {
     size_t size = 0;
@@ -94,6 +97,9 @@ static void replay(netcl_context *ctx, const char *path)
         }
         take(&r, expected, numel * sizeof(float));
         const netcl_tensor t = test_host_tensor(param, has_grad ? grad : NULL, numel);
+        if (alternate_paths) {
+            REQUIRE_OK(netcl_rmsprop_set_path(opt, step % 2 ? NETCL_PATH_KERNEL : NETCL_PATH_HOST));
+        }
         REQUIRE_OK(netcl_rmsprop_step(opt, &h, 1, &t, 1));
         const size_t diffs = count_diffs(param, expected, numel);
         CHECK(diffs == 0, "%s: step %u: %zu of %u parameters differ from PyTorch", path, step + 1,
@@ -124,10 +130,11 @@ static void replay(netcl_context *ctx, const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_torch DATA_DIR\n");
+    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--alternate-paths") != 0)) {
+        fprintf(stderr, "usage: test_torch DATA_DIR [--alternate-paths]\n");
         return 2;
     }
+    alternate_paths = argc == 3;
     char path[4096];
     snprintf(path, sizeof path, "%s/index.txt", argv[1]);
     FILE *index = fopen(path, "r");

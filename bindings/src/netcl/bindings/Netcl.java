@@ -101,6 +101,42 @@ public class Netcl extends Netcl$shared {
     public static int NETCL_BUILD_FAILED() {
         return NETCL_BUILD_FAILED;
     }
+    private static final int NETCL_BROKEN = (int)-2007L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_status_code.NETCL_BROKEN = -2007
+     * }
+     */
+    public static int NETCL_BROKEN() {
+        return NETCL_BROKEN;
+    }
+    private static final int NETCL_PATH_AUTO = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_path.NETCL_PATH_AUTO = 0
+     * }
+     */
+    public static int NETCL_PATH_AUTO() {
+        return NETCL_PATH_AUTO;
+    }
+    private static final int NETCL_PATH_KERNEL = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_path.NETCL_PATH_KERNEL = 1
+     * }
+     */
+    public static int NETCL_PATH_KERNEL() {
+        return NETCL_PATH_KERNEL;
+    }
+    private static final int NETCL_PATH_HOST = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_path.NETCL_PATH_HOST = 2
+     * }
+     */
+    public static int NETCL_PATH_HOST() {
+        return NETCL_PATH_HOST;
+    }
     private static final int NETCL_MEMORY_AUTO = (int)0L;
     /**
      * {@snippet lang=c :
@@ -903,6 +939,128 @@ public class Netcl extends Netcl$shared {
         }
     }
 
+    private static class netcl_rmsprop_set_path {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_set_path");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_set_path(netcl_rmsprop *optimizer, int32_t path)
+     * }
+     */
+    public static FunctionDescriptor netcl_rmsprop_set_path$descriptor() {
+        return netcl_rmsprop_set_path.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_set_path(netcl_rmsprop *optimizer, int32_t path)
+     * }
+     */
+    public static MethodHandle netcl_rmsprop_set_path$handle() {
+        return netcl_rmsprop_set_path.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_set_path(netcl_rmsprop *optimizer, int32_t path)
+     * }
+     */
+    public static MemorySegment netcl_rmsprop_set_path$address() {
+        return netcl_rmsprop_set_path.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_set_path(netcl_rmsprop *optimizer, int32_t path)
+     * }
+     */
+    public static int netcl_rmsprop_set_path(MemorySegment optimizer, int path) {
+        var mh$ = netcl_rmsprop_set_path.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_rmsprop_set_path", optimizer, path);
+            }
+            return (int)mh$.invokeExact(optimizer, path);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_rmsprop_get_last_path {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_get_last_path");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_get_last_path(const netcl_rmsprop *optimizer, int32_t *path)
+     * }
+     */
+    public static FunctionDescriptor netcl_rmsprop_get_last_path$descriptor() {
+        return netcl_rmsprop_get_last_path.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_get_last_path(const netcl_rmsprop *optimizer, int32_t *path)
+     * }
+     */
+    public static MethodHandle netcl_rmsprop_get_last_path$handle() {
+        return netcl_rmsprop_get_last_path.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_get_last_path(const netcl_rmsprop *optimizer, int32_t *path)
+     * }
+     */
+    public static MemorySegment netcl_rmsprop_get_last_path$address() {
+        return netcl_rmsprop_get_last_path.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_get_last_path(const netcl_rmsprop *optimizer, int32_t *path)
+     * }
+     */
+    public static int netcl_rmsprop_get_last_path(MemorySegment optimizer, MemorySegment path) {
+        var mh$ = netcl_rmsprop_get_last_path.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_rmsprop_get_last_path", optimizer, path);
+            }
+            return (int)mh$.invokeExact(optimizer, path);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class netcl_rmsprop_step {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Netcl.C_INT,
@@ -1221,6 +1379,68 @@ public class Netcl extends Netcl$shared {
         }
     }
 
+    private static class netcl_rmsprop_load_state {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_load_state");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_load_state(netcl_rmsprop *optimizer, uint32_t count, const netcl_state_values *states)
+     * }
+     */
+    public static FunctionDescriptor netcl_rmsprop_load_state$descriptor() {
+        return netcl_rmsprop_load_state.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_load_state(netcl_rmsprop *optimizer, uint32_t count, const netcl_state_values *states)
+     * }
+     */
+    public static MethodHandle netcl_rmsprop_load_state$handle() {
+        return netcl_rmsprop_load_state.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_load_state(netcl_rmsprop *optimizer, uint32_t count, const netcl_state_values *states)
+     * }
+     */
+    public static MemorySegment netcl_rmsprop_load_state$address() {
+        return netcl_rmsprop_load_state.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_load_state(netcl_rmsprop *optimizer, uint32_t count, const netcl_state_values *states)
+     * }
+     */
+    public static int netcl_rmsprop_load_state(MemorySegment optimizer, int count, MemorySegment states) {
+        var mh$ = netcl_rmsprop_load_state.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_rmsprop_load_state", optimizer, count, states);
+            }
+            return (int)mh$.invokeExact(optimizer, count, states);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class netcl_rmsprop_get_last_launch_count {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Netcl.C_INT,
@@ -1280,6 +1500,15 @@ public class Netcl extends Netcl$shared {
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }
+    }
+    private static final int NETCL_MAX_PARAMETERS = (int)1048576L;
+    /**
+     * {@snippet lang=c :
+     * #define NETCL_MAX_PARAMETERS 1048576
+     * }
+     */
+    public static int NETCL_MAX_PARAMETERS() {
+        return NETCL_MAX_PARAMETERS;
     }
 }
 
