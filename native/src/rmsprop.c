@@ -32,6 +32,7 @@ netcl_status netcl_rmsprop_create(netcl_context *context, netcl_rmsprop **optimi
     if (opt == NULL) {
         return netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the optimizer failed");
     }
+    netcl_context_retain(context);
     opt->ctx = context;
     *optimizer = opt;
     return NETCL_SUCCESS;
@@ -48,6 +49,7 @@ void netcl_rmsprop_destroy(netcl_rmsprop *optimizer)
         if (optimizer->pool[p] != NULL) clReleaseMemObject(optimizer->pool[p]);
     }
     free(optimizer->slots);
+    netcl_context_release(optimizer->ctx);
     free(optimizer);
 }
 
