@@ -128,6 +128,11 @@ public final class RMSProp implements Optimizer {
             if (selector == null || selector.isBlank()) {
                 throw new IllegalArgumentException("device selector is empty");
             }
+            // The native side reads a C string: it would end at the NUL and pick another device.
+            int nul = selector.indexOf('\0');
+            if (nul >= 0) {
+                throw new IllegalArgumentException("device selector contains a NUL character at index " + nul);
+            }
             this.device = selector;
             return this;
         }
