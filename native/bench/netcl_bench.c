@@ -1,9 +1,11 @@
 /*
  * netcl-bench: step time of netcl's RMSProp against the device's copy bandwidth and a plain C
  * loop, measured in the same run on the same sizes. Prints a table; --json writes
- * the results for scripts/bench. It measures, never asserts.
+ * the results for scripts/bench. --create measures instead what creating an optimizer costs.
+ * It measures, never asserts.
  *
  *   netcl-bench [--quick] [--device SELECTOR] [--json FILE]
+ *   netcl-bench --create [--device SELECTOR]
  */
 #define _POSIX_C_SOURCE 200809L
 #define CL_TARGET_OPENCL_VERSION 120
@@ -305,6 +307,53 @@ static void run_cases(bench *b)
     bench_netcl(b, &PLAIN, resnet, count, 0);
 }
 
+/* ---- creation ----------------------------------------------------------------------------- */
+
+static double create_ms(const char *selector, netcl_context **ctx, netcl_rmsprop **opt)
+{
+    const double t0 = now_ms();
+    netcl_status status = netcl_context_create(selector, ctx);
+    if (status != NETCL_SUCCESS) die("netcl_context_create", status);
+    status = netcl_rmsprop_create(*ctx, opt);
+    if (status != NETCL_SUCCESS) die("netcl_rmsprop_create", status);
+    return now_ms() - t0;
+}
+
+/* Context + optimizer: the first on the device builds the kernels (from PoCL's cache after its
+ * first run), further ones while one lives share that build, and one after all were destroyed
+ * builds again. */
+static void bench_create(const char *selector)
+{
+    enum { FURTHER = 21 };
+    netcl_context *ctx[FURTHER + 1];
+    netcl_rmsprop *opt[FURTHER + 1];
+    double t0 = now_ms();
+    uint32_t devices = 0;
+    netcl_status status = netcl_device_count(&devices);
+    if (status != NETCL_SUCCESS) die("netcl_device_count", status);
+    const double platform_ms = now_ms() - t0;
+    const double first_ms = create_ms(selector, &ctx[0], &opt[0]);
+    double further_ms[FURTHER];
+    for (int i = 0; i < FURTHER; ++i) further_ms[i] = create_ms(selector, &ctx[i + 1], &opt[i + 1]);
+    t0 = now_ms();
+    for (int i = 0; i <= FURTHER; ++i) {
+        netcl_rmsprop_destroy(opt[i]);
+        netcl_context_destroy(ctx[i]);
+    }
+    const double destroy_ms = now_ms() - t0;
+    const double again_ms = create_ms(selector, &ctx[0], &opt[0]);
+    netcl_rmsprop_destroy(opt[0]);
+    netcl_context_destroy(ctx[0]);
+    qsort(further_ms, FURTHER, sizeof further_ms[0], compare_doubles);
+    printf("netcl-bench %s: creating a context and an optimizer\n", netcl_version());
+    printf("  %-44s %10.4f ms\n", "OpenCL platform start (netcl_device_count)", platform_ms);
+    printf("  %-44s %10.4f ms\n", "first on the device", first_ms);
+    printf("  %-44s %10.4f ms (median of %d, max %.4f ms)\n", "further, while one lives",
+           further_ms[FURTHER / 2], FURTHER, further_ms[FURTHER - 1]);
+    printf("  %-44s %10.4f ms (all %d)\n", "destroying", destroy_ms, FURTHER + 1);
+    printf("  %-44s %10.4f ms\n", "first again, after all were destroyed", again_ms);
+}
+
 /* ---- output ------------------------------------------------------------------------------- */
 
 static void write_json(const bench *b, const char *path)
@@ -364,17 +413,25 @@ int main(int argc, char **argv)
 {
     static bench b;
     const char *json = NULL, *selector = NULL;
+    int create = 0;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--quick") == 0) {
             b.quick = 1;
+        } else if (strcmp(argv[i], "--create") == 0) {
+            create = 1;
         } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
             json = argv[++i];
         } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
             selector = argv[++i];
         } else {
-            fprintf(stderr, "usage: netcl-bench [--quick] [--device SELECTOR] [--json FILE]\n");
+            fprintf(stderr, "usage: netcl-bench [--quick] [--device SELECTOR] [--json FILE]\n"
+                            "       netcl-bench --create [--device SELECTOR]\n");
             return 2;
         }
+    }
+    if (create) {
+        bench_create(selector);
+        return 0;
     }
     netcl_status status = netcl_context_create(selector, &b.ctx);
     if (status != NETCL_SUCCESS) die("netcl_context_create", status);

@@ -10,11 +10,17 @@
  *  - Arguments are validated before anything is enqueued: a failed call leaves the caller's
  *    memory and the optimizer state unchanged.
  *  - Handles are opaque; each _create has a _destroy that accepts NULL.
- *  - A netcl_rmsprop is not thread-safe: one thread at a time may use it.
+ *  - An optimizer keeps its context alive: a context may be destroyed before its optimizers,
+ *    which go on working; it is freed with the last of them. The caller must not use a context
+ *    handle after netcl_context_destroy.
  *  - A step that fails on the device after it started changing parameters or state (a launch
  *    failing after an earlier one was enqueued, a failed wait) cannot be undone: it returns the
  *    OpenCL status, and from then on every call on that optimizer returns NETCL_BROKEN with a
  *    message naming the first failure; only netcl_rmsprop_destroy remains.
+ *  - A netcl_rmsprop is not thread-safe: one thread at a time may use it. Contexts may be
+ *    created and destroyed on any threads at once. Optimizers stepped on different threads at
+ *    once should each have their own context: a context's queue and staged-bytes counter are
+ *    shared by its optimizers.
  *
  * OpenCL handle types are only forward-declared here, so this header needs no OpenCL headers;
  * they are the same types as cl_context, cl_device_id, cl_command_queue and cl_mem.
@@ -116,20 +122,27 @@ typedef struct netcl_context netcl_context;
  * Creates a context on a device picked by `selector`: "2" (global index), "1:0"
  * (platform:device) or a case-insensitive substring of the device name. NULL or "" uses the
  * environment variable NETCL_DEVICE, and without it the first GPU, else the first accelerator,
- * else the first CPU device. Builds the kernels once for the context.
+ * else the first CPU device.
+ * Contexts on one device within a process share one cl_context and the kernels built for it:
+ * the first builds them (tens of milliseconds), further ones created while one lives cost well
+ * under a millisecond, and the last one freed releases them. Each context has its own in-order
+ * queue, so optimizers on different contexts never wait for each other.
  */
 NETCL_API netcl_status netcl_context_create(const char *selector, netcl_context **context);
 
 /*
  * Creates a context on the caller's existing OpenCL objects, so that netcl shares their queue
- * (no second context, no copies between them). The objects are retained and released again by
- * netcl_context_destroy. The queue must be in-order.
+ * (no second context, no copies between them). The objects are retained and released again
+ * when the netcl context is freed. The queue must be in-order. The kernels are built for each
+ * such context; nothing is shared with other netcl contexts.
  */
 NETCL_API netcl_status netcl_context_create_from_cl(struct _cl_context *cl_context,
                                                     struct _cl_device_id *cl_device,
                                                     struct _cl_command_queue *cl_queue,
                                                     netcl_context **context);
 
+/* Drops the caller's handle: the context is freed now, after its queued work, or with the last
+ * optimizer created on it. */
 NETCL_API void netcl_context_destroy(netcl_context *context);
 
 NETCL_API netcl_status netcl_context_get_info(const netcl_context *context, netcl_device_info *info);
@@ -185,6 +198,7 @@ typedef struct netcl_param_state {
     int32_t has_grad_avg;
 } netcl_param_state;
 
+/* The optimizer keeps `context` alive until netcl_rmsprop_destroy (see netcl_context_destroy). */
 NETCL_API netcl_status netcl_rmsprop_create(netcl_context *context, netcl_rmsprop **optimizer);
 
 NETCL_API void netcl_rmsprop_destroy(netcl_rmsprop *optimizer);

@@ -62,6 +62,7 @@ netcl_status netcl_rmsprop_create(netcl_context *context, netcl_rmsprop **optimi
     if (opt == NULL) {
         return netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the optimizer failed");
     }
+    netcl_context_retain(context);
     opt->ctx = context;
     netcl_state_init(&opt->state, context);
     opt->path = default_path();
@@ -80,6 +81,7 @@ void netcl_rmsprop_destroy(netcl_rmsprop *optimizer)
     clFinish(optimizer->ctx->queue);
     netcl_plan_release(optimizer->ctx, &optimizer->plan);
     netcl_state_release(&optimizer->state);
+    netcl_context_release(optimizer->ctx);
     free(optimizer);
 }
 

@@ -79,12 +79,14 @@ static int ranges_overlap(uint64_t a, uint64_t b, uint64_t bytes)
 netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i)
 {
     const netcl_context *ctx = opt->ctx;
-    /* No tensor is larger than the device's memory; this also keeps every byte count below. */
-    if (t->numel == 0 || t->numel > ctx->info.global_mem_bytes / sizeof(float)) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: invalid numel %llu (1 .. %llu, the "
-                          "floats that fit in the device's memory)", i,
-                          (unsigned long long)t->numel,
-                          (unsigned long long)(ctx->info.global_mem_bytes / sizeof(float)));
+    /* No tensor is larger than the device's memory; that also keeps every byte count below. */
+    if (t->numel == 0) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: invalid numel 0", i);
+    }
+    if (t->numel > ctx->info.global_mem_bytes / sizeof(float)) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: numel %llu is more floats than the "
+                          "device's memory holds (%llu bytes)", i, (unsigned long long)t->numel,
+                          (unsigned long long)ctx->info.global_mem_bytes);
     }
     const uint64_t bytes = t->numel * sizeof(float);
     if ((t->data == NULL) == (t->data_mem == NULL)) {

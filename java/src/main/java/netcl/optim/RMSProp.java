@@ -50,7 +50,7 @@ public final class RMSProp implements Optimizer {
     private MemorySegment groupStructs = MemorySegment.NULL;
     private boolean closed;
 
-    private RMSProp(ParamGroup defaults, String deviceSelector, ParamGroup first) {
+    private RMSProp(ParamGroup defaults, String deviceSelector, StepPath path, ParamGroup first) {
         this.defaults = defaults;
         NativeLibrary.load();
         MemorySegment ctx = MemorySegment.NULL;
@@ -65,6 +65,9 @@ public final class RMSProp implements Optimizer {
             this.device = Device.from(info);
             NetclException.check(Netcl.netcl_rmsprop_create(ctx, out), "netcl_rmsprop_create");
             opt = out.get(ValueLayout.ADDRESS, 0);
+            if (path != null) {
+                NetclException.check(Netcl.netcl_rmsprop_set_path(opt, path.code()), "netcl_rmsprop_set_path");
+            }
             this.optimizer = opt;
             this.context = ctx;
             addParamGroup(first);
@@ -84,6 +87,7 @@ public final class RMSProp implements Optimizer {
     public static final class Builder {
         private final ParamGroup defaults = ParamGroup.defaults();
         private String device;
+        private StepPath path;
 
         private Builder() {
         }
@@ -128,7 +132,25 @@ public final class RMSProp implements Optimizer {
             if (selector == null || selector.isBlank()) {
                 throw new IllegalArgumentException("device selector is empty");
             }
+            // The native side reads a C string: it would end at the NUL and pick another device.
+            int nul = selector.indexOf('\0');
+            if (nul >= 0) {
+                throw new IllegalArgumentException("device selector contains a NUL character at index " + nul);
+            }
             this.device = selector;
+            return this;
+        }
+
+        /**
+         * Forces how steps run (see {@link StepPath}); without it {@code NETCL_PATH}, then
+         * {@link StepPath#AUTO}. {@link StepPath#HOST} on a device that does not share host
+         * memory fails at {@link #build} with {@code NETCL_UNSUPPORTED}.
+         */
+        public Builder path(StepPath path) {
+            if (path == null) {
+                throw new IllegalArgumentException("path is null");
+            }
+            this.path = path;
             return this;
         }
 
@@ -137,7 +159,7 @@ public final class RMSProp implements Optimizer {
             ParamGroup first = ParamGroup.of(params);
             ParamGroup snapshot = ParamGroup.defaults();
             snapshot.copyOptions(defaults);
-            return new RMSProp(snapshot, device, first);
+            return new RMSProp(snapshot, device, path, first);
         }
     }
 
@@ -397,7 +419,17 @@ public final class RMSProp implements Optimizer {
         return scratch.get(ValueLayout.JAVA_LONG, 0);
     }
 
-    /** Kernel launches of the last step: one per group and memory span (see {@link Tensors}). */
+    /** The path the last successful step took ({@link StepPath#KERNEL} or {@link StepPath#HOST}). */
+    public synchronized StepPath lastPath() {
+        checkOpen();
+        NetclException.check(Netcl.netcl_rmsprop_get_last_path(optimizer, scratch), "netcl_rmsprop_get_last_path");
+        return StepPath.of(scratch.get(ValueLayout.JAVA_INT, 0));
+    }
+
+    /**
+     * Kernel launches of the last step: one per group and memory span (see {@link Tensors}); 0
+     * on the host path.
+     */
     public synchronized int lastLaunchCount() {
         checkOpen();
         NetclException.check(Netcl.netcl_rmsprop_get_last_launch_count(optimizer, scratch),

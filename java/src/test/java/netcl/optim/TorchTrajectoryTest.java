@@ -13,6 +13,7 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
@@ -22,20 +23,28 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class TorchTrajectoryTest {
 
-    static List<String> trajectories() throws IOException {
-        return TorchTrajectory.names();
+    /** Every trajectory on each path (see {@link StepPath}): all must give PyTorch's bits. */
+    static List<Arguments> trajectories() throws IOException {
+        List<Arguments> cases = new ArrayList<>();
+        for (String name : TorchTrajectory.names()) {
+            for (StepPath path : StepPath.values()) {
+                cases.add(Arguments.of(name, path));
+            }
+        }
+        return cases;
     }
 
     @ParameterizedTest
     @MethodSource("trajectories")
-    void replaysBitForBit(String name) throws IOException {
+    void replaysBitForBit(String name, StepPath path) throws IOException {
         TorchTrajectory t = TorchTrajectory.load(name);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment data = TestTensors.of(arena, t.initial());
             MemorySegment grad = Tensors.allocate(arena, t.numel());
             Parameter p = Parameter.wrap(data, grad);
             try (RMSProp opt = RMSProp.builder().alpha(t.alpha()).eps(t.eps()).weightDecay(t.weightDecay())
-                    .momentum(t.momentum()).centered(t.centered()).maximize(t.maximize()).build(List.of(p))) {
+                    .momentum(t.momentum()).centered(t.centered()).maximize(t.maximize()).path(path)
+                    .build(List.of(p))) {
                 for (int s = 0; s < t.steps().size(); s++) {
                     TorchTrajectory.Step step = t.steps().get(s);
                     feed(opt.paramGroups().get(0), p, grad, step);
