@@ -159,9 +159,11 @@ static void netcl_step(void *arg)
     if (status != NETCL_SUCCESS) die("netcl_rmsprop_step", status);
 }
 
-/* Steps `count` tensors of the given sizes, laid out as slices of one buffer or apart. */
+/* Steps `count` tensors of the given sizes, laid out as slices of one buffer or apart, on a
+ * path (enum netcl_path): "netcl" is the automatic choice, "netcl-kernel" and "netcl-host" the
+ * forced ones. */
 static void bench_netcl(bench *b, const variant *v, const uint64_t *sizes, uint32_t count,
-                        int contiguous)
+                        int contiguous, int32_t path)
 {
     netcl_run run = {0};
     run.count = count;
@@ -181,8 +183,11 @@ static void bench_netcl(bench *b, const variant *v, const uint64_t *sizes, uint3
     }
     netcl_status status = netcl_rmsprop_create(b->ctx, &run.opt);
     if (status != NETCL_SUCCESS) die("netcl_rmsprop_create", status);
+    status = netcl_rmsprop_set_path(run.opt, path);
+    if (status != NETCL_SUCCESS) die("netcl_rmsprop_set_path", status);
     const stats s = measure(b, netcl_step, &run);
-    record(b, "netcl", v, count == 1 ? "single" : contiguous ? "contiguous" : "separate", total,
+    static const char *const names[] = {"netcl", "netcl-kernel", "netcl-host"};
+    record(b, names[path], v, count == 1 ? "single" : contiguous ? "contiguous" : "separate", total,
            count, s);
     netcl_rmsprop_destroy(run.opt);
     for (uint32_t i = 0; i < count && !contiguous; ++i) {
@@ -272,11 +277,22 @@ static uint32_t read_resnet50(uint64_t *sizes)
     return count;
 }
 
+/* Each path of netcl: the automatic choice, then each forced (the host path where it exists). */
+static void bench_netcl_paths(bench *b, const variant *v, const uint64_t *sizes, uint32_t count,
+                              int contiguous)
+{
+    bench_netcl(b, v, sizes, count, contiguous, NETCL_PATH_AUTO);
+    bench_netcl(b, v, sizes, count, contiguous, NETCL_PATH_KERNEL);
+    if (b->info.is_cpu && b->info.host_unified_memory) {
+        bench_netcl(b, v, sizes, count, contiguous, NETCL_PATH_HOST);
+    }
+}
+
 static void single_tensor_case(bench *b, const variant *v, uint64_t numel)
 {
     bench_copy(b, v, numel);
     bench_c_loop(b, v, numel);
-    bench_netcl(b, v, &numel, 1, 1);
+    bench_netcl_paths(b, v, &numel, 1, 1);
 }
 
 static void run_cases(bench *b)
@@ -295,16 +311,16 @@ static void run_cases(bench *b)
     }
     uint64_t sixteen[16];
     for (int i = 0; i < 16; ++i) sixteen[i] = big / 16;
-    bench_netcl(b, &PLAIN, sixteen, 16, 1);
-    bench_netcl(b, &PLAIN, sixteen, 16, 0);
+    bench_netcl_paths(b, &PLAIN, sixteen, 16, 1);
+    bench_netcl_paths(b, &PLAIN, sixteen, 16, 0);
 
     uint64_t resnet[MAX_TENSORS];
     const uint32_t count = read_resnet50(resnet);
     uint64_t total = 0;
     for (uint32_t i = 0; i < count; ++i) total += resnet[i];
     single_tensor_case(b, &PLAIN, total);
-    bench_netcl(b, &PLAIN, resnet, count, 1);
-    bench_netcl(b, &PLAIN, resnet, count, 0);
+    bench_netcl_paths(b, &PLAIN, resnet, count, 1);
+    bench_netcl_paths(b, &PLAIN, resnet, count, 0);
 }
 
 /* ---- creation ----------------------------------------------------------------------------- */

@@ -403,8 +403,8 @@ static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t coun
     uint64_t *numel = NULL;
     unsigned *kinds = NULL;
     if (status == NETCL_SUCCESS) {
-        numel = calloc((size_t)first + count, sizeof *numel);
-        kinds = calloc((size_t)first + count, sizeof *kinds);
+        numel = calloc((size_t)first + count + 1, sizeof *numel);
+        kinds = calloc((size_t)first + count + 1, sizeof *kinds);
         if (numel == NULL || kinds == NULL) {
             status = netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the state plan failed");
         }

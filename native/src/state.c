@@ -181,7 +181,9 @@ netcl_status netcl_state_reserve(state_store *st, const uint64_t *numel, const u
         status = netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the state plan failed");
         goto cleanup;
     }
-    memcpy(blocks, st->blocks, (size_t)st->block_count * sizeof *blocks);
+    if (st->block_count > 0) {
+        memcpy(blocks, st->blocks, (size_t)st->block_count * sizeof *blocks);
+    }
     uint32_t r = 0;
     for (uint32_t i = 0; i < count; ++i) {
         if (!needs_region(&st->slots[i], numel[i])) {
