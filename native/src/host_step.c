@@ -14,6 +14,11 @@
 #include <stdint.h>
 
 #include "optimizer.h"
+#include "worker_pool.h"
+
+#ifndef HOST_PARALLEL_MIN_ELEMENTS
+#define HOST_PARALLEL_MIN_ELEMENTS (1u << 16)
+#endif
 
 static inline __attribute__((always_inline)) void update(
     const kernel_hyper h, float *restrict p, const float *restrict g, float *restrict v,
@@ -65,23 +70,63 @@ static void update_variant(unsigned variant, const kernel_hyper h, float *p, con
 #undef NETCL_VARIANT
 }
 
-void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
-                     const netcl_tensor *tensors)
+/* A host step split into parts of about equal element counts over all its tensors. */
+typedef struct host_job {
+    const netcl_rmsprop *opt;
+    const netcl_param_group *groups;
+    uint32_t group_count;
+    const netcl_tensor *tensors;
+    uint64_t elements;
+} host_job;
+
+/* Parts start at multiples of 16 floats (64 bytes): no two threads write one cache line. */
+static uint64_t part_start(uint64_t elements, unsigned part, unsigned parts)
 {
-    const state_store *st = &opt->state;
-    for (uint32_t g = 0; g < group_count; ++g) {
-        const kernel_hyper h = group_hyper(&groups[g]);
-        const unsigned variant = group_variant(&groups[g]);
-        for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
-            const netcl_tensor *t = &tensors[i];
+    const uint64_t at = (uint64_t)((unsigned __int128)elements * part / parts);
+    return part == parts ? elements : at / 16 * 16;
+}
+
+static void run_part(void *arg, unsigned part, unsigned parts)
+{
+    const host_job *job = arg;
+    const state_store *st = &job->opt->state;
+    const uint64_t begin = part_start(job->elements, part, parts);
+    const uint64_t end = part_start(job->elements, part + 1, parts);
+    uint64_t at = 0;  /* the first element of the current tensor in the step's element order */
+    for (uint32_t g = 0; g < job->group_count && at < end; ++g) {
+        const netcl_param_group *group = &job->groups[g];
+        const kernel_hyper h = group_hyper(group);
+        const unsigned variant = group_variant(group);
+        for (uint32_t i = group->first; i < group->first + group->count && at < end; ++i) {
+            const netcl_tensor *t = &job->tensors[i];
             if (!has_grad(t)) {
+                continue;
+            }
+            const uint64_t from = begin > at ? begin - at : 0;
+            const uint64_t to = end - at < t->numel ? end - at : t->numel;
+            at += t->numel;
+            if (from >= to) {
                 continue;
             }
             const param_slot *slot = &st->slots[i];
             float *v = netcl_state_host(st, slot, STATE_SQUARE_AVG);
             float *mb = (variant & 2u) ? netcl_state_host(st, slot, STATE_MOMENTUM) : v;
             float *ga = (variant & 1u) ? netcl_state_host(st, slot, STATE_GRAD_AVG) : v;
-            update_variant(variant, h, t->data, t->grad, v, mb, ga, t->numel);
+            update_variant(variant, h, t->data + from, t->grad + from, v + from, mb + from,
+                           ga + from, to - from);
         }
+    }
+}
+
+void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
+                     const netcl_tensor *tensors, uint64_t elements)
+{
+    host_job job = {opt, groups, group_count, tensors, elements};
+    /* Below this many elements one thread is faster than waking others. TODO(measure) */
+    const unsigned parts = elements >= HOST_PARALLEL_MIN_ELEMENTS ? netcl_pool_threads() : 1;
+    if (parts > 1) {
+        netcl_pool_run(run_part, &job, parts);
+    } else {
+        run_part(&job, 0, 1);
     }
 }

@@ -139,7 +139,7 @@ netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *grou
 
 /* host_step.c: the host path (host tensors and host-visible state only) */
 void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
-                     const netcl_tensor *tensors);
+                     const netcl_tensor *tensors, uint64_t elements);
 
 /* state.c */
 extern const char *const netcl_state_kind_names[STATE_KINDS];

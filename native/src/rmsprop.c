@@ -20,7 +20,9 @@
  * Steps of at most this many elements take the host path under NETCL_PATH_AUTO.
  * TODO(measure): placeholder until the crossover is measured.
  */
+#ifndef HOST_PATH_MAX_ELEMENTS
 #define HOST_PATH_MAX_ELEMENTS (1u << 18)
+#endif
 
 netcl_status netcl_mark_broken(netcl_rmsprop *opt, netcl_status status)
 {
@@ -168,22 +170,22 @@ static netcl_status reserve_step_state(netcl_rmsprop *opt, const netcl_param_gro
     return status;
 }
 
-/* The path this step takes: the host path needs host tensors and host-visible state. */
+/* The path this step takes (the host path needs host tensors and host-visible state), and the
+ * elements it updates. */
 static int32_t choose_path(const netcl_rmsprop *opt, const netcl_tensor *tensors,
-                           uint32_t tensor_count)
+                           uint32_t tensor_count, uint64_t *elements)
 {
-    if (opt->path == NETCL_PATH_KERNEL || !opt->state.host_visible) {
+    int device_tensors = 0;
+    *elements = 0;
+    for (uint32_t i = 0; i < tensor_count; ++i) {
+        device_tensors |= tensors[i].data_mem != NULL;
+        *elements += has_grad(&tensors[i]) ? tensors[i].numel : 0;
+    }
+    if (opt->path == NETCL_PATH_KERNEL || !opt->state.host_visible || device_tensors) {
         return NETCL_PATH_KERNEL;
     }
-    uint64_t elements = 0;
-    for (uint32_t i = 0; i < tensor_count; ++i) {
-        if (tensors[i].data_mem != NULL) {
-            return NETCL_PATH_KERNEL;
-        }
-        elements += has_grad(&tensors[i]) ? tensors[i].numel : 0;
-    }
-    return opt->path == NETCL_PATH_HOST || elements <= HOST_PATH_MAX_ELEMENTS ? NETCL_PATH_HOST
-                                                                               : NETCL_PATH_KERNEL;
+    return opt->path == NETCL_PATH_HOST || *elements <= HOST_PATH_MAX_ELEMENTS ? NETCL_PATH_HOST
+                                                                                : NETCL_PATH_KERNEL;
 }
 
 netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_group *groups,
@@ -236,10 +238,11 @@ netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_grou
     if (status != NETCL_SUCCESS) {
         return status;
     }
-    const int32_t path = choose_path(opt, tensors, tensor_count);
+    uint64_t elements = 0;
+    const int32_t path = choose_path(opt, tensors, tensor_count, &elements);
     uint32_t launches = 0;
     if (path == NETCL_PATH_HOST) {
-        netcl_host_step(opt, groups, group_count, tensors);
+        netcl_host_step(opt, groups, group_count, tensors, elements);
     } else {
         status = netcl_kernel_step(opt, groups, group_count, tensors, tensor_count, &launches);
         if (status != NETCL_SUCCESS) {
