@@ -15,7 +15,8 @@
 
 static int fail(const char *what, netcl_status status)
 {
-    fprintf(stderr, "consumer: %s failed: %s: %s\n", what, netcl_status_name(status), netcl_last_error());
+    fprintf(stderr, "consumer: %s failed: %s: %s\n", what, netcl_status_name(status),
+            netcl_last_error());
     return 1;
 }
 
@@ -61,7 +62,8 @@ int main(int argc, char **argv)
     result = 0;
     for (int i = 0; i < COUNT; ++i) {
         if (fabs(param[i] - expected[i]) > 1e-6 * fabs(expected[i])) {
-            fprintf(stderr, "consumer: param[%d] is %.9g after the step, expected %.9g\n", i, param[i], expected[i]);
+            fprintf(stderr, "consumer: param[%d] is %.9g after the step, expected %.9g\n", i,
+                    param[i], expected[i]);
             result = 1;
         }
     }
