@@ -11,7 +11,6 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,7 +382,7 @@ static void write_json(const bench *b, const char *path)
     fprintf(f, "  \"device\": {\"name\": \"%s\", \"vendor\": \"%s\", \"version\": \"%s\", "
                "\"host_unified_memory\": %d},\n  \"threads\": %d,\n  \"results\": [\n",
             b->info.name, b->info.vendor, b->info.version, b->info.host_unified_memory,
-            omp_get_max_threads());
+            c_loop_threads());
     for (int i = 0; i < b->result_count; ++i) {
         const result *r = &b->results[i];
         fprintf(f, "    {\"impl\": \"%s\", \"variant\": \"%s\", \"layout\": \"%s\", \"numel\": %llu, "
@@ -454,7 +453,7 @@ int main(int argc, char **argv)
     netcl_context_get_info(b.ctx, &b.info);
     setup_copy_kernel(&b);
     printf("netcl-bench %s on %s (%s), %d host threads for c-loop\n", netcl_version(), b.info.name,
-           b.info.version, omp_get_max_threads());
+           b.info.version, c_loop_threads());
     printf("%-10s %-18s %-10s %10s %4s %13s [%8s, %8s] %12s\n", "impl", "variant", "layout",
            "numel", "tens", "median", "p10", "p90", "bandwidth");
     run_cases(&b);
