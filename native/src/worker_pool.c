@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -46,11 +47,15 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static inline void cpu_relax(void)
+/* One round of polling. Yielding, not only pausing: a worker and the step's thread may share
+ * one CPU (a machine busy with other work, a thread the scheduler has not moved yet), and then
+ * the one polling must let the other run, or each waits out the other's whole time slice. */
+static inline void poll_pause(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+    sched_yield();
 }
 
 static void *worker_main(void *index_arg)
@@ -65,7 +70,7 @@ static void *worker_main(void *index_arg)
             while ((generation = atomic_load_explicit(&pool.generation, memory_order_acquire)) ==
                        seen &&
                    now_ns() < until) {
-                cpu_relax();
+                poll_pause();
             }
         }
         if (generation == seen) {
@@ -139,7 +144,7 @@ void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts)
      * reads the job's fields when the next job writes them. */
     const uint64_t until = now_ns() + SPIN_NANOSECONDS;
     while (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0 && now_ns() < until) {
-        cpu_relax();
+        poll_pause();
     }
     pthread_mutex_lock(&pool.lock);
     while (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0) {
