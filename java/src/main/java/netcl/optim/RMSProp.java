@@ -17,6 +17,7 @@ import netcl.bindings.Netcl;
 import netcl.bindings.netcl_device_info;
 import netcl.bindings.netcl_param_group;
 import netcl.bindings.netcl_param_state;
+import netcl.bindings.netcl_state_values;
 import netcl.bindings.netcl_tensor;
 
 /**
@@ -341,16 +342,23 @@ public final class RMSProp implements Optimizer {
     public synchronized void loadStateDict(StateDict stateDict) {
         checkOpen();
         List<ParamGroup> loadedGroups = checkStateDict(stateDict);
+        // One native call for every parameter: it reserves all memory before it writes any, so a
+        // device out of memory leaves every parameter's state as it was.
         try (Arena temp = Arena.ofConfined()) {
+            MemorySegment values = netcl_state_values.allocateArray(Math.max(1, params.length), temp);
             for (int i = 0; i < params.length; i++) {
                 ParamState s = stateDict.state().get(i);
-                int status = s == null
-                        ? Netcl.netcl_rmsprop_write_state(optimizer, i, 0, params[i].numel(), MemorySegment.NULL,
-                                MemorySegment.NULL, MemorySegment.NULL)
-                        : Netcl.netcl_rmsprop_write_state(optimizer, i, s.step(), params[i].numel(),
-                                floats(temp, s.squareAvg()), floats(temp, s.momentumBuffer()), floats(temp, s.gradAvg()));
-                NetclException.check(status, "netcl_rmsprop_write_state");
+                MemorySegment entry = netcl_state_values.asSlice(values, i);
+                if (s != null) {
+                    netcl_state_values.step(entry, s.step());
+                    netcl_state_values.numel(entry, params[i].numel());
+                    netcl_state_values.square_avg(entry, floats(temp, s.squareAvg()));
+                    netcl_state_values.momentum_buffer(entry, floats(temp, s.momentumBuffer()));
+                    netcl_state_values.grad_avg(entry, floats(temp, s.gradAvg()));
+                }
             }
+            NetclException.check(Netcl.netcl_rmsprop_load_state(optimizer, params.length, values),
+                    "netcl_rmsprop_load_state");
         }
         for (int g = 0; g < loadedGroups.size(); g++) {
             groups.get(g).copyOptions(loadedGroups.get(g));
