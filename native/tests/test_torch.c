@@ -2,7 +2,7 @@
  * Replays PyTorch 1.13 RMSprop trajectories (scripts/generate-torch-trajectories) and requires
  * identical bits (any NaN for a NaN, see count_diffs): parameters after every step and the final
  * state, also where gradients and parameters hold denormals, infinities, signed zeros and NaNs.
- * Usage: test_torch DATA_DIR
+ * Usage: test_torch DATA_DIR [--alternate-paths]
  */
 #include <math.h>
 
@@ -47,9 +47,10 @@ static unsigned char *read_file(const char *path, size_t *size)
  * the sign and payload of an arithmetic NaN result open, and compilers use that freedom: with
  * maximize, PyTorch's -grad flips a NaN gradient's sign and the NaNs it spreads keep the flipped
  * sign, while PoCL's LLVM compiles no negation at all (seen in the kernel's machine code): it
- * cancels the two in (-g) * (-g) and turns p + (-lr * -g) / avg into p - (-lr * g) / avg, so its
- * NaNs keep the gradient's own sign (the special_* trajectories show it; payloads survived on
- * both). Denormals, infinities and signed zeros, which IEEE 754 does fix, match bit for bit.
+ * cancels the two in (-g) * (-g) and turns p + (-lr * -g) / avg into p - (-lr * g) / avg, so the
+ * kernel's NaNs keep the gradient's own sign. GCC does the same in the host path's loops with
+ * weight decay or centering. The special_* trajectories show both; payloads survived everywhere.
+ * Denormals, infinities and signed zeros, which IEEE 754 does fix, match bit for bit.
  */
 static size_t count_diffs(const float *actual, const float *expected, size_t n)
 {
