@@ -1,6 +1,8 @@
 /*
  * Replays PyTorch 1.13 RMSprop trajectories (scripts/generate-torch-trajectories) and requires
- * identical bits: parameters after every step and the final state. Usage: test_torch DATA_DIR
+ * identical bits (any NaN for a NaN, see count_diffs): parameters after every step and the final
+ * state, also where gradients and parameters hold denormals, infinities, signed zeros and NaNs.
+ * Usage: test_torch DATA_DIR [--alternate-paths]
  */
 #include <math.h>
 
@@ -40,11 +42,22 @@ static unsigned char *read_file(const char *path, size_t *size)
     return bytes;
 }
 
-static size_t count_diffs(const float *a, const float *b, size_t n)
+/*
+ * Counts the values that differ: in bits, except that a NaN only has to meet a NaN. IEEE 754 leaves
+ * the sign and payload of an arithmetic NaN result open, and compilers use that freedom: with
+ * maximize, PyTorch's -grad flips a NaN gradient's sign and the NaNs it spreads keep the flipped
+ * sign, while PoCL's LLVM compiles no negation at all (seen in the kernel's machine code): it
+ * cancels the two in (-g) * (-g) and turns p + (-lr * -g) / avg into p - (-lr * g) / avg, so the
+ * kernel's NaNs keep the gradient's own sign. GCC does the same in the host path's loops with
+ * weight decay or centering. The special_* trajectories show both; payloads survived everywhere.
+ * Denormals, infinities and signed zeros, which IEEE 754 does fix, match bit for bit.
+ */
+static size_t count_diffs(const float *actual, const float *expected, size_t n)
 {
     size_t diffs = 0;
     for (size_t i = 0; i < n; ++i) {
-        diffs += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+        const int both_nan = isnan(actual[i]) && isnan(expected[i]);
+        diffs += !both_nan && memcmp(&actual[i], &expected[i], sizeof(float)) != 0;
     }
     return diffs;
 }
@@ -151,7 +164,7 @@ int main(int argc, char **argv)
         cases++;
     }
     fclose(index);
-    CHECK(cases >= 60, "only %d trajectories in the index", cases);
+    CHECK(cases >= 100, "only %d trajectories in the index", cases);
     netcl_context_destroy(ctx);
     return test_finish("test_torch");
 }
