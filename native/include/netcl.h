@@ -282,11 +282,16 @@ NETCL_API netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer,
                                                 const netcl_tensor *tensors, uint32_t tensor_count,
                                                 float inv_scale, netcl_grad_stats *stats);
 
-/* Multiplies every gradient in place by `factor` (in float32, rounded back to the tensor's type
- * to nearest even): an explicit unscale or clip. Host tensors only. */
+/*
+ * Multiplies every gradient in place by `factor` (in float32, rounded back to the tensor's type
+ * to nearest even): an explicit unscale or clip. When `stats` is not NULL it receives, in the
+ * same pass, what netcl_rmsprop_grad_stats(..., factor, stats) would have reported before.
+ * Host tensors only.
+ */
 NETCL_API netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer,
                                                  const netcl_tensor *tensors,
-                                                 uint32_t tensor_count, float factor);
+                                                 uint32_t tensor_count, float factor,
+                                                 netcl_grad_stats *stats);
 
 /* Number of parameters the optimizer holds state slots for (1 + highest index ever stepped). */
 NETCL_API netcl_status netcl_rmsprop_get_param_count(const netcl_rmsprop *optimizer, uint32_t *count);

@@ -164,23 +164,43 @@ void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32
 
 /* ---- gradient statistics and scaling (mixed precision) ---------------------------------- */
 
-NETCL_CLONES
-static void grad_stats(const void *g, int dtype, uint64_t n, float inv_scale,
-                       netcl_grad_stats *out)
+/* One pass over a gradient: its statistics after scaling by `factor` (see netcl_grad_stats)
+ * and, when `write` is set, the scaled values written back in place. */
+static inline __attribute__((always_inline)) void grad_pass(void *g, int dtype, uint64_t n,
+                                                            float factor, netcl_grad_stats *out,
+                                                            const int write)
 {
     double sum = 0.0, max_abs = 0.0;
     int nonfinite = 0;
     for (uint64_t i = 0; i < n; ++i) {
         const float given = load_element(g, i, dtype);
         nonfinite |= !isfinite(given);
-        const double u = (double)(given * inv_scale);
+        const float scaled = given * factor;
+        const double u = (double)scaled;
         sum += u * u;
         /* A NaN makes the largest magnitude NaN, as torch.max does. */
         max_abs = fabs(u) > max_abs || u != u ? fabs(u) : max_abs;
+        if (write && dtype == NETCL_FP32) {
+            ((float *)g)[i] = scaled;
+        } else if (write) {
+            ((uint16_t *)g)[i] = dtype == NETCL_BF16 ? float_to_bf16(scaled) : float_to_fp16(scaled);
+        }
     }
     out->sum_squares = sum;
     out->max_abs = max_abs;
     out->nonfinite = nonfinite;
+}
+
+NETCL_CLONES
+static void grad_stats(const void *g, int dtype, uint64_t n, float factor, netcl_grad_stats *out)
+{
+    grad_pass((void *)(uintptr_t)g, dtype, n, factor, out, 0);
+}
+
+NETCL_CLONES
+static void scale_grad(void *g, int dtype, uint64_t n, float factor, netcl_grad_stats *out)
+{
+    grad_pass(g, dtype, n, factor, out, 1);
 }
 
 void netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float inv_scale,
@@ -194,26 +214,16 @@ void netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float in
     }
 }
 
-NETCL_CLONES
-static void scale_grad(void *g, int dtype, uint64_t n, float factor)
-{
-    for (uint64_t i = 0; i < n; ++i) {
-        const float scaled = load_element(g, i, dtype) * factor;
-        if (dtype == NETCL_FP32) {
-            ((float *)g)[i] = scaled;
-        } else {
-            ((uint16_t *)g)[i] = dtype == NETCL_BF16 ? float_to_bf16(scaled) : float_to_fp16(scaled);
-        }
-    }
-}
-
-void netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor)
+void netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor,
+                            netcl_grad_stats *stats)
 {
     for (uint32_t i = 0; i < count; ++i) {
+        netcl_grad_stats ignored, *out = stats != NULL ? &stats[i] : &ignored;
+        memset(out, 0, sizeof *out);
         if (tensors[i].grad != NULL) {
             /* The caller's gradient memory: netcl_tensor holds it const for the step only. */
             scale_grad((void *)(uintptr_t)tensors[i].grad, tensors[i].dtype, tensors[i].numel,
-                       factor);
+                       factor, out);
         }
     }
 }

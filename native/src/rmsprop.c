@@ -338,7 +338,8 @@ netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer, const netcl_tens
 }
 
 netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors,
-                                       uint32_t tensor_count, float factor)
+                                       uint32_t tensor_count, float factor,
+                                       netcl_grad_stats *stats)
 {
     netcl_clear_error();
     if (optimizer == NULL) {
@@ -352,7 +353,7 @@ netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_ten
         status = check_grad_tensors(optimizer, tensors, tensor_count);
     }
     if (status == NETCL_SUCCESS) {
-        netcl_host_scale_grads(tensors, tensor_count, factor);
+        netcl_host_scale_grads(tensors, tensor_count, factor, stats);
     }
     return status;
 }

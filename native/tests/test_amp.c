@@ -223,6 +223,80 @@ static void replay(netcl_context *ctx, const char *path)
     free(bytes);
 }
 
+/* Hand-computed gradient passes, and every bad input of the mixed-precision calls: the status,
+ * and that nothing changed. */
+static void check_grad_passes_and_errors(netcl_context *ctx)
+{
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    float data[4] = {1, 2, 3, 4}, grad[4] = {3, -4, 0, 0.5f};
+    uint16_t half_data[4] = {0x3F80, 0x4000, 0x4040, 0x4080};   /* bf16 1, 2, 3, 4 */
+    uint16_t half_grad[4] = {0x4040, 0xC080, 0x0000, 0x3F00};   /* bf16 3, -4, 0, 0.5 */
+    netcl_tensor t[2] = {test_host_tensor(data, grad, 4), test_host_tensor(half_data, half_grad, 4)};
+    t[1].dtype = NETCL_BF16;
+    netcl_grad_stats stats[2];
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, t, 2, 0.5f, stats));
+    for (int i = 0; i < 2; ++i) {  /* (1.5^2 + 2^2 + 0 + 0.25^2) = 6.3125, max 2 */
+        CHECK(stats[i].sum_squares == 6.3125 && stats[i].max_abs == 2.0 && !stats[i].nonfinite,
+              "stats of tensor %d: %g %g %d", i, stats[i].sum_squares, stats[i].max_abs,
+              stats[i].nonfinite);
+    }
+    REQUIRE_OK(netcl_rmsprop_scale_grads(opt, t, 2, 0.5f, stats));
+    CHECK(grad[0] == 1.5f && grad[1] == -2.0f && grad[3] == 0.25f, "scaled fp32 gradient");
+    CHECK(half_grad[0] == 0x3FC0 && half_grad[1] == 0xC000 && half_grad[3] == 0x3E80,
+          "scaled bf16 gradient %04x %04x %04x", half_grad[0], half_grad[1], half_grad[3]);
+    CHECK(stats[1].sum_squares == 6.3125, "stats of the scaling pass");
+    grad[2] = INFINITY;
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, t, 1, 1.0f, stats));
+    CHECK(stats[0].nonfinite, "an inf gradient is reported");
+    grad[2] = 0.0f;
+
+    /* Bad inputs: a clear status, nothing changed. */
+    const float grad_before[4] = {grad[0], grad[1], grad[2], grad[3]};
+    const float data_before[4] = {data[0], data[1], data[2], data[3]};
+    const netcl_param_group g = test_default_group(0, 1);
+    netcl_step_options options = {sizeof options, 1.0f, 1.0f};
+    options.struct_size = 4;
+    CHECK(netcl_rmsprop_step_with(opt, &g, 1, t, 1, &options) == NETCL_INVALID_ARGUMENT &&
+              strstr(netcl_last_error(), "struct_size") != NULL, "wrong struct_size");
+    options.struct_size = sizeof options;
+    options.inv_scale = NAN;
+    CHECK(netcl_rmsprop_step_with(opt, &g, 1, t, 1, &options) == NETCL_INVALID_ARGUMENT,
+          "NaN inv_scale");
+    options.inv_scale = 1.0f;
+    options.clip_coef = -1.0f;
+    CHECK(netcl_rmsprop_step_with(opt, &g, 1, t, 1, &options) == NETCL_INVALID_ARGUMENT,
+          "negative clip_coef");
+    CHECK(netcl_rmsprop_step_with(opt, &g, 1, t, 1, NULL) == NETCL_INVALID_ARGUMENT, "NULL options");
+    CHECK(netcl_rmsprop_scale_grads(opt, t, 1, INFINITY, NULL) == NETCL_INVALID_ARGUMENT,
+          "infinite factor");
+    CHECK(netcl_rmsprop_grad_stats(opt, t, 1, NAN, stats) == NETCL_INVALID_ARGUMENT, "NaN inv_scale");
+    netcl_tensor bad = t[0];
+    bad.dtype = 7;
+    CHECK(netcl_rmsprop_step(opt, &g, 1, &bad, 1) == NETCL_INVALID_ARGUMENT &&
+              strstr(netcl_last_error(), "unknown dtype 7") != NULL, "unknown dtype");
+    bad = t[1];
+    bad.data = (char *)half_data + 1;
+    CHECK(netcl_rmsprop_step(opt, &g, 1, &bad, 1) == NETCL_INVALID_ARGUMENT &&
+              strstr(netcl_last_error(), "aligned to 2 bytes") != NULL, "misaligned bf16");
+    bad = (netcl_tensor){0};
+    bad.data_mem = (struct _cl_mem *)data;  /* refused before it is used */
+    bad.numel = 4;
+    bad.dtype = NETCL_FP16;
+    CHECK(netcl_rmsprop_step(opt, &g, 1, &bad, 1) == NETCL_UNSUPPORTED, "fp16 device tensor");
+    CHECK(netcl_rmsprop_grad_stats(opt, &bad, 1, 1.0f, stats) == NETCL_UNSUPPORTED,
+          "statistics of a device tensor");
+    CHECK(memcmp(grad, grad_before, sizeof grad) == 0 && memcmp(data, data_before, sizeof data) == 0,
+          "a refused call changed memory");
+    /* A BF16 parameter's state (with its master) then stepped as FP32: refused. */
+    netcl_param_group g1 = test_default_group(0, 1);
+    REQUIRE_OK(netcl_rmsprop_step(opt, &g1, 1, &t[1], 1));
+    netcl_tensor as_fp32 = test_host_tensor(data, grad, 4);
+    CHECK(netcl_rmsprop_step(opt, &g1, 1, &as_fp32, 1) == NETCL_STATE_MISMATCH, "dtype changed");
+    CHECK(memcmp(data, data_before, sizeof data) == 0, "the refused step changed the parameter");
+    netcl_rmsprop_destroy(opt);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -237,6 +311,7 @@ int main(int argc, char **argv)
         return 1;
     }
     netcl_context *ctx = test_context();
+    check_grad_passes_and_errors(ctx);
     char name[256];
     int cases = 0;
     while (fscanf(index, "%255s", name) == 1) {

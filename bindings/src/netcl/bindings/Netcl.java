@@ -1354,7 +1354,8 @@ public class Netcl extends Netcl$shared {
             Netcl.C_POINTER,
             Netcl.C_POINTER,
             Netcl.C_INT,
-            Netcl.C_FLOAT
+            Netcl.C_FLOAT,
+            Netcl.C_POINTER
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_scale_grads");
@@ -1365,7 +1366,7 @@ public class Netcl extends Netcl$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor)
+     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor, netcl_grad_stats *stats)
      * }
      */
     public static FunctionDescriptor netcl_rmsprop_scale_grads$descriptor() {
@@ -1375,7 +1376,7 @@ public class Netcl extends Netcl$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor)
+     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor, netcl_grad_stats *stats)
      * }
      */
     public static MethodHandle netcl_rmsprop_scale_grads$handle() {
@@ -1385,7 +1386,7 @@ public class Netcl extends Netcl$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor)
+     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor, netcl_grad_stats *stats)
      * }
      */
     public static MemorySegment netcl_rmsprop_scale_grads$address() {
@@ -1394,16 +1395,16 @@ public class Netcl extends Netcl$shared {
 
     /**
      * {@snippet lang=c :
-     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor)
+     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor, netcl_grad_stats *stats)
      * }
      */
-    public static int netcl_rmsprop_scale_grads(MemorySegment optimizer, MemorySegment tensors, int tensor_count, float factor) {
+    public static int netcl_rmsprop_scale_grads(MemorySegment optimizer, MemorySegment tensors, int tensor_count, float factor, MemorySegment stats) {
         var mh$ = netcl_rmsprop_scale_grads.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("netcl_rmsprop_scale_grads", optimizer, tensors, tensor_count, factor);
+                traceDowncall("netcl_rmsprop_scale_grads", optimizer, tensors, tensor_count, factor, stats);
             }
-            return (int)mh$.invokeExact(optimizer, tensors, tensor_count, factor);
+            return (int)mh$.invokeExact(optimizer, tensors, tensor_count, factor, stats);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
