@@ -250,7 +250,9 @@ NETCL_API netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer,
  * What a step does around the update, for mixed-precision training (PyTorch's GradScaler and
  * clip_grad_norm_, fused into the step's one pass). Each gradient element, converted to float32,
  * is multiplied by inv_scale, then by clip_coef (two float32 roundings, as unscale_ and then
- * clip_grad_norm_ do in place), then used as the gradient. 1 and 1 change nothing.
+ * clip_grad_norm_ do in place), then used as the gradient. 1 and 1 change nothing. inv_scale is
+ * finite; clip_coef is in [0, 1], or NaN (clip_grad_norm_'s coefficient for a non-finite norm:
+ * the step then sees NaN gradients, as in PyTorch).
  * struct_size must be sizeof(netcl_step_options): the struct may grow in later versions.
  */
 typedef struct netcl_step_options {

@@ -288,10 +288,12 @@ netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer, const netcl_param
         return netcl_fail(NETCL_INVALID_ARGUMENT, "options %s (struct_size must be %zu)",
                           options == NULL ? "is NULL" : "has the wrong struct_size", sizeof *options);
     }
-    if (!isfinite(options->inv_scale) || !isfinite(options->clip_coef) ||
-        !(options->clip_coef >= 0.0f)) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "inv_scale %g and clip_coef %g must be finite, "
-                          "clip_coef >= 0", options->inv_scale, options->clip_coef);
+    /* A NaN clip_coef is what clip_grad_norm_ computes from a non-finite norm: PyTorch then
+     * steps with NaN gradients, and so does netcl. */
+    if (!isfinite(options->inv_scale) ||
+        !((options->clip_coef >= 0.0f && options->clip_coef <= 1.0f) || isnan(options->clip_coef))) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "inv_scale %g must be finite and clip_coef %g "
+                          "in [0, 1] (or NaN)", options->inv_scale, options->clip_coef);
     }
     return step(optimizer, groups, group_count, tensors, tensor_count, options);
 }
