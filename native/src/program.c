@@ -33,9 +33,11 @@ netcl_status netcl_program_build(netcl_context *ctx)
              "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt "
              "-DNETCL_CHUNK=%uu", ctx->chunk);
 
-    const char *source = netcl_kernel_source_rmsprop;
-    const size_t length = netcl_kernel_source_rmsprop_length;
-    cl_program program = clCreateProgramWithSource(ctx->context, 1, &source, &length, &err);
+    /* The struct's header first: the kernels' kernel_hyper is the host's (kernel_hyper.h). */
+    const char *sources[] = {netcl_kernel_source_kernel_hyper, netcl_kernel_source_rmsprop};
+    const size_t lengths[] = {netcl_kernel_source_kernel_hyper_length,
+                              netcl_kernel_source_rmsprop_length};
+    cl_program program = clCreateProgramWithSource(ctx->context, 2, sources, lengths, &err);
     if (err != CL_SUCCESS) {
         return netcl_fail(err, "clCreateProgramWithSource failed");
     }
