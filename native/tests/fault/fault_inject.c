@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,30 +77,35 @@ static const struct {
 
 typedef void (*any_function)(void);
 
-static any_function real[FUNCTION_COUNT];
-static int armed;
+/* Counting is atomic (tests create contexts on several threads at once); arming and injecting
+ * are done by one test thread. */
+enum object_kind { CONTEXTS, QUEUES, PROGRAMS, KERNELS, BUFFERS, KIND_COUNT };
+static atomic_long live[KIND_COUNT];
+static atomic_uint calls[FUNCTION_COUNT];
+static atomic_int armed;
+static _Atomic(any_function) real[FUNCTION_COUNT];
 static long target = -1;
 static unsigned target_nth;
 static cl_int target_code;
-static unsigned calls[FUNCTION_COUNT];
 static int fired;
 static int work_before_fault;
 static int hide_unified_memory;
-static netcl_fault_objects live;
 
 /* The ICD loader's definition of function f. Test code: without it nothing can run. */
 static any_function real_function(enum fault_function f)
 {
-    if (real[f] == NULL) {
+    any_function function = atomic_load(&real[f]);
+    if (function == NULL) {
         void *symbol = dlsym(RTLD_NEXT, functions[f].name);
         if (symbol == NULL) {
             fprintf(stderr, "fault_inject: no %s after this library: %s\n", functions[f].name,
                     dlerror());
             abort();
         }
-        memcpy(&real[f], &symbol, sizeof symbol);  /* ISO C has no object-to-function cast */
+        memcpy(&function, &symbol, sizeof symbol);  /* ISO C has no object-to-function cast */
+        atomic_store(&real[f], function);
     }
-    return real[f];
+    return function;
 }
 
 #define REAL(name) ((__typeof__(&name))real_function(FN_##name))
@@ -107,11 +113,11 @@ static any_function real_function(enum fault_function f)
 /* Counts the call; returns 1 and the status to fail with when it is the armed one. */
 static int inject(enum fault_function f, cl_int *code)
 {
-    if (!armed) {
+    if (!atomic_load(&armed)) {
         return 0;
     }
-    calls[f]++;
-    if ((long)f == target && calls[f] == target_nth) {
+    const unsigned call = atomic_fetch_add(&calls[f], 1) + 1;
+    if ((long)f == target && call == target_nth) {
         fired = 1;
         *code = target_code;
         return 1;
@@ -154,25 +160,27 @@ int netcl_fault_arm(const char *function, unsigned nth, int32_t code)
     if (function != NULL && (index < 0 || !functions[index].injectable)) {
         return 0;
     }
-    memset(calls, 0, sizeof calls);
+    for (int f = 0; f < FUNCTION_COUNT; ++f) {
+        atomic_store(&calls[f], 0);
+    }
     target = nth > 0 ? index : -1;
     target_nth = nth;
     target_code = code;
     fired = 0;
     work_before_fault = 0;
-    armed = 1;
+    atomic_store(&armed, 1);
     return 1;
 }
 
 void netcl_fault_disarm(void)
 {
-    armed = 0;
+    atomic_store(&armed, 0);
 }
 
 unsigned netcl_fault_calls(const char *function)
 {
     const long index = netcl_fault_function_index(function);
-    return index < 0 ? 0 : calls[index];
+    return index < 0 ? 0 : atomic_load(&calls[index]);
 }
 
 int netcl_fault_fired(void)
@@ -212,7 +220,10 @@ long netcl_fault_function_index(const char *function)
 
 netcl_fault_objects netcl_fault_live_objects(void)
 {
-    return live;
+    const netcl_fault_objects objects = {atomic_load(&live[CONTEXTS]), atomic_load(&live[QUEUES]),
+                                         atomic_load(&live[PROGRAMS]), atomic_load(&live[KERNELS]),
+                                         atomic_load(&live[BUFFERS])};
+    return objects;
 }
 
 void netcl_fault_hide_unified_memory(int hide)
@@ -257,7 +268,7 @@ CL_API_ENTRY cl_context CL_API_CALL clCreateContext(
     FAIL_HANDLE(clCreateContext, errcode_ret);
     cl_context context = REAL(clCreateContext)(properties, num_devices, devices, notify, user_data,
                                                errcode_ret);
-    live.contexts += context != NULL;
+    atomic_fetch_add(&live[CONTEXTS], context != NULL);
     return context;
 }
 
@@ -268,7 +279,7 @@ CL_API_ENTRY cl_command_queue CL_API_CALL clCreateCommandQueue(cl_context contex
 {
     FAIL_HANDLE(clCreateCommandQueue, errcode_ret);
     cl_command_queue queue = REAL(clCreateCommandQueue)(context, device, props, errcode_ret);
-    live.queues += queue != NULL;
+    atomic_fetch_add(&live[QUEUES], queue != NULL);
     return queue;
 }
 
@@ -290,7 +301,7 @@ CL_API_ENTRY cl_program CL_API_CALL clCreateProgramWithSource(cl_context context
     FAIL_HANDLE(clCreateProgramWithSource, errcode_ret);
     cl_program program = REAL(clCreateProgramWithSource)(context, count, strings, lengths,
                                                          errcode_ret);
-    live.programs += program != NULL;
+    atomic_fetch_add(&live[PROGRAMS], program != NULL);
     return program;
 }
 
@@ -316,7 +327,7 @@ CL_API_ENTRY cl_kernel CL_API_CALL clCreateKernel(cl_program program, const char
 {
     FAIL_HANDLE(clCreateKernel, errcode_ret);
     cl_kernel kernel = REAL(clCreateKernel)(program, name, errcode_ret);
-    live.kernels += kernel != NULL;
+    atomic_fetch_add(&live[KERNELS], kernel != NULL);
     return kernel;
 }
 
@@ -334,7 +345,7 @@ CL_API_ENTRY cl_mem CL_API_CALL clCreateBuffer(cl_context context, cl_mem_flags 
 {
     FAIL_HANDLE(clCreateBuffer, errcode_ret);
     cl_mem buffer = REAL(clCreateBuffer)(context, flags, size, host_ptr, errcode_ret);
-    live.buffers += buffer != NULL;
+    atomic_fetch_add(&live[BUFFERS], buffer != NULL);
     return buffer;
 }
 
@@ -424,16 +435,16 @@ CL_API_ENTRY cl_int CL_API_CALL clFinish(cl_command_queue queue)
         cl_int unused_;                                                           \
         inject(FN_##name, &unused_); /* counts the call; never armed to fail */   \
         const cl_int status = REAL(name)(handle);                                 \
-        live.kind += status == CL_SUCCESS ? change : 0;                           \
+        atomic_fetch_add(&live[kind], status == CL_SUCCESS ? change : 0);         \
         return status;                                                            \
     }
 
-COUNTED(clRetainContext, cl_context, contexts, 1)
-COUNTED(clRetainCommandQueue, cl_command_queue, queues, 1)
-COUNTED(clRetainMemObject, cl_mem, buffers, 1)
-COUNTED(clRetainProgram, cl_program, programs, 1)
-COUNTED(clReleaseContext, cl_context, contexts, -1)
-COUNTED(clReleaseCommandQueue, cl_command_queue, queues, -1)
-COUNTED(clReleaseProgram, cl_program, programs, -1)
-COUNTED(clReleaseKernel, cl_kernel, kernels, -1)
-COUNTED(clReleaseMemObject, cl_mem, buffers, -1)
+COUNTED(clRetainContext, cl_context, CONTEXTS, 1)
+COUNTED(clRetainCommandQueue, cl_command_queue, QUEUES, 1)
+COUNTED(clRetainMemObject, cl_mem, BUFFERS, 1)
+COUNTED(clRetainProgram, cl_program, PROGRAMS, 1)
+COUNTED(clReleaseContext, cl_context, CONTEXTS, -1)
+COUNTED(clReleaseCommandQueue, cl_command_queue, QUEUES, -1)
+COUNTED(clReleaseProgram, cl_program, PROGRAMS, -1)
+COUNTED(clReleaseKernel, cl_kernel, KERNELS, -1)
+COUNTED(clReleaseMemObject, cl_mem, BUFFERS, -1)

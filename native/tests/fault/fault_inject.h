@@ -4,7 +4,7 @@
  * status, count the calls a scenario makes, and count the OpenCL objects alive.
  *
  * Calls are counted, and a fault injected, only between netcl_fault_arm and netcl_fault_disarm.
- * Not thread-safe: one test thread arms, runs one netcl call and disarms.
+ * Counting is thread-safe; arming and injecting are for one test thread.
  */
 #ifndef NETCL_FAULT_INJECT_H
 #define NETCL_FAULT_INJECT_H
