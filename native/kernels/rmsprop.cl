@@ -20,16 +20,11 @@
 #error "the host defines NETCL_CHUNK (the work-group size) when building this program"
 #endif
 
-typedef struct {
-    float neg_lr;          /* (float)(-lr) */
-    float alpha;           /* (float)alpha */
-    float one_minus_alpha; /* (float)(1 - alpha), computed in double like PyTorch */
-    float eps;
-    float weight_decay;
-    float momentum;
-    float inv_scale;       /* the gradient is multiplied by inv_scale, then by clip_coef */
-    float clip_coef;
-} rmsprop_hyper;
+/* kernel_hyper comes from kernel_hyper.h, which the host compiles into its own code and puts
+ * ahead of this source: one layout for both sides. */
+#ifndef NETCL_KERNEL_HYPER_H
+#error "the host passes kernel_hyper.h as the program's first source string"
+#endif
 
 /* Element types (enum netcl_dtype): FP32 parameters are updated in place; BF16 and FP16 ones
  * through their float32 master copy, rounded to nearest even into the parameter. */
@@ -55,7 +50,7 @@ inline ushort float_to_bf16(const float f)
 inline void rmsprop_update(global void *restrict p, global const void *restrict g,
                            global float *restrict v, global float *restrict mb,
                            global float *restrict ga, global float *restrict master,
-                           const ulong ip, const ulong ig, const ulong is, const rmsprop_hyper h,
+                           const ulong ip, const ulong ig, const ulong is, const kernel_hyper h,
                            const int weight_decay, const int maximize, const int momentum,
                            const int centered, const int dtype)
 {
@@ -98,7 +93,7 @@ inline void rmsprop_update(global void *restrict p, global const void *restrict 
 #define RMSPROP_ARGS                                                                        \
     global void *restrict p, global const void *restrict g, global float *restrict v,      \
     global float *restrict mb, global float *restrict ga, global const ulong4 *restrict chunks, \
-    const uint first_chunk, const rmsprop_hyper h, global float *restrict master
+    const uint first_chunk, const kernel_hyper h, global float *restrict master
 
 #define RMSPROP_KERNEL(NAME, WD, MAX, MOM, CEN, DT)                                         \
     kernel __attribute__((reqd_work_group_size(NETCL_CHUNK, 1, 1)))                         \

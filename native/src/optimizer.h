@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "kernel_hyper.h"
 
 /* Tensors whose data (and grads) are at most this far apart still share one span. */
 #define SPAN_MAX_GAP_BYTES 256u
@@ -42,18 +43,6 @@ typedef struct param_slot {
     int allocated;
     int has[STATE_KINDS];
 } param_slot;
-
-/* Must match rmsprop_hyper in rmsprop.cl. */
-typedef struct kernel_hyper {
-    cl_float neg_lr;
-    cl_float alpha;
-    cl_float one_minus_alpha;
-    cl_float eps;
-    cl_float weight_decay;
-    cl_float momentum;
-    cl_float inv_scale;
-    cl_float clip_coef;
-} kernel_hyper;
 
 typedef enum span_kind { SPAN_ZERO_COPY, SPAN_STAGED, SPAN_DEVICE } span_kind;
 
