@@ -59,7 +59,7 @@ typedef struct span {
     cl_mem grad;
     size_t data_bytes;             /* host spans: the memory from the first to the last tensor */
     size_t grad_bytes;
-    int mapped;                    /* zero-copy spans: data and grad are mapped for the host */
+    int mapped[2];                 /* zero-copy spans: data, grad mapped for the host */
     uint32_t chunk_first, chunk_count;  /* the span's entries in the chunk table */
     cl_kernel kernel;
 } span;

@@ -25,7 +25,7 @@ void netcl_plan_release(netcl_context *ctx, plan *pl)
 {
     for (uint32_t s = 0; s < pl->span_count; ++s) {
         span *sp = &pl->spans[s];
-        if (sp->mapped) {
+        if (sp->mapped[0] || sp->mapped[1]) {
             set_span_mapped(ctx, sp, 0);
             clFinish(ctx->queue);
         }
@@ -134,17 +134,21 @@ static int wrap_zero_copy(netcl_context *ctx, span *sp)
         if (sp->grad != NULL) clReleaseMemObject(sp->grad);
         sp->data = sp->grad = NULL;
     }
-    sp->mapped = same;
+    sp->mapped[0] = sp->mapped[1] = same;
     return same;
 }
 
-/* Unmaps a zero-copy span's buffers before a launch, or maps them back after it. */
+/* Unmaps a zero-copy span's buffers before a launch, or maps them back after it. Each buffer
+ * keeps its own flag, so that a failure between the two leaves an exact record to undo. */
 static netcl_status set_span_mapped(netcl_context *ctx, span *sp, int mapped)
 {
     cl_mem buffers[2] = {sp->data, sp->grad};
     void *hosts[2] = {sp->host_data, (void *)sp->host_grad};
     const size_t sizes[2] = {sp->data_bytes, sp->grad_bytes};
     for (int b = 0; b < 2; ++b) {
+        if (sp->mapped[b] == mapped) {
+            continue;
+        }
         cl_int err;
         if (mapped) {
             /* The same memory comes back: wrap_zero_copy checked it. */
@@ -157,8 +161,8 @@ static netcl_status set_span_mapped(netcl_context *ctx, span *sp, int mapped)
             return netcl_fail(err, "%s a tensor's memory for the device failed",
                               mapped ? "mapping back" : "unmapping");
         }
+        sp->mapped[b] = mapped;
     }
-    sp->mapped = mapped;
     return NETCL_SUCCESS;
 }
 
@@ -228,16 +232,21 @@ static netcl_status set_span_args(const state_store *st, span *sp, cl_mem chunks
     cl_mem grad_avg = block->mem[STATE_GRAD_AVG] ? block->mem[STATE_GRAD_AVG] : square_avg;
     cl_mem master = block->mem[STATE_MASTER] ? block->mem[STATE_MASTER] : square_avg;
     const cl_uint first = sp->chunk_first;
-    cl_int err = clSetKernelArg(sp->kernel, 0, sizeof(cl_mem), &sp->data);
-    err |= clSetKernelArg(sp->kernel, 1, sizeof(cl_mem), &sp->grad);
-    err |= clSetKernelArg(sp->kernel, 2, sizeof(cl_mem), &square_avg);
-    err |= clSetKernelArg(sp->kernel, 3, sizeof(cl_mem), &momentum);
-    err |= clSetKernelArg(sp->kernel, 4, sizeof(cl_mem), &grad_avg);
-    err |= clSetKernelArg(sp->kernel, 5, sizeof(cl_mem), &chunks);
-    err |= clSetKernelArg(sp->kernel, 6, sizeof(cl_uint), &first);
-    err |= clSetKernelArg(sp->kernel, 8, sizeof(cl_mem), &master);
-    if (err != CL_SUCCESS) {
-        return netcl_fail(CL_INVALID_KERNEL_ARGS, "setting kernel arguments failed");
+    const struct {
+        size_t size;
+        const void *value;
+    } args[] = {{sizeof(cl_mem), &sp->data}, {sizeof(cl_mem), &sp->grad},
+                {sizeof(cl_mem), &square_avg}, {sizeof(cl_mem), &momentum},
+                {sizeof(cl_mem), &grad_avg}, {sizeof(cl_mem), &chunks},
+                {sizeof(cl_uint), &first}, {0, NULL} /* 7: hyperparameters, set per step */,
+                {sizeof(cl_mem), &master}};
+    for (cl_uint a = 0; a < sizeof args / sizeof args[0]; ++a) {
+        const cl_int err = args[a].value != NULL
+                               ? clSetKernelArg(sp->kernel, a, args[a].size, args[a].value)
+                               : CL_SUCCESS;
+        if (err != CL_SUCCESS) {
+            return netcl_fail(err, "setting kernel argument %u failed", a);
+        }
     }
     return NETCL_SUCCESS;
 }
@@ -402,7 +411,7 @@ static netcl_status set_plan_mapped(netcl_rmsprop *opt, int mapped)
     netcl_status status = netcl_state_set_mapped(&opt->state, mapped);
     for (uint32_t s = 0; s < pl->span_count && status == NETCL_SUCCESS; ++s) {
         span *sp = &pl->spans[s];
-        if (sp->kind == SPAN_ZERO_COPY && sp->mapped != mapped) {
+        if (sp->kind == SPAN_ZERO_COPY) {
             status = set_span_mapped(opt->ctx, sp, mapped);
         }
     }
@@ -441,10 +450,12 @@ netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *grou
             pl->hyper[g] = hyper;
             pl->hyper_set[g] = 1;
         }
-        if (changed && clSetKernelArg(pl->spans[s].kernel, 7, sizeof pl->hyper[g], &pl->hyper[g]) !=
-                           CL_SUCCESS) {
+        const cl_int err = changed ? clSetKernelArg(pl->spans[s].kernel, 7, sizeof pl->hyper[g],
+                                                    &pl->hyper[g])
+                                   : CL_SUCCESS;
+        if (err != CL_SUCCESS) {
             pl->hyper_set[g] = 0;
-            return netcl_fail(CL_INVALID_ARG_VALUE, "setting hyperparameters failed");
+            return netcl_fail(err, "setting hyperparameters failed");
         }
     }
     uint32_t launched = 0;

@@ -110,6 +110,19 @@ netcl_status netcl_rmsprop_set_path(netcl_rmsprop *optimizer, int32_t path)
     return NETCL_SUCCESS;
 }
 
+/*
+ * A call that failed without changing any parameter's state gives back the slots it added, so
+ * that the optimizer's parameter count is as before (a region the call reserved for them stays
+ * unused in its block). A broken optimizer keeps everything as it is.
+ */
+static netcl_status undo_growth(netcl_rmsprop *opt, uint32_t slots_before, netcl_status status)
+{
+    if (opt->broken == NETCL_SUCCESS && opt->state.slot_count > slots_before) {
+        opt->state.slot_count = slots_before;
+    }
+    return status;
+}
+
 /* Which state kinds (bits) a tensor's step needs in its group. */
 static unsigned tensor_kinds(const netcl_param_group *g, const netcl_tensor *t)
 {
@@ -214,16 +227,18 @@ static netcl_status step(netcl_rmsprop *optimizer, const netcl_param_group *grou
     for (uint32_t i = 0; i < tensor_count && status == NETCL_SUCCESS; ++i) {
         status = netcl_check_tensor(opt, &tensors[i], i);
     }
-    if (status == NETCL_SUCCESS) {
-        status = netcl_state_grow_slots(&opt->state, tensor_count);
-    }
-    if (status == NETCL_SUCCESS) {
-        status = reserve_step_state(opt, groups, group_count, tensors, tensor_count);
-    }
     if (status != NETCL_SUCCESS) {
         return status;
     }
     state_store *st = &opt->state;
+    const uint32_t slots_before = st->slot_count;
+    status = netcl_state_grow_slots(st, tensor_count);
+    if (status == NETCL_SUCCESS) {
+        status = reserve_step_state(opt, groups, group_count, tensors, tensor_count);
+    }
+    if (status != NETCL_SUCCESS) {
+        return undo_growth(opt, slots_before, status);
+    }
 
     /* Lazily created state starts at zero, like PyTorch's torch.zeros_like; a master copy
      * starts as the parameter's values. */
@@ -240,7 +255,7 @@ static netcl_status step(netcl_rmsprop *optimizer, const netcl_param_group *grou
         }
     }
     if (status != NETCL_SUCCESS) {
-        return status;
+        return undo_growth(opt, slots_before, status);
     }
     uint64_t elements = 0;
     const int32_t path = choose_path(opt, tensors, tensor_count, &elements);
@@ -251,7 +266,7 @@ static netcl_status step(netcl_rmsprop *optimizer, const netcl_param_group *grou
         status = netcl_kernel_step(opt, groups, group_count, tensors, tensor_count, options,
                                    &launches);
         if (status != NETCL_SUCCESS) {
-            return status;
+            return undo_growth(opt, slots_before, status);
         }
     }
     for (uint32_t g = 0; g < group_count; ++g) {
@@ -523,6 +538,7 @@ static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t coun
     for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
         status = check_state_values(first + i, &states[i]);
     }
+    const uint32_t slots_before = opt->state.slot_count;
     if (status == NETCL_SUCCESS) {
         status = netcl_state_grow_slots(&opt->state, first + count);
     }
@@ -551,7 +567,11 @@ static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t coun
     }
     free(numel);
     free(kinds);
-    for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
+    if (status != NETCL_SUCCESS) {
+        return undo_growth(opt, slots_before, status);
+    }
+    int written = 0;  /* once a value is written, a failure cannot be undone */
+    for (uint32_t i = 0; i < count; ++i) {
         const netcl_state_values *in = &states[i];
         param_slot *slot = &opt->state.slots[first + i];
         const float *values[STATE_KINDS] = {in->square_avg, in->momentum_buffer, in->grad_avg,
@@ -559,10 +579,11 @@ static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t coun
         for (int k = 0; k < STATE_KINDS && status == NETCL_SUCCESS; ++k) {
             if (values[k] != NULL) {
                 status = netcl_state_copy(&opt->state, slot, k, NULL, values[k]);
+                written |= status == NETCL_SUCCESS;
             }
         }
         if (status != NETCL_SUCCESS) {
-            return netcl_mark_broken(opt, status);
+            return written ? netcl_mark_broken(opt, status) : undo_growth(opt, slots_before, status);
         }
         for (int k = 0; k < STATE_KINDS; ++k) {
             slot->has[k] = values[k] != NULL;
