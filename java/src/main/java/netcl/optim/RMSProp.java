@@ -6,18 +6,18 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.function.DoubleSupplier;
 
 import netcl.bindings.Netcl;
 import netcl.bindings.netcl_device_info;
-import netcl.bindings.netcl_param_group;
 import netcl.bindings.netcl_param_state;
-import netcl.bindings.netcl_tensor;
 
 /**
  * RMSProp with PyTorch's semantics ({@code torch.optim.RMSprop}, bit for bit on the CPU device),
@@ -34,9 +34,6 @@ import netcl.bindings.netcl_tensor;
  * allocates nothing on the Java heap.
  */
 public final class RMSProp implements Optimizer {
-    private static final long TENSOR_SIZE = netcl_tensor.sizeof();
-    private static final long GROUP_SIZE = netcl_param_group.sizeof();
-
     private final Arena arena = Arena.ofShared();
     private final ParamGroup defaults;
     private final MemorySegment context;
@@ -45,9 +42,11 @@ public final class RMSProp implements Optimizer {
     private final List<ParamGroup> groups = new ArrayList<>();
     private final List<ParamGroup> groupsView = Collections.unmodifiableList(groups);
     private final MemorySegment scratch = arena.allocate(ValueLayout.JAVA_LONG);
+    private final StepLayout layout = new StepLayout();
+    private final Set<Parameter> known = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** Every parameter's data by start address: finds an overlap in O(log n) per new parameter. */
+    private final NavigableMap<Long, MemorySegment> dataByAddress = new TreeMap<>();
     private Parameter[] params = new Parameter[0];
-    private MemorySegment tensors = MemorySegment.NULL;
-    private MemorySegment groupStructs = MemorySegment.NULL;
     private boolean closed;
 
     private RMSProp(ParamGroup defaults, String deviceSelector, ParamGroup first) {
@@ -71,6 +70,7 @@ public final class RMSProp implements Optimizer {
         } catch (RuntimeException e) {
             Netcl.netcl_rmsprop_destroy(opt);
             Netcl.netcl_context_destroy(ctx);
+            layout.close();
             arena.close();
             throw e;
         }
@@ -158,58 +158,43 @@ public final class RMSProp implements Optimizer {
         if (group == null) {
             throw new IllegalArgumentException("group is null");
         }
-        Map<Parameter, Boolean> known = new IdentityHashMap<>();
-        for (Parameter p : params) {
-            known.put(p, Boolean.TRUE);
-        }
-        for (Parameter p : group.params()) {
-            if (known.containsKey(p)) {
+        List<Parameter> added = group.params();
+        for (Parameter p : added) {
+            if (known.contains(p)) {
                 throw new IllegalArgumentException("some parameters appear in more than one parameter group");
             }
         }
-        Parameter[] all = Arrays.copyOf(params, params.length + group.params().size());
-        for (int i = 0; i < group.params().size(); i++) {
-            all[params.length + i] = group.params().get(i);
+        NavigableMap<Long, MemorySegment> addedData = new TreeMap<>();
+        for (Parameter p : added) {
+            checkNoOverlap(dataByAddress, p.data());
+            checkNoOverlap(addedData, p.data());
+            addedData.put(p.data().address(), p.data());
         }
-        checkNoOverlap(all);
         group.inherit(defaults);
+        layout.addGroup(added);
         groups.add(group);
+        known.addAll(added);
+        dataByAddress.putAll(addedData);
+        Parameter[] all = Arrays.copyOf(params, params.length + added.size());
+        for (int i = 0; i < added.size(); i++) {
+            all[params.length + i] = added.get(i);
+        }
         params = all;
-        writeLayout();
     }
 
     /**
-     * Writes what only addParamGroup changes: each tensor's data address and length (the
-     * device-buffer fields stay zero, as allocated) and each group's tensor range. A step then
-     * only writes gradient addresses and hyperparameters.
+     * Two parameters over the same memory would be updated twice per step. {@code byAddress}
+     * holds disjoint segments, so only the neighbours of {@code data}'s start can overlap it.
      */
-    private void writeLayout() {
-        tensors = arena.allocate(TENSOR_SIZE * params.length, 8);
-        for (int i = 0; i < params.length; i++) {
-            long at = i * TENSOR_SIZE;
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.data$offset(), params[i].data().address());
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.numel$offset(), params[i].numel());
-        }
-        groupStructs = arena.allocate(GROUP_SIZE * groups.size(), 8);
-        int first = 0;
-        for (int g = 0; g < groups.size(); g++) {
-            long at = g * GROUP_SIZE;
-            int count = groups.get(g).params().size();
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.first$offset(), first);
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.count$offset(), count);
-            first += count;
-        }
+    private static void checkNoOverlap(NavigableMap<Long, MemorySegment> byAddress, MemorySegment data) {
+        checkNoOverlap(byAddress.floorEntry(data.address()), data);
+        checkNoOverlap(byAddress.ceilingEntry(data.address()), data);
     }
 
-    /** Two parameters over the same memory would be updated twice per step. */
-    private static void checkNoOverlap(Parameter[] all) {
-        Parameter[] sorted = all.clone();
-        Arrays.sort(sorted, Comparator.comparingLong(p -> p.data().address()));
-        for (int i = 1; i < sorted.length; i++) {
-            if (Parameter.overlaps(sorted[i - 1].data(), sorted[i].data())) {
-                throw new IllegalArgumentException("two parameters share memory at 0x"
-                        + Long.toHexString(sorted[i].data().address()));
-            }
+    private static void checkNoOverlap(Map.Entry<Long, MemorySegment> neighbour, MemorySegment data) {
+        if (neighbour != null && Parameter.overlaps(neighbour.getValue(), data)) {
+            throw new IllegalArgumentException("two parameters share memory at 0x"
+                    + Long.toHexString(Math.max(neighbour.getKey(), data.address())));
         }
     }
 
@@ -224,22 +209,15 @@ public final class RMSProp implements Optimizer {
                 throw new IllegalArgumentException("parameter " + i + ": the arena of its "
                         + (data.scope().isAlive() ? "grad" : "data") + " segment is closed");
             }
-            tensors.set(ValueLayout.JAVA_LONG, i * TENSOR_SIZE + netcl_tensor.grad$offset(),
-                    grad == null ? 0L : grad.address());
+            layout.grad(i, grad == null ? 0L : grad.address());
         }
         for (int g = 0; g < groups.size(); g++) {
             ParamGroup group = groups.get(g);
-            long at = g * GROUP_SIZE;
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.lr$offset(), group.lr());
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.alpha$offset(), group.alpha());
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.eps$offset(), group.eps());
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.weight_decay$offset(), group.weightDecay());
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.momentum$offset(), group.momentum());
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.centered$offset(), group.centered() ? 1 : 0);
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.maximize$offset(), group.maximize() ? 1 : 0);
+            layout.options(g, group.lr(), group.alpha(), group.eps(), group.weightDecay(), group.momentum(),
+                    group.centered(), group.maximize());
         }
-        NetclException.check(Netcl.netcl_rmsprop_step(optimizer, groupStructs, groups.size(), tensors,
-                params.length), "netcl_rmsprop_step");
+        NetclException.check(Netcl.netcl_rmsprop_step(optimizer, layout.groups(), layout.groupCount(),
+                layout.tensors(), layout.tensorCount()), "netcl_rmsprop_step");
     }
 
     @Override
@@ -411,6 +389,7 @@ public final class RMSProp implements Optimizer {
             closed = true;
             Netcl.netcl_rmsprop_destroy(optimizer);
             Netcl.netcl_context_destroy(context);
+            layout.close();
             arena.close();
         }
     }
