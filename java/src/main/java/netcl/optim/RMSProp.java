@@ -46,7 +46,10 @@ public final class RMSProp implements Optimizer {
     private final Set<Parameter> known = Collections.newSetFromMap(new IdentityHashMap<>());
     /** Every parameter's data by start address: finds an overlap in O(log n) per new parameter. */
     private final NavigableMap<Long, MemorySegment> dataByAddress = new TreeMap<>();
+    private final ArenaHold hold;
     private Parameter[] params = new Parameter[0];
+    /** The gradients a step read, one per parameter, only while the step runs. */
+    private MemorySegment[] stepGrads = new MemorySegment[0];
     private boolean closed;
 
     private RMSProp(ParamGroup defaults, String deviceSelector, ParamGroup first) {
@@ -66,6 +69,11 @@ public final class RMSProp implements Optimizer {
             opt = out.get(ValueLayout.ADDRESS, 0);
             this.optimizer = opt;
             this.context = ctx;
+            MemorySegment handle = opt;
+            StepLayout steps = layout;
+            // The call to hold must not capture this optimizer: the upcall stub keeps it reachable.
+            this.hold = new ArenaHold(arena, () -> Netcl.netcl_rmsprop_step(handle, steps.groups(),
+                    steps.groupCount(), steps.tensors(), steps.tensorCount()));
             addParamGroup(first);
         } catch (RuntimeException e) {
             Netcl.netcl_rmsprop_destroy(opt);
@@ -180,6 +188,7 @@ public final class RMSProp implements Optimizer {
             all[params.length + i] = added.get(i);
         }
         params = all;
+        stepGrads = new MemorySegment[all.length];
     }
 
     /**
@@ -201,14 +210,15 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized void step() {
         checkOpen();
+        Thread caller = Thread.currentThread();
         for (int i = 0; i < params.length; i++) {
-            Parameter p = params[i];
-            MemorySegment data = p.data();
-            MemorySegment grad = p.grad();
-            if (!data.scope().isAlive() || (grad != null && !grad.scope().isAlive())) {
-                throw new IllegalArgumentException("parameter " + i + ": the arena of its "
-                        + (data.scope().isAlive() ? "grad" : "data") + " segment is closed");
+            // Read once: the address the step gets and the scope held for it are the same segment's.
+            MemorySegment grad = params[i].grad();
+            checkUsable(i, "data", params[i].data(), caller);
+            if (grad != null) {
+                checkUsable(i, "grad", grad, caller);
             }
+            stepGrads[i] = grad;
             layout.grad(i, grad == null ? 0L : grad.address());
         }
         for (int g = 0; g < groups.size(); g++) {
@@ -216,8 +226,49 @@ public final class RMSProp implements Optimizer {
             layout.options(g, group.lr(), group.alpha(), group.eps(), group.weightDecay(), group.momentum(),
                     group.centered(), group.maximize());
         }
-        NetclException.check(Netcl.netcl_rmsprop_step(optimizer, layout.groups(), layout.groupCount(),
-                layout.tensors(), layout.tensorCount()), "netcl_rmsprop_step");
+        for (int i = 0; i < params.length; i++) {
+            hold.add(params[i].data());
+            if (stepGrads[i] != null) {
+                hold.add(stepGrads[i]);
+            }
+        }
+        int status;
+        try {
+            status = hold.run();
+        } catch (IllegalStateException e) {
+            throw closedSinceChecked(e);
+        } finally {
+            Arrays.fill(stepGrads, null);
+        }
+        NetclException.check(status, "netcl_rmsprop_step");
+    }
+
+    /**
+     * A segment the step may hand to native code: its arena open and, when confined, owned by the
+     * calling thread (FFM's own rule: a plain read from another thread throws too).
+     */
+    private static void checkUsable(int index, String what, MemorySegment segment, Thread caller) {
+        if (!segment.scope().isAlive()) {
+            throw new IllegalArgumentException("parameter " + index + ": the arena of its " + what
+                    + " segment is closed");
+        }
+        if (!segment.isAccessibleBy(caller)) {
+            throw new WrongThreadException("parameter " + index + ": its " + what + " segment belongs to a "
+                    + "confined arena of another thread, and step() ran on " + caller
+                    + ", which may not access it");
+        }
+    }
+
+    /** An arena closed after checkUsable, before the hold: the step was refused just the same. */
+    private RuntimeException closedSinceChecked(IllegalStateException e) {
+        for (int i = 0; i < params.length; i++) {
+            boolean dataClosed = !params[i].data().scope().isAlive();
+            if (dataClosed || (stepGrads[i] != null && !stepGrads[i].scope().isAlive())) {
+                return new IllegalArgumentException("parameter " + i + ": the arena of its "
+                        + (dataClosed ? "data" : "grad") + " segment is closed", e);
+            }
+        }
+        return e;
     }
 
     @Override
