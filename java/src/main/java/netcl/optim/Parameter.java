@@ -10,7 +10,8 @@ import java.lang.foreign.MemorySegment;
  */
 public final class Parameter {
     private final MemorySegment data;
-    private MemorySegment grad;
+    /** Volatile: another thread may swap it while a step runs; a step reads it once. */
+    private volatile MemorySegment grad;
 
     private Parameter(MemorySegment data, MemorySegment grad) {
         this.data = data;

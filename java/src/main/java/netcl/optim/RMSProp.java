@@ -39,8 +39,8 @@ public final class RMSProp implements Optimizer {
     private final MemorySegment context;
     private final MemorySegment optimizer;
     private final Device device;
-    private final List<ParamGroup> groups = new ArrayList<>();
-    private final List<ParamGroup> groupsView = Collections.unmodifiableList(groups);
+    /** Immutable, replaced by addParamGroup: callers may iterate it while groups are added. */
+    private volatile List<ParamGroup> groups = List.of();
     private final MemorySegment scratch = arena.allocate(ValueLayout.JAVA_LONG);
     private final StepLayout layout = new StepLayout();
     private final Set<Parameter> known = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -157,7 +157,7 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized List<ParamGroup> paramGroups() {
         checkOpen();
-        return groupsView;
+        return groups;
     }
 
     @Override
@@ -166,6 +166,7 @@ public final class RMSProp implements Optimizer {
         if (group == null) {
             throw new IllegalArgumentException("group is null");
         }
+        group.checkUnowned();
         List<Parameter> added = group.params();
         for (Parameter p : added) {
             if (known.contains(p)) {
@@ -178,9 +179,11 @@ public final class RMSProp implements Optimizer {
             checkNoOverlap(addedData, p.data());
             addedData.put(p.data().address(), p.data());
         }
-        group.inherit(defaults);
+        group.adopt(defaults);
         layout.addGroup(added);
-        groups.add(group);
+        List<ParamGroup> grown = new ArrayList<>(groups);
+        grown.add(group);
+        groups = List.copyOf(grown);
         known.addAll(added);
         dataByAddress.putAll(addedData);
         Parameter[] all = Arrays.copyOf(params, params.length + added.size());
@@ -210,9 +213,35 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized void step() {
         checkOpen();
+        List<ParamGroup> stepGroups = groups;
+        for (int g = 0; g < stepGroups.size(); g++) {
+            stepGroups.get(g).writeOptions(layout, g);
+        }
+        while (true) {
+            readGradients();
+            try {
+                NetclException.check(hold.run(), "netcl_rmsprop_step");
+                return;
+            } catch (IllegalStateException e) {
+                // An arena closed after readGradients checked it. When that follows a gradient swap
+                // (another thread set a new gradient, then closed the old one's arena), the step
+                // reads the gradients again: it uses each parameter's gradient as of one instant.
+                if (!gradientSwapped()) {
+                    throw closedSinceChecked(e);
+                }
+            } finally {
+                Arrays.fill(stepGrads, null);
+            }
+        }
+    }
+
+    /**
+     * Reads each parameter's gradient once (the address the step gets and the scope held for it
+     * are then the same segment's), checks it and the data, and adds both to the hold.
+     */
+    private void readGradients() {
         Thread caller = Thread.currentThread();
         for (int i = 0; i < params.length; i++) {
-            // Read once: the address the step gets and the scope held for it are the same segment's.
             MemorySegment grad = params[i].grad();
             checkUsable(i, "data", params[i].data(), caller);
             if (grad != null) {
@@ -221,26 +250,21 @@ public final class RMSProp implements Optimizer {
             stepGrads[i] = grad;
             layout.grad(i, grad == null ? 0L : grad.address());
         }
-        for (int g = 0; g < groups.size(); g++) {
-            ParamGroup group = groups.get(g);
-            layout.options(g, group.lr(), group.alpha(), group.eps(), group.weightDecay(), group.momentum(),
-                    group.centered(), group.maximize());
-        }
         for (int i = 0; i < params.length; i++) {
             hold.add(params[i].data());
             if (stepGrads[i] != null) {
                 hold.add(stepGrads[i]);
             }
         }
-        int status;
-        try {
-            status = hold.run();
-        } catch (IllegalStateException e) {
-            throw closedSinceChecked(e);
-        } finally {
-            Arrays.fill(stepGrads, null);
+    }
+
+    private boolean gradientSwapped() {
+        for (int i = 0; i < params.length; i++) {
+            if (params[i].grad() != stepGrads[i]) {
+                return true;
+            }
         }
-        NetclException.check(status, "netcl_rmsprop_step");
+        return false;
     }
 
     /**
@@ -291,11 +315,12 @@ public final class RMSProp implements Optimizer {
     public synchronized void zeroGrad(boolean setToNone) {
         checkOpen();
         for (Parameter p : params) {
-            if (p.grad() != null) {
+            MemorySegment grad = p.grad();  // once: another thread may swap it meanwhile
+            if (grad != null) {
                 if (setToNone) {
                     p.grad(null);
                 } else {
-                    p.grad().fill((byte) 0);
+                    grad.fill((byte) 0);
                 }
             }
         }
@@ -332,8 +357,7 @@ public final class RMSProp implements Optimizer {
             for (int k = 0; k < g.params().size(); k++) {
                 ids.add(index++);
             }
-            groupStates.add(new StateDict.GroupState(g.lr(), g.alpha(), g.eps(), g.weightDecay(), g.momentum(),
-                    g.centered(), g.maximize(), List.copyOf(ids)));
+            groupStates.add(g.state(List.copyOf(ids)));
         }
         return new StateDict(Collections.unmodifiableMap(state), List.copyOf(groupStates));
     }

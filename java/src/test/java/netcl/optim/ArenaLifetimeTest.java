@@ -15,7 +15,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -259,6 +258,8 @@ class ArenaLifetimeTest {
         private static final int SMALL_ATTEMPTS = 20;
         private static final int LARGE_ATTEMPTS = 3;
         private static final int MAX_STEPS = 100_000;
+        /** How long the closer waits after the first step began: inside a step of 2^24 floats. */
+        private static final long INTO_STEP_NANOS = 1_000_000;
         /** A pause between steps, where the closer's close() can succeed once it met a step. */
         private static final long PAUSE_NANOS = 50_000;
 
@@ -282,15 +283,18 @@ class ArenaLifetimeTest {
             Arena victim = Arena.ofShared();
             MemorySegment data = Tensors.allocate(victim, numel).fill((byte) 0x3f);
             MemorySegment grad = Tensors.allocate(victim, numel).fill((byte) 0x3f);
-            CountDownLatch stepping = new CountDownLatch(1);
+            AtomicBoolean stepping = new AtomicBoolean();
             AtomicBoolean closed = new AtomicBoolean();
             AtomicInteger refused = new AtomicInteger();
             List<MemorySegment> reused = new ArrayList<>();
             Thread closer = new Thread(() -> {
-                try {
-                    stepping.await();
-                } catch (InterruptedException e) {
-                    return;
+                // Busy, not parked: a parked thread woke only when the kernel's threads let go of
+                // the cores, which is when the step ends. Then a moment into the step's native part.
+                while (!stepping.get()) {
+                    Thread.onSpinWait();
+                }
+                for (long start = System.nanoTime(); System.nanoTime() - start < INTO_STEP_NANOS; ) {
+                    Thread.onSpinWait();
                 }
                 while (true) {
                     try {
@@ -313,7 +317,7 @@ class ArenaLifetimeTest {
                     boolean closedBefore = closed.get();
                     try {
                         opt.step(() -> {
-                            stepping.countDown();  // the closer starts while this step runs
+                            stepping.set(true);  // the closer starts while this step runs
                             return 0;
                         });
                         if (closedBefore) {
