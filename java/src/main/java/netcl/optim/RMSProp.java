@@ -3,6 +3,8 @@ package netcl.optim;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -16,7 +18,6 @@ import java.util.TreeMap;
 import java.util.function.DoubleSupplier;
 
 import netcl.bindings.Netcl;
-import netcl.bindings.netcl_device_info;
 import netcl.bindings.netcl_param_state;
 
 /**
@@ -34,19 +35,20 @@ import netcl.bindings.netcl_param_state;
  * allocates nothing on the Java heap.
  */
 public final class RMSProp implements Optimizer {
-    private final Arena arena = Arena.ofShared();
     private final ParamGroup defaults;
+    /** Native resources; also freed by a Cleaner when this optimizer is dropped unclosed. */
+    private final NativeState state;
+    private final Cleaner.Cleanable cleanable;
     private final MemorySegment context;
     private final MemorySegment optimizer;
-    private final Device device;
+    private final MemorySegment scratch;
+    private final StepLayout layout;
+    private final ArenaHold hold;
     /** Immutable, replaced by addParamGroup: callers may iterate it while groups are added. */
     private volatile List<ParamGroup> groups = List.of();
-    private final MemorySegment scratch = arena.allocate(ValueLayout.JAVA_LONG);
-    private final StepLayout layout = new StepLayout();
     private final Set<Parameter> known = Collections.newSetFromMap(new IdentityHashMap<>());
     /** Every parameter's data by start address: finds an overlap in O(log n) per new parameter. */
     private final NavigableMap<Long, MemorySegment> dataByAddress = new TreeMap<>();
-    private final ArenaHold hold;
     private Parameter[] params = new Parameter[0];
     /** The gradients a step read, one per parameter, only while the step runs. */
     private MemorySegment[] stepGrads = new MemorySegment[0];
@@ -54,34 +56,19 @@ public final class RMSProp implements Optimizer {
 
     private RMSProp(ParamGroup defaults, String deviceSelector, ParamGroup first) {
         this.defaults = defaults;
-        NativeLibrary.load();
-        MemorySegment ctx = MemorySegment.NULL;
-        MemorySegment opt = MemorySegment.NULL;
-        try (Arena temp = Arena.ofConfined()) {
-            MemorySegment out = temp.allocate(ValueLayout.ADDRESS);
-            MemorySegment selector = deviceSelector == null ? MemorySegment.NULL : temp.allocateFrom(deviceSelector);
-            NetclException.check(Netcl.netcl_context_create(selector, out), "netcl_context_create");
-            ctx = out.get(ValueLayout.ADDRESS, 0);
-            MemorySegment info = netcl_device_info.allocate(temp);
-            NetclException.check(Netcl.netcl_context_get_info(ctx, info), "netcl_context_get_info");
-            this.device = Device.from(info);
-            NetclException.check(Netcl.netcl_rmsprop_create(ctx, out), "netcl_rmsprop_create");
-            opt = out.get(ValueLayout.ADDRESS, 0);
-            this.optimizer = opt;
-            this.context = ctx;
-            MemorySegment handle = opt;
-            StepLayout steps = layout;
-            // The call to hold must not capture this optimizer: the upcall stub keeps it reachable.
-            this.hold = new ArenaHold(arena, () -> Netcl.netcl_rmsprop_step(handle, steps.groups(),
-                    steps.groupCount(), steps.tensors(), steps.tensorCount()));
+        this.state = new NativeState(deviceSelector);
+        this.context = state.context;
+        this.optimizer = state.optimizer;
+        this.scratch = state.scratch;
+        this.layout = state.layout;
+        this.hold = state.hold;
+        try {
             addParamGroup(first);
         } catch (RuntimeException e) {
-            Netcl.netcl_rmsprop_destroy(opt);
-            Netcl.netcl_context_destroy(ctx);
-            layout.close();
-            arena.close();
+            state.run();
             throw e;
         }
+        this.cleanable = state.freeWhenUnreachable(this);
     }
 
     public static Builder builder() {
@@ -151,7 +138,7 @@ public final class RMSProp implements Optimizer {
 
     /** The device the optimizer runs on. */
     public Device device() {
-        return device;
+        return state.device;
     }
 
     @Override
@@ -163,35 +150,39 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized void addParamGroup(ParamGroup group) {
         checkOpen();
-        if (group == null) {
-            throw new IllegalArgumentException("group is null");
-        }
-        group.checkUnowned();
-        List<Parameter> added = group.params();
-        for (Parameter p : added) {
-            if (known.contains(p)) {
-                throw new IllegalArgumentException("some parameters appear in more than one parameter group");
+        try {
+            if (group == null) {
+                throw new IllegalArgumentException("group is null");
             }
+            group.checkUnowned();
+            List<Parameter> added = group.params();
+            for (Parameter p : added) {
+                if (known.contains(p)) {
+                    throw new IllegalArgumentException("some parameters appear in more than one parameter group");
+                }
+            }
+            NavigableMap<Long, MemorySegment> addedData = new TreeMap<>();
+            for (Parameter p : added) {
+                checkNoOverlap(dataByAddress, p.data());
+                checkNoOverlap(addedData, p.data());
+                addedData.put(p.data().address(), p.data());
+            }
+            group.adopt(defaults);
+            layout.addGroup(added);
+            List<ParamGroup> grown = new ArrayList<>(groups);
+            grown.add(group);
+            groups = List.copyOf(grown);
+            known.addAll(added);
+            dataByAddress.putAll(addedData);
+            Parameter[] all = Arrays.copyOf(params, params.length + added.size());
+            for (int i = 0; i < added.size(); i++) {
+                all[params.length + i] = added.get(i);
+            }
+            params = all;
+            stepGrads = new MemorySegment[all.length];
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
-        NavigableMap<Long, MemorySegment> addedData = new TreeMap<>();
-        for (Parameter p : added) {
-            checkNoOverlap(dataByAddress, p.data());
-            checkNoOverlap(addedData, p.data());
-            addedData.put(p.data().address(), p.data());
-        }
-        group.adopt(defaults);
-        layout.addGroup(added);
-        List<ParamGroup> grown = new ArrayList<>(groups);
-        grown.add(group);
-        groups = List.copyOf(grown);
-        known.addAll(added);
-        dataByAddress.putAll(addedData);
-        Parameter[] all = Arrays.copyOf(params, params.length + added.size());
-        for (int i = 0; i < added.size(); i++) {
-            all[params.length + i] = added.get(i);
-        }
-        params = all;
-        stepGrads = new MemorySegment[all.length];
     }
 
     /**
@@ -213,25 +204,29 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized void step() {
         checkOpen();
-        List<ParamGroup> stepGroups = groups;
-        for (int g = 0; g < stepGroups.size(); g++) {
-            stepGroups.get(g).writeOptions(layout, g);
-        }
-        while (true) {
-            readGradients();
-            try {
-                NetclException.check(hold.run(), "netcl_rmsprop_step");
-                return;
-            } catch (IllegalStateException e) {
-                // An arena closed after readGradients checked it. When that follows a gradient swap
-                // (another thread set a new gradient, then closed the old one's arena), the step
-                // reads the gradients again: it uses each parameter's gradient as of one instant.
-                if (!gradientSwapped()) {
-                    throw closedSinceChecked(e);
-                }
-            } finally {
-                Arrays.fill(stepGrads, null);
+        try {
+            List<ParamGroup> stepGroups = groups;
+            for (int g = 0; g < stepGroups.size(); g++) {
+                stepGroups.get(g).writeOptions(layout, g);
             }
+            while (true) {
+                readGradients();
+                try {
+                    NetclException.check(hold.run(), "netcl_rmsprop_step");
+                    return;
+                } catch (IllegalStateException e) {
+                    // An arena closed after readGradients checked it. When that follows a gradient swap
+                    // (another thread set a new gradient, then closed the old one's arena), the step
+                    // reads the gradients again: it uses each parameter's gradient as of one instant.
+                    if (!gradientSwapped()) {
+                        throw closedSinceChecked(e);
+                    }
+                } finally {
+                    Arrays.fill(stepGrads, null);
+                }
+            }
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
     }
 
@@ -329,37 +324,41 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized StateDict stateDict() {
         checkOpen();
-        Map<Integer, ParamState> state = new LinkedHashMap<>();
-        try (Arena temp = Arena.ofConfined()) {
-            MemorySegment info = netcl_param_state.allocate(temp);
-            for (int i = 0; i < params.length; i++) {
-                NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, i, info), "netcl_rmsprop_get_state");
-                if (netcl_param_state.has_square_avg(info) == 0) {
-                    continue;
+        try {
+            Map<Integer, ParamState> state = new LinkedHashMap<>();
+            try (Arena temp = Arena.ofConfined()) {
+                MemorySegment info = netcl_param_state.allocate(temp);
+                for (int i = 0; i < params.length; i++) {
+                    NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, i, info), "netcl_rmsprop_get_state");
+                    if (netcl_param_state.has_square_avg(info) == 0) {
+                        continue;
+                    }
+                    long numel = netcl_param_state.numel(info);
+                    MemorySegment v = temp.allocate(ValueLayout.JAVA_FLOAT, numel);
+                    MemorySegment m = netcl_param_state.has_momentum_buffer(info) != 0
+                            ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
+                    MemorySegment ga = netcl_param_state.has_grad_avg(info) != 0
+                            ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
+                    NetclException.check(Netcl.netcl_rmsprop_read_state(optimizer, i, numel, v, m, ga),
+                            "netcl_rmsprop_read_state");
+                    state.put(i, new ParamState(netcl_param_state.step(info), v.toArray(ValueLayout.JAVA_FLOAT),
+                            m.equals(MemorySegment.NULL) ? null : m.toArray(ValueLayout.JAVA_FLOAT),
+                            ga.equals(MemorySegment.NULL) ? null : ga.toArray(ValueLayout.JAVA_FLOAT)));
                 }
-                long numel = netcl_param_state.numel(info);
-                MemorySegment v = temp.allocate(ValueLayout.JAVA_FLOAT, numel);
-                MemorySegment m = netcl_param_state.has_momentum_buffer(info) != 0
-                        ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
-                MemorySegment ga = netcl_param_state.has_grad_avg(info) != 0
-                        ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
-                NetclException.check(Netcl.netcl_rmsprop_read_state(optimizer, i, numel, v, m, ga),
-                        "netcl_rmsprop_read_state");
-                state.put(i, new ParamState(netcl_param_state.step(info), v.toArray(ValueLayout.JAVA_FLOAT),
-                        m.equals(MemorySegment.NULL) ? null : m.toArray(ValueLayout.JAVA_FLOAT),
-                        ga.equals(MemorySegment.NULL) ? null : ga.toArray(ValueLayout.JAVA_FLOAT)));
             }
-        }
-        List<StateDict.GroupState> groupStates = new ArrayList<>();
-        int index = 0;
-        for (ParamGroup g : groups) {
-            List<Integer> ids = new ArrayList<>();
-            for (int k = 0; k < g.params().size(); k++) {
-                ids.add(index++);
+            List<StateDict.GroupState> groupStates = new ArrayList<>();
+            int index = 0;
+            for (ParamGroup g : groups) {
+                List<Integer> ids = new ArrayList<>();
+                for (int k = 0; k < g.params().size(); k++) {
+                    ids.add(index++);
+                }
+                groupStates.add(g.state(List.copyOf(ids)));
             }
-            groupStates.add(g.state(List.copyOf(ids)));
+            return new StateDict(Collections.unmodifiableMap(state), List.copyOf(groupStates));
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
-        return new StateDict(Collections.unmodifiableMap(state), List.copyOf(groupStates));
     }
 
     /**
@@ -371,20 +370,24 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized void loadStateDict(StateDict stateDict) {
         checkOpen();
-        List<ParamGroup> loadedGroups = checkStateDict(stateDict);
-        try (Arena temp = Arena.ofConfined()) {
-            for (int i = 0; i < params.length; i++) {
-                ParamState s = stateDict.state().get(i);
-                int status = s == null
-                        ? Netcl.netcl_rmsprop_write_state(optimizer, i, 0, params[i].numel(), MemorySegment.NULL,
-                                MemorySegment.NULL, MemorySegment.NULL)
-                        : Netcl.netcl_rmsprop_write_state(optimizer, i, s.step(), params[i].numel(),
-                                floats(temp, s.squareAvg()), floats(temp, s.momentumBuffer()), floats(temp, s.gradAvg()));
-                NetclException.check(status, "netcl_rmsprop_write_state");
+        try {
+            List<ParamGroup> loadedGroups = checkStateDict(stateDict);
+            try (Arena temp = Arena.ofConfined()) {
+                for (int i = 0; i < params.length; i++) {
+                    ParamState s = stateDict.state().get(i);
+                    int status = s == null
+                            ? Netcl.netcl_rmsprop_write_state(optimizer, i, 0, params[i].numel(), MemorySegment.NULL,
+                                    MemorySegment.NULL, MemorySegment.NULL)
+                            : Netcl.netcl_rmsprop_write_state(optimizer, i, s.step(), params[i].numel(),
+                                    floats(temp, s.squareAvg()), floats(temp, s.momentumBuffer()), floats(temp, s.gradAvg()));
+                    NetclException.check(status, "netcl_rmsprop_write_state");
+                }
             }
-        }
-        for (int g = 0; g < loadedGroups.size(); g++) {
-            groups.get(g).copyOptions(loadedGroups.get(g));
+            for (int g = 0; g < loadedGroups.size(); g++) {
+                groups.get(g).copyOptions(loadedGroups.get(g));
+            }
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
     }
 
@@ -446,26 +449,31 @@ public final class RMSProp implements Optimizer {
     /** Bytes copied between host tensors and the device so far: 0 on the zero-copy path. */
     public synchronized long stagedBytes() {
         checkOpen();
-        NetclException.check(Netcl.netcl_context_get_staged_bytes(context, scratch), "netcl_context_get_staged_bytes");
-        return scratch.get(ValueLayout.JAVA_LONG, 0);
+        try {
+            NetclException.check(Netcl.netcl_context_get_staged_bytes(context, scratch), "netcl_context_get_staged_bytes");
+            return scratch.get(ValueLayout.JAVA_LONG, 0);
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
     }
 
     /** Kernel launches of the last step: one per group and memory span (see {@link Tensors}). */
     public synchronized int lastLaunchCount() {
         checkOpen();
-        NetclException.check(Netcl.netcl_rmsprop_get_last_launch_count(optimizer, scratch),
-                "netcl_rmsprop_get_last_launch_count");
-        return scratch.get(ValueLayout.JAVA_INT, 0);
+        try {
+            NetclException.check(Netcl.netcl_rmsprop_get_last_launch_count(optimizer, scratch),
+                    "netcl_rmsprop_get_last_launch_count");
+            return scratch.get(ValueLayout.JAVA_INT, 0);
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
     }
 
     @Override
     public synchronized void close() {
         if (!closed) {
             closed = true;
-            Netcl.netcl_rmsprop_destroy(optimizer);
-            Netcl.netcl_context_destroy(context);
-            layout.close();
-            arena.close();
+            cleanable.clean();
         }
     }
 
