@@ -3,8 +3,20 @@
  * -march=native, OpenMP `parallel for simd` over all cores).
  */
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "c_loop.h"
+
+int c_loop_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
 
 void c_loop_rmsprop(const netcl_param_group *h, float *restrict p, const float *restrict g,
                     float *restrict v, float *restrict m, float *restrict ga, size_t n)

@@ -9,4 +9,7 @@
 void c_loop_rmsprop(const netcl_param_group *h, float *param, const float *grad, float *square_avg,
                     float *momentum_buffer, float *grad_avg, size_t n);
 
+/* The number of threads c_loop_rmsprop runs on: all cores with OpenMP, else 1. */
+int c_loop_threads(void);
+
 #endif

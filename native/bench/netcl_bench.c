@@ -1,15 +1,16 @@
 /*
  * netcl-bench: step time of netcl's RMSProp against the device's copy bandwidth and a plain C
  * loop, measured in the same run on the same sizes. Prints a table; --json writes
- * the results for scripts/bench. It measures, never asserts.
+ * the results for scripts/bench. --create measures instead what creating an optimizer costs.
+ * It measures, never asserts.
  *
  *   netcl-bench [--quick] [--device SELECTOR] [--json FILE]
+ *   netcl-bench --create [--device SELECTOR]
  */
 #define _POSIX_C_SOURCE 200809L
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,9 +158,11 @@ static void netcl_step(void *arg)
     if (status != NETCL_SUCCESS) die("netcl_rmsprop_step", status);
 }
 
-/* Steps `count` tensors of the given sizes, laid out as slices of one buffer or apart. */
+/* Steps `count` tensors of the given sizes, laid out as slices of one buffer or apart, on a
+ * path (enum netcl_path): "netcl" is the automatic choice, "netcl-kernel" and "netcl-host" the
+ * forced ones. */
 static void bench_netcl(bench *b, const variant *v, const uint64_t *sizes, uint32_t count,
-                        int contiguous)
+                        int contiguous, int32_t path)
 {
     netcl_run run = {0};
     run.count = count;
@@ -179,8 +182,11 @@ static void bench_netcl(bench *b, const variant *v, const uint64_t *sizes, uint3
     }
     netcl_status status = netcl_rmsprop_create(b->ctx, &run.opt);
     if (status != NETCL_SUCCESS) die("netcl_rmsprop_create", status);
+    status = netcl_rmsprop_set_path(run.opt, path);
+    if (status != NETCL_SUCCESS) die("netcl_rmsprop_set_path", status);
     const stats s = measure(b, netcl_step, &run);
-    record(b, "netcl", v, count == 1 ? "single" : contiguous ? "contiguous" : "separate", total,
+    static const char *const names[] = {"netcl", "netcl-kernel", "netcl-host"};
+    record(b, names[path], v, count == 1 ? "single" : contiguous ? "contiguous" : "separate", total,
            count, s);
     netcl_rmsprop_destroy(run.opt);
     for (uint32_t i = 0; i < count && !contiguous; ++i) {
@@ -270,11 +276,22 @@ static uint32_t read_resnet50(uint64_t *sizes)
     return count;
 }
 
+/* Each path of netcl: the automatic choice, then each forced (the host path where it exists). */
+static void bench_netcl_paths(bench *b, const variant *v, const uint64_t *sizes, uint32_t count,
+                              int contiguous)
+{
+    bench_netcl(b, v, sizes, count, contiguous, NETCL_PATH_AUTO);
+    bench_netcl(b, v, sizes, count, contiguous, NETCL_PATH_KERNEL);
+    if (b->info.is_cpu && b->info.host_unified_memory) {
+        bench_netcl(b, v, sizes, count, contiguous, NETCL_PATH_HOST);
+    }
+}
+
 static void single_tensor_case(bench *b, const variant *v, uint64_t numel)
 {
     bench_copy(b, v, numel);
     bench_c_loop(b, v, numel);
-    bench_netcl(b, v, &numel, 1, 1);
+    bench_netcl_paths(b, v, &numel, 1, 1);
 }
 
 static void run_cases(bench *b)
@@ -293,16 +310,63 @@ static void run_cases(bench *b)
     }
     uint64_t sixteen[16];
     for (int i = 0; i < 16; ++i) sixteen[i] = big / 16;
-    bench_netcl(b, &PLAIN, sixteen, 16, 1);
-    bench_netcl(b, &PLAIN, sixteen, 16, 0);
+    bench_netcl_paths(b, &PLAIN, sixteen, 16, 1);
+    bench_netcl_paths(b, &PLAIN, sixteen, 16, 0);
 
     uint64_t resnet[MAX_TENSORS];
     const uint32_t count = read_resnet50(resnet);
     uint64_t total = 0;
     for (uint32_t i = 0; i < count; ++i) total += resnet[i];
     single_tensor_case(b, &PLAIN, total);
-    bench_netcl(b, &PLAIN, resnet, count, 1);
-    bench_netcl(b, &PLAIN, resnet, count, 0);
+    bench_netcl_paths(b, &PLAIN, resnet, count, 1);
+    bench_netcl_paths(b, &PLAIN, resnet, count, 0);
+}
+
+/* ---- creation ----------------------------------------------------------------------------- */
+
+static double create_ms(const char *selector, netcl_context **ctx, netcl_rmsprop **opt)
+{
+    const double t0 = now_ms();
+    netcl_status status = netcl_context_create(selector, ctx);
+    if (status != NETCL_SUCCESS) die("netcl_context_create", status);
+    status = netcl_rmsprop_create(*ctx, opt);
+    if (status != NETCL_SUCCESS) die("netcl_rmsprop_create", status);
+    return now_ms() - t0;
+}
+
+/* Context + optimizer: the first on the device builds the kernels (from PoCL's cache after its
+ * first run), further ones while one lives share that build, and one after all were destroyed
+ * builds again. */
+static void bench_create(const char *selector)
+{
+    enum { FURTHER = 21 };
+    netcl_context *ctx[FURTHER + 1];
+    netcl_rmsprop *opt[FURTHER + 1];
+    double t0 = now_ms();
+    uint32_t devices = 0;
+    netcl_status status = netcl_device_count(&devices);
+    if (status != NETCL_SUCCESS) die("netcl_device_count", status);
+    const double platform_ms = now_ms() - t0;
+    const double first_ms = create_ms(selector, &ctx[0], &opt[0]);
+    double further_ms[FURTHER];
+    for (int i = 0; i < FURTHER; ++i) further_ms[i] = create_ms(selector, &ctx[i + 1], &opt[i + 1]);
+    t0 = now_ms();
+    for (int i = 0; i <= FURTHER; ++i) {
+        netcl_rmsprop_destroy(opt[i]);
+        netcl_context_destroy(ctx[i]);
+    }
+    const double destroy_ms = now_ms() - t0;
+    const double again_ms = create_ms(selector, &ctx[0], &opt[0]);
+    netcl_rmsprop_destroy(opt[0]);
+    netcl_context_destroy(ctx[0]);
+    qsort(further_ms, FURTHER, sizeof further_ms[0], compare_doubles);
+    printf("netcl-bench %s: creating a context and an optimizer\n", netcl_version());
+    printf("  %-44s %10.4f ms\n", "OpenCL platform start (netcl_device_count)", platform_ms);
+    printf("  %-44s %10.4f ms\n", "first on the device", first_ms);
+    printf("  %-44s %10.4f ms (median of %d, max %.4f ms)\n", "further, while one lives",
+           further_ms[FURTHER / 2], FURTHER, further_ms[FURTHER - 1]);
+    printf("  %-44s %10.4f ms (all %d)\n", "destroying", destroy_ms, FURTHER + 1);
+    printf("  %-44s %10.4f ms\n", "first again, after all were destroyed", again_ms);
 }
 
 /* ---- output ------------------------------------------------------------------------------- */
@@ -318,7 +382,7 @@ static void write_json(const bench *b, const char *path)
     fprintf(f, "  \"device\": {\"name\": \"%s\", \"vendor\": \"%s\", \"version\": \"%s\", "
                "\"host_unified_memory\": %d},\n  \"threads\": %d,\n  \"results\": [\n",
             b->info.name, b->info.vendor, b->info.version, b->info.host_unified_memory,
-            omp_get_max_threads());
+            c_loop_threads());
     for (int i = 0; i < b->result_count; ++i) {
         const result *r = &b->results[i];
         fprintf(f, "    {\"impl\": \"%s\", \"variant\": \"%s\", \"layout\": \"%s\", \"numel\": %llu, "
@@ -364,24 +428,32 @@ int main(int argc, char **argv)
 {
     static bench b;
     const char *json = NULL, *selector = NULL;
+    int create = 0;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--quick") == 0) {
             b.quick = 1;
+        } else if (strcmp(argv[i], "--create") == 0) {
+            create = 1;
         } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
             json = argv[++i];
         } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
             selector = argv[++i];
         } else {
-            fprintf(stderr, "usage: netcl-bench [--quick] [--device SELECTOR] [--json FILE]\n");
+            fprintf(stderr, "usage: netcl-bench [--quick] [--device SELECTOR] [--json FILE]\n"
+                            "       netcl-bench --create [--device SELECTOR]\n");
             return 2;
         }
+    }
+    if (create) {
+        bench_create(selector);
+        return 0;
     }
     netcl_status status = netcl_context_create(selector, &b.ctx);
     if (status != NETCL_SUCCESS) die("netcl_context_create", status);
     netcl_context_get_info(b.ctx, &b.info);
     setup_copy_kernel(&b);
     printf("netcl-bench %s on %s (%s), %d host threads for c-loop\n", netcl_version(), b.info.name,
-           b.info.version, omp_get_max_threads());
+           b.info.version, c_loop_threads());
     printf("%-10s %-18s %-10s %10s %4s %13s [%8s, %8s] %12s\n", "impl", "variant", "layout",
            "numel", "tens", "median", "p10", "p90", "bandwidth");
     run_cases(&b);

@@ -10,7 +10,17 @@
  *  - Arguments are validated before anything is enqueued: a failed call leaves the caller's
  *    memory and the optimizer state unchanged.
  *  - Handles are opaque; each _create has a _destroy that accepts NULL.
- *  - A netcl_rmsprop is not thread-safe: one thread at a time may use it.
+ *  - An optimizer keeps its context alive: a context may be destroyed before its optimizers,
+ *    which go on working; it is freed with the last of them. The caller must not use a context
+ *    handle after netcl_context_destroy.
+ *  - A step that fails on the device after it started changing parameters or state (a launch
+ *    failing after an earlier one was enqueued, a failed wait) cannot be undone: it returns the
+ *    OpenCL status, and from then on every call on that optimizer returns NETCL_BROKEN with a
+ *    message naming the first failure; only netcl_rmsprop_destroy remains.
+ *  - A netcl_rmsprop is not thread-safe: one thread at a time may use it. Contexts may be
+ *    created and destroyed on any threads at once. Optimizers stepped on different threads at
+ *    once should each have their own context: a context's queue and staged-bytes counter are
+ *    shared by its optimizers.
  *
  * OpenCL handle types are only forward-declared here, so this header needs no OpenCL headers;
  * they are the same types as cl_context, cl_device_id, cl_command_queue and cl_mem.
@@ -45,13 +55,42 @@ enum netcl_status_code {
     NETCL_OUT_OF_HOST_MEMORY = -2003,  /* malloc failed */
     NETCL_STATE_MISMATCH = -2004,      /* a tensor's length differs from its stored state */
     NETCL_UNSUPPORTED = -2005,         /* the device or queue lacks something netcl needs */
-    NETCL_BUILD_FAILED = -2006         /* the embedded kernels did not compile on the device */
+    NETCL_BUILD_FAILED = -2006,        /* the embedded kernels did not compile on the device */
+    NETCL_BROKEN = -2007               /* an earlier step failed on the device after it started
+                                          changing memory; the optimizer refuses every call */
+};
+
+/* The most parameters (tensors) one optimizer holds: slot bookkeeping is bounded by it. */
+#define NETCL_MAX_PARAMETERS (1u << 20)
+
+/*
+ * How steps run. The kernel path launches the fused OpenCL kernel. The host path runs the same
+ * update, bit for bit, on the calling thread without any OpenCL call: it needs a CPU device that
+ * shares host memory (netcl's state then lives in host memory) and host tensors. AUTO takes the
+ * host path for small steps on such devices, where OpenCL's dispatch would cost more than the
+ * update. The environment variable NETCL_PATH (auto, kernel, host) sets an optimizer's initial
+ * path.
+ */
+enum netcl_path {
+    NETCL_PATH_AUTO = 0,
+    NETCL_PATH_KERNEL = 1,
+    NETCL_PATH_HOST = 2
 };
 
 enum netcl_memory_mode {
     NETCL_MEMORY_AUTO = 0,   /* zero-copy on CPU devices (aligned memory), else staged */
     NETCL_MEMORY_STAGED = 1  /* always copy host tensors to device buffers and back */
 };
+
+/*
+ * The binary interface: every change to a struct's layout or a function's signature raises it,
+ * and with it the library's SOVERSION (libnetcl.so.N). Bindings compare netcl_abi_version()
+ * with the value they were generated from and refuse a library that differs.
+ */
+#define NETCL_ABI_VERSION 1
+
+/* The ABI version the library was built with (NETCL_ABI_VERSION of its netcl.h). */
+NETCL_API int32_t netcl_abi_version(void);
 
 /* The library version, e.g. "0.1.0". */
 NETCL_API const char *netcl_version(void);
@@ -93,20 +132,27 @@ typedef struct netcl_context netcl_context;
  * Creates a context on a device picked by `selector`: "2" (global index), "1:0"
  * (platform:device) or a case-insensitive substring of the device name. NULL or "" uses the
  * environment variable NETCL_DEVICE, and without it the first GPU, else the first accelerator,
- * else the first CPU device. Builds the kernels once for the context.
+ * else the first CPU device.
+ * Contexts on one device within a process share one cl_context and the kernels built for it:
+ * the first builds them (tens of milliseconds), further ones created while one lives cost well
+ * under a millisecond, and the last one freed releases them. Each context has its own in-order
+ * queue, so optimizers on different contexts never wait for each other.
  */
 NETCL_API netcl_status netcl_context_create(const char *selector, netcl_context **context);
 
 /*
  * Creates a context on the caller's existing OpenCL objects, so that netcl shares their queue
- * (no second context, no copies between them). The objects are retained and released again by
- * netcl_context_destroy. The queue must be in-order.
+ * (no second context, no copies between them). The objects are retained and released again
+ * when the netcl context is freed. The queue must be in-order. The kernels are built for each
+ * such context; nothing is shared with other netcl contexts.
  */
 NETCL_API netcl_status netcl_context_create_from_cl(struct _cl_context *cl_context,
                                                     struct _cl_device_id *cl_device,
                                                     struct _cl_command_queue *cl_queue,
                                                     netcl_context **context);
 
+/* Drops the caller's handle: the context is freed now, after its queued work, or with the last
+ * optimizer created on it. */
 NETCL_API void netcl_context_destroy(netcl_context *context);
 
 NETCL_API netcl_status netcl_context_get_info(const netcl_context *context, netcl_device_info *info);
@@ -119,22 +165,36 @@ NETCL_API netcl_status netcl_context_get_staged_bytes(const netcl_context *conte
 
 /* ---- RMSProp ---------------------------------------------------------------------------- */
 
+/*
+ * Element types of a tensor's data and gradient (both have the tensor's type). For BF16 and
+ * FP16 parameters netcl keeps a float32 master copy beside the state ("master" state, made
+ * from the parameter at its first step): the update runs in float32 on the master exactly as
+ * for FP32 parameters, and the parameter receives the master rounded to nearest even.
+ */
+enum netcl_dtype {
+    NETCL_FP32 = 0,
+    NETCL_BF16 = 1,
+    NETCL_FP16 = 2
+};
+
 typedef struct netcl_rmsprop netcl_rmsprop;
 
 /*
- * One tensor of a step: float32 data updated in place and its gradient, either in host memory
- * (data/grad) or in the caller's device buffers (data_mem/grad_mem + offsets in elements, on the
- * netcl context's cl_context). grad == NULL and grad_mem == NULL means "no gradient this step":
- * the tensor and its state are left alone and its step count does not move.
+ * One tensor of a step: data updated in place and its gradient, of `numel` elements of type
+ * `dtype` (enum netcl_dtype, 0 = FP32), either in host memory (data/grad, aligned to the
+ * element size) or in the caller's device buffers (data_mem/grad_mem + offsets in elements, on
+ * the netcl context's cl_context; FP32 only). grad == NULL and grad_mem == NULL means "no
+ * gradient this step": the tensor and its state are left alone and its step count does not move.
  */
 typedef struct netcl_tensor {
-    float *data;
-    const float *grad;
+    void *data;
+    const void *grad;
     struct _cl_mem *data_mem;
     struct _cl_mem *grad_mem;
     uint64_t data_offset;
     uint64_t grad_offset;
     uint64_t numel;
+    int32_t dtype;
 } netcl_tensor;
 
 /*
@@ -160,11 +220,20 @@ typedef struct netcl_param_state {
     int32_t has_square_avg;
     int32_t has_momentum_buffer;
     int32_t has_grad_avg;
+    int32_t has_master;          /* BF16/FP16 parameters: the float32 master copy */
 } netcl_param_state;
 
+/* The optimizer keeps `context` alive until netcl_rmsprop_destroy (see netcl_context_destroy). */
 NETCL_API netcl_status netcl_rmsprop_create(netcl_context *context, netcl_rmsprop **optimizer);
 
 NETCL_API void netcl_rmsprop_destroy(netcl_rmsprop *optimizer);
+
+/* Forces a path (enum netcl_path) for later steps; NETCL_PATH_HOST fails with NETCL_UNSUPPORTED
+ * on devices that do not share host memory. */
+NETCL_API netcl_status netcl_rmsprop_set_path(netcl_rmsprop *optimizer, int32_t path);
+
+/* The path the last successful step took (NETCL_PATH_KERNEL or NETCL_PATH_HOST). */
+NETCL_API netcl_status netcl_rmsprop_get_last_path(const netcl_rmsprop *optimizer, int32_t *path);
 
 /*
  * One RMSProp step over `tensor_count` tensors, numbered 0.. in the order given (PyTorch's
@@ -177,6 +246,55 @@ NETCL_API netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer,
                                           const netcl_param_group *groups, uint32_t group_count,
                                           const netcl_tensor *tensors, uint32_t tensor_count);
 
+/*
+ * What a step does around the update, for mixed-precision training (PyTorch's GradScaler and
+ * clip_grad_norm_, fused into the step's one pass). Each gradient element, converted to float32,
+ * is multiplied by inv_scale, then by clip_coef (two float32 roundings, as unscale_ and then
+ * clip_grad_norm_ do in place), then used as the gradient. 1 and 1 change nothing. inv_scale is
+ * finite; clip_coef is in [0, 1], or NaN (clip_grad_norm_'s coefficient for a non-finite norm:
+ * the step then sees NaN gradients, as in PyTorch).
+ * struct_size must be sizeof(netcl_step_options): the struct may grow in later versions.
+ */
+typedef struct netcl_step_options {
+    uint32_t struct_size;
+    float inv_scale;
+    float clip_coef;
+} netcl_step_options;
+
+/* netcl_rmsprop_step with the gradients scaled on the fly (see netcl_step_options). */
+NETCL_API netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer,
+                                               const netcl_param_group *groups,
+                                               uint32_t group_count, const netcl_tensor *tensors,
+                                               uint32_t tensor_count,
+                                               const netcl_step_options *options);
+
+/*
+ * Per-tensor statistics of the gradients, each element converted to float32 and multiplied by
+ * inv_scale first: the sum of squares (accumulated in double), the largest magnitude, and
+ * whether any element of the gradient as given was inf or NaN. Tensors without a gradient get
+ * zeros. Host tensors only (NETCL_UNSUPPORTED for device buffers). Nothing is changed.
+ */
+typedef struct netcl_grad_stats {
+    double sum_squares;
+    double max_abs;
+    int32_t nonfinite;
+} netcl_grad_stats;
+
+NETCL_API netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer,
+                                                const netcl_tensor *tensors, uint32_t tensor_count,
+                                                float inv_scale, netcl_grad_stats *stats);
+
+/*
+ * Multiplies every gradient in place by `factor` (in float32, rounded back to the tensor's type
+ * to nearest even): an explicit unscale or clip. When `stats` is not NULL it receives, in the
+ * same pass, what netcl_rmsprop_grad_stats(..., factor, stats) would have reported before.
+ * Host tensors only.
+ */
+NETCL_API netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer,
+                                                 const netcl_tensor *tensors,
+                                                 uint32_t tensor_count, float factor,
+                                                 netcl_grad_stats *stats);
+
 /* Number of parameters the optimizer holds state slots for (1 + highest index ever stepped). */
 NETCL_API netcl_status netcl_rmsprop_get_param_count(const netcl_rmsprop *optimizer, uint32_t *count);
 
@@ -185,15 +303,21 @@ NETCL_API netcl_status netcl_rmsprop_get_state(const netcl_rmsprop *optimizer, u
 
 /*
  * Copies a parameter's state buffers out; each pointer must hold `numel` floats when the buffer
- * exists (see netcl_rmsprop_get_state) and may be NULL when it does not.
+ * exists (see netcl_rmsprop_get_state) and may be NULL when it does not. The master copy of a
+ * BF16/FP16 parameter comes out through netcl_rmsprop_read_master.
  */
 NETCL_API netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t index,
                                                 uint64_t numel, float *square_avg,
                                                 float *momentum_buffer, float *grad_avg);
 
+/* Copies a BF16/FP16 parameter's float32 master copy out (`numel` floats). */
+NETCL_API netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t index,
+                                                 uint64_t numel, float *master);
+
 /*
  * Replaces a parameter's state: NULL buffers are absent; square_avg == NULL with step == 0
- * clears the state. The values are copied exactly.
+ * clears the state. The values are copied exactly. step is at most 2^63 - 1 (a step past it is
+ * refused), index below NETCL_MAX_PARAMETERS.
  */
 NETCL_API netcl_status netcl_rmsprop_write_state(netcl_rmsprop *optimizer, uint32_t index,
                                                  uint64_t step, uint64_t numel,
@@ -201,7 +325,26 @@ NETCL_API netcl_status netcl_rmsprop_write_state(netcl_rmsprop *optimizer, uint3
                                                  const float *momentum_buffer,
                                                  const float *grad_avg);
 
-/* Number of kernel launches the last successful step enqueued (one per group and memory span). */
+/* The state of one parameter for netcl_rmsprop_load_state; see netcl_rmsprop_write_state. */
+typedef struct netcl_state_values {
+    uint64_t step;
+    uint64_t numel;
+    const float *square_avg;
+    const float *momentum_buffer;
+    const float *grad_avg;
+    const float *master;         /* BF16/FP16 parameters; NULL: made from the parameter */
+} netcl_state_values;
+
+/*
+ * Replaces the state of parameters 0 .. count-1 at once (states[i] as in write_state). All of it
+ * is checked and every allocation is made before anything is written: on a bad value or a device
+ * out of memory, no parameter's state changes.
+ */
+NETCL_API netcl_status netcl_rmsprop_load_state(netcl_rmsprop *optimizer, uint32_t count,
+                                                const netcl_state_values *states);
+
+/* Number of kernel launches the last successful step enqueued (one per group and memory span;
+ * 0 on the host path). */
 NETCL_API netcl_status netcl_rmsprop_get_last_launch_count(const netcl_rmsprop *optimizer,
                                                            uint32_t *launches);
 

@@ -218,8 +218,7 @@ static netcl_status select_device(const device_list *list, const char *selector,
                                        "found)", selector, list->count);
 }
 
-/* Completes a context whose cl objects are set: device info, alignment, kernels. */
-static netcl_status finish_context(netcl_context *ctx)
+netcl_status netcl_context_build(netcl_context *ctx)
 {
     netcl_status status = fill_device_info(ctx->device, &ctx->info);
     if (status != NETCL_SUCCESS) {
@@ -258,22 +257,15 @@ netcl_status netcl_context_create(const char *selector, netcl_context **context)
     if (ctx == NULL) {
         return netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the context failed");
     }
-    cl_int err;
-    const cl_context_properties properties[] = {CL_CONTEXT_PLATFORM,
-                                                (cl_context_properties)list.platform[chosen], 0};
-    ctx->device = list.device[chosen];
-    ctx->context = clCreateContext(properties, 1, &ctx->device, NULL, NULL, &err);
-    if (err != CL_SUCCESS) {
-        status = netcl_fail(err, "clCreateContext failed");
+    atomic_init(&ctx->references, 1);
+    status = netcl_device_share_acquire(list.platform[chosen], list.device[chosen], ctx);
+    if (status != NETCL_SUCCESS) {
         goto cleanup;
     }
+    cl_int err;
     ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, 0, &err);
     if (err != CL_SUCCESS) {
         status = netcl_fail(err, "clCreateCommandQueue failed");
-        goto cleanup;
-    }
-    status = finish_context(ctx);
-    if (status != NETCL_SUCCESS) {
         goto cleanup;
     }
     ctx->info.platform_index = list.platform_index[chosen];
@@ -282,7 +274,7 @@ netcl_status netcl_context_create(const char *selector, netcl_context **context)
     *context = ctx;
     return NETCL_SUCCESS;
 cleanup:
-    netcl_context_destroy(ctx);
+    netcl_context_release(ctx);
     return status;
 }
 
@@ -327,14 +319,16 @@ netcl_status netcl_context_create_from_cl(struct _cl_context *caller_context,
     if (ctx == NULL) {
         return netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the context failed");
     }
+    atomic_init(&ctx->references, 1);
     clRetainContext(caller_context);
     clRetainCommandQueue(caller_queue);
     ctx->context = caller_context;
     ctx->device = caller_device;
     ctx->queue = caller_queue;
-    netcl_status status = finish_context(ctx);
+    /* The caller's cl_context is not netcl's to share: the kernels are built for this one. */
+    netcl_status status = netcl_context_build(ctx);
     if (status != NETCL_SUCCESS) {
-        netcl_context_destroy(ctx);
+        netcl_context_release(ctx);
         return status;
     }
     ctx->info.global_index = UINT32_MAX;  /* not chosen from netcl's list */
@@ -342,22 +336,35 @@ netcl_status netcl_context_create_from_cl(struct _cl_context *caller_context,
     return NETCL_SUCCESS;
 }
 
-void netcl_context_destroy(netcl_context *context)
+void netcl_context_retain(netcl_context *ctx)
 {
-    if (context == NULL) {
+    atomic_fetch_add(&ctx->references, 1);
+}
+
+void netcl_context_release(netcl_context *ctx)
+{
+    if (atomic_fetch_sub(&ctx->references, 1) != 1) {
         return;
     }
-    if (context->queue != NULL) {
-        clFinish(context->queue);
-        clReleaseCommandQueue(context->queue);
+    if (ctx->queue != NULL) {
+        clFinish(ctx->queue);
+        clReleaseCommandQueue(ctx->queue);
     }
-    if (context->program != NULL) {
-        clReleaseProgram(context->program);
+    if (ctx->program != NULL) {
+        clReleaseProgram(ctx->program);
     }
-    if (context->context != NULL) {
-        clReleaseContext(context->context);
+    if (ctx->context != NULL) {
+        clReleaseContext(ctx->context);
     }
-    free(context);
+    netcl_device_share_release(ctx->share);
+    free(ctx);
+}
+
+void netcl_context_destroy(netcl_context *context)
+{
+    if (context != NULL) {
+        netcl_context_release(context);
+    }
 }
 
 netcl_status netcl_context_get_info(const netcl_context *context, netcl_device_info *info)

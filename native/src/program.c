@@ -56,8 +56,8 @@ netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned vari
                                          cl_kernel *kernel)
 {
     char name[32];
-    snprintf(name, sizeof name, "rmsprop_%u%u%u%u", (variant >> 3) & 1u, (variant >> 2) & 1u,
-             (variant >> 1) & 1u, variant & 1u);
+    snprintf(name, sizeof name, "rmsprop_%u%u%u%u_%u", (variant >> 3) & 1u, (variant >> 2) & 1u,
+             (variant >> 1) & 1u, variant & 1u, variant >> 4);
     cl_int err;
     *kernel = clCreateKernel(ctx->program, name, &err);
     if (err != CL_SUCCESS) {

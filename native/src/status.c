@@ -25,6 +25,11 @@ const char *netcl_last_error(void)
     return last_error;
 }
 
+int32_t netcl_abi_version(void)
+{
+    return NETCL_ABI_VERSION;
+}
+
 const char *netcl_version(void)
 {
     return NETCL_VERSION_STRING;
@@ -42,6 +47,7 @@ const char *netcl_status_name(netcl_status status)
         NAME(NETCL_STATE_MISMATCH)
         NAME(NETCL_UNSUPPORTED)
         NAME(NETCL_BUILD_FAILED)
+        NAME(NETCL_BROKEN)
         NAME(CL_DEVICE_NOT_FOUND)
         NAME(CL_DEVICE_NOT_AVAILABLE)
         NAME(CL_COMPILER_NOT_AVAILABLE)

@@ -71,6 +71,15 @@ static void check_step_arguments(fixture *f)
     BAD_TENSOR(data, NULL, "exactly one of data and data_mem");
     BAD_TENSOR(data, (float *)((char *)f->data + 2), "aligned to 4 bytes");
     BAD_TENSOR(grad, f->data + 1, "data and grad overlap");
+    /* 2^40 floats: more than any device's memory here, with or without a gradient. */
+    BAD_TENSOR(numel, 1ull << 40, "more floats than the device's memory holds");
+    t = f->tensor;
+    t.numel = 1ull << 40;
+    t.grad = NULL;
+    expect(f, step_with(f, f->group, t), NETCL_INVALID_ARGUMENT,
+           "more floats than the device's memory holds", "numel 2^40 without a gradient");
+    /* A range that runs past the end of the address space. */
+    BAD_TENSOR(data, (float *)(UINTPTR_MAX - 63), "run past the end of the address space");
 #undef BAD_TENSOR
     t = f->tensor;
     t.numel = N - 1;
@@ -114,6 +123,34 @@ static void check_device_arguments(fixture *f)
     expect(f, step_with(f, f->group, t), NETCL_INVALID_ARGUMENT, "belongs to another cl_context",
            "foreign cl_mem");
     clReleaseMemObject(foreign);
+
+    /* Data and gradient in one cl_mem of netcl's context: overlapping ranges are refused. */
+    cl_command_queue queue = clCreateCommandQueue(cl_ctx, device, 0, &err);
+    netcl_context *on_cl = NULL;
+    netcl_rmsprop *opt_cl = NULL;
+    REQUIRE_OK(netcl_context_create_from_cl(cl_ctx, device, queue, &on_cl));
+    REQUIRE_OK(netcl_rmsprop_create(on_cl, &opt_cl));
+    cl_mem shared = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, 3 * N * sizeof(float), NULL, &err);
+    t = (netcl_tensor){0};
+    t.data_mem = shared;
+    t.grad_mem = shared;
+    t.numel = N;
+    t.grad_offset = N - 1;
+    expect(f, netcl_rmsprop_step(opt_cl, &f->group, 1, &t, 1), NETCL_INVALID_ARGUMENT,
+           "data and grad overlap in the same cl_mem", "grad_mem over data_mem, overlapping");
+    t.grad_offset = 0;
+    expect(f, netcl_rmsprop_step(opt_cl, &f->group, 1, &t, 1), NETCL_INVALID_ARGUMENT,
+           "data and grad overlap in the same cl_mem", "grad_mem == data_mem, same range");
+    t.grad_offset = N;
+    REQUIRE_OK(netcl_rmsprop_step(opt_cl, &f->group, 1, &t, 1));
+    netcl_param_state st;
+    REQUIRE_OK(netcl_rmsprop_get_state(opt_cl, 0, &st));
+    CHECK(st.step == 1, "adjacent data and grad in one cl_mem: step count %llu",
+          (unsigned long long)st.step);
+    netcl_rmsprop_destroy(opt_cl);
+    netcl_context_destroy(on_cl);
+    clReleaseMemObject(shared);
+    clReleaseCommandQueue(queue);
     clReleaseContext(cl_ctx);
     netcl_context_destroy(other);
 
@@ -138,6 +175,54 @@ static void check_state_arguments(fixture *f)
            "invalid numel 0", "write numel 0");
     expect(f, netcl_rmsprop_write_state(NULL, 0, 3, N, out, NULL, NULL), NETCL_INVALID_ARGUMENT,
            "optimizer is NULL", "write to NULL optimizer");
+    /* Indices past netcl's parameter limit are refused before any bookkeeping is allocated. */
+    expect(f, netcl_rmsprop_write_state(f->opt, 1u << 24, 3, N, out, NULL, NULL),
+           NETCL_INVALID_ARGUMENT, "out of range", "write at index 2^24");
+    uint32_t params = 0;
+    REQUIRE_OK(netcl_rmsprop_get_param_count(f->opt, &params));
+    CHECK(params == 1, "a refused write grew the optimizer to %u parameters", params);
+    expect(f, netcl_rmsprop_write_state(f->opt, 0, (uint64_t)INT64_MAX + 1, N, out, NULL, NULL),
+           NETCL_INVALID_ARGUMENT, "beyond the largest step count", "write step 2^63");
+}
+
+/* A step count at its largest (2^63 - 1, Java's Long.MAX_VALUE) refuses another step instead of
+ * wrapping; the state stays loadable. */
+static void check_step_count_limit(void)
+{
+    netcl_context *ctx = test_context();
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    float data[4] = {1, 2, 3, 4}, grad[4] = {1, 1, 1, 1}, v[4] = {1, 1, 1, 1}, before[4];
+    REQUIRE_OK(netcl_rmsprop_write_state(opt, 0, (uint64_t)INT64_MAX - 1, 4, v, NULL, NULL));
+    const netcl_param_group g = test_default_group(0, 1);
+    const netcl_tensor t = test_host_tensor(data, grad, 4);
+    REQUIRE_OK(netcl_rmsprop_step(opt, &g, 1, &t, 1));
+    memcpy(before, data, sizeof data);
+    const netcl_status status = netcl_rmsprop_step(opt, &g, 1, &t, 1);
+    CHECK(status == NETCL_INVALID_ARGUMENT && strstr(netcl_last_error(), "step count") != NULL,
+          "a step past 2^63 - 1: %s: %s", netcl_status_name(status), netcl_last_error());
+    netcl_param_state st;
+    REQUIRE_OK(netcl_rmsprop_get_state(opt, 0, &st));
+    CHECK(st.step == (uint64_t)INT64_MAX && memcmp(data, before, sizeof data) == 0,
+          "the refused step changed something (step %llu)", (unsigned long long)st.step);
+    REQUIRE_OK(netcl_rmsprop_read_state(opt, 0, 4, v, NULL, NULL));
+    REQUIRE_OK(netcl_rmsprop_write_state(opt, 0, st.step, 4, v, NULL, NULL));
+    netcl_rmsprop_destroy(opt);
+    netcl_context_destroy(ctx);
+}
+
+/* A step over no tensors at all does nothing and succeeds (it used to memcpy from NULL). */
+static void check_empty_step(void)
+{
+    netcl_context *ctx = test_context();
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    REQUIRE_OK(netcl_rmsprop_step(opt, NULL, 0, NULL, 0));
+    REQUIRE_OK(netcl_rmsprop_set_path(opt, NETCL_PATH_KERNEL));
+    REQUIRE_OK(netcl_rmsprop_step(opt, NULL, 0, NULL, 0));
+    REQUIRE_OK(netcl_rmsprop_load_state(opt, 0, NULL));
+    netcl_rmsprop_destroy(opt);
+    netcl_context_destroy(ctx);
 }
 
 static void check_context_arguments(fixture *f)
@@ -158,6 +243,8 @@ static void check_context_arguments(fixture *f)
            "cl_context is NULL", "NULL cl objects");
     expect(f, netcl_rmsprop_create(NULL, &f->opt), NETCL_INVALID_ARGUMENT, "context is NULL",
            "optimizer on NULL context");
+    expect(f, netcl_rmsprop_set_path(f->opt, 9), NETCL_INVALID_ARGUMENT, "unknown path 9",
+           "bad path");
     netcl_device_info info;
     expect(f, netcl_device_get_info(1000, &info), NETCL_NO_DEVICE, "device index 1000 out of range",
            "device info out of range");
@@ -195,6 +282,8 @@ int main(void)
     check_state_arguments(&f);
     check_context_arguments(&f);
     check_status_names();
+    check_step_count_limit();
+    check_empty_step();
 
     /* After all that, a good step still works. */
     REQUIRE_OK(netcl_rmsprop_step(f.opt, &f.group, 1, &f.tensor, 1));

@@ -17,11 +17,13 @@ static void grads_for(int step, float *grad)
     test_rng_fill(&rng, grad, N);
 }
 
-/* Runs STEPS steps of one tensor at `data`/`grad` (host) and returns the staged bytes. */
-static uint64_t run_host(netcl_context *ctx, float *data, float *grad)
+/* Runs STEPS steps of one tensor at `data`/`grad` (host memory) on `path` and returns the
+ * staged bytes. */
+static uint64_t run_host(netcl_context *ctx, float *data, float *grad, int32_t path)
 {
     netcl_rmsprop *opt = NULL;
     REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    REQUIRE_OK(netcl_rmsprop_set_path(opt, path));
     uint64_t before = 0, after = 0;
     REQUIRE_OK(netcl_context_get_staged_bytes(ctx, &before));
     netcl_param_group g = test_default_group(0, 1);
@@ -31,6 +33,9 @@ static uint64_t run_host(netcl_context *ctx, float *data, float *grad)
         grads_for(step, grad);
         REQUIRE_OK(netcl_rmsprop_step(opt, &g, 1, &t, 1));
     }
+    int32_t taken = -1;
+    REQUIRE_OK(netcl_rmsprop_get_last_path(opt, &taken));
+    CHECK(taken == path, "the step took path %d, %d was forced", taken, path);
     REQUIRE_OK(netcl_context_get_staged_bytes(ctx, &after));
     netcl_rmsprop_destroy(opt);
     return after - before;
@@ -51,7 +56,7 @@ int main(void)
 
     /* Zero-copy: 128-byte aligned memory on a host-unified CPU device moves no bytes. */
     initial(expected);
-    const uint64_t zero_copy_bytes = run_host(ctx, expected, grad);
+    const uint64_t zero_copy_bytes = run_host(ctx, expected, grad, NETCL_PATH_KERNEL);
     if (info.is_cpu && info.host_unified_memory) {
         CHECK(zero_copy_bytes == 0, "zero-copy path staged %llu bytes",
               (unsigned long long)zero_copy_bytes);
@@ -61,7 +66,7 @@ int main(void)
     float *data = test_alloc_floats(N);
     initial(data);
     REQUIRE_OK(netcl_context_set_memory_mode(ctx, NETCL_MEMORY_STAGED));
-    const uint64_t staged = run_host(ctx, data, grad);
+    const uint64_t staged = run_host(ctx, data, grad, NETCL_PATH_KERNEL);
     REQUIRE_OK(netcl_context_set_memory_mode(ctx, NETCL_MEMORY_AUTO));
     CHECK(staged == (uint64_t)STEPS * N * 12, "staged bytes %llu", (unsigned long long)staged);
     CHECK(memcmp(data, expected, N * sizeof(float)) == 0, "staged result differs");
@@ -69,9 +74,17 @@ int main(void)
     /* Misaligned host memory (4-byte, not 128-byte aligned) still steps correctly. */
     float *raw = test_alloc_floats(N + 1), *raw_grad = test_alloc_floats(N + 1);
     initial(raw + 1);
-    const uint64_t misaligned_bytes = run_host(ctx, raw + 1, raw_grad + 1);
+    const uint64_t misaligned_bytes = run_host(ctx, raw + 1, raw_grad + 1, NETCL_PATH_KERNEL);
     CHECK(memcmp(raw + 1, expected, N * sizeof(float)) == 0, "misaligned result differs");
     CHECK(misaligned_bytes > 0, "misaligned memory cannot be zero-copy but staged nothing");
+
+    /* The host path works on any 4-byte aligned host memory in place: nothing staged, same bits. */
+    if (info.is_cpu && info.host_unified_memory) {
+        initial(raw + 1);
+        const uint64_t host_bytes = run_host(ctx, raw + 1, raw_grad + 1, NETCL_PATH_HOST);
+        CHECK(memcmp(raw + 1, expected, N * sizeof(float)) == 0, "host path result differs");
+        CHECK(host_bytes == 0, "the host path staged %llu bytes", (unsigned long long)host_bytes);
+    }
 
     /* The caller's OpenCL objects: netcl shares the caller's queue and cl_mem buffers. */
     cl_platform_id platform;

@@ -155,6 +155,9 @@ static void check_many_tensors(netcl_context *ctx)
     netcl_rmsprop *one = NULL, *many = NULL;
     REQUIRE_OK(netcl_rmsprop_create(ctx, &one));
     REQUIRE_OK(netcl_rmsprop_create(ctx, &many));
+    /* Launch counts are the kernel path's. */
+    REQUIRE_OK(netcl_rmsprop_set_path(one, NETCL_PATH_KERNEL));
+    REQUIRE_OK(netcl_rmsprop_set_path(many, NETCL_PATH_KERNEL));
     uint32_t launches_one = 0, launches_many = 0;
     for (int step = 0; step < 3; ++step) {
         REQUIRE_OK(netcl_rmsprop_step(one, &h, 1, slices, TENSORS));

@@ -42,8 +42,11 @@ final class NativeState implements Runnable {
     /** Makes the step with every tensor's arena held open. */
     final ArenaHold hold;
 
-    /** Creates a context on the device {@code selector} picks (null: the default) and an optimizer on it. */
-    NativeState(String selector) {
+    /**
+     * Creates a context on the device {@code selector} picks (null: the default) and an optimizer
+     * on it that takes {@code path} (null: the library's choice).
+     */
+    NativeState(String selector, StepPath path) {
         NativeLibrary.load();
         MemorySegment ctx = MemorySegment.NULL;
         MemorySegment opt = MemorySegment.NULL;
@@ -57,6 +60,9 @@ final class NativeState implements Runnable {
             device = Device.from(info);
             NetclException.check(Netcl.netcl_rmsprop_create(ctx, out), "netcl_rmsprop_create");
             opt = out.get(ValueLayout.ADDRESS, 0);
+            if (path != null) {
+                NetclException.check(Netcl.netcl_rmsprop_set_path(opt, path.code()), "netcl_rmsprop_set_path");
+            }
         } catch (RuntimeException e) {
             Netcl.netcl_rmsprop_destroy(opt);
             Netcl.netcl_context_destroy(ctx);

@@ -19,6 +19,7 @@ import java.util.function.DoubleSupplier;
 
 import netcl.bindings.Netcl;
 import netcl.bindings.netcl_param_state;
+import netcl.bindings.netcl_state_values;
 
 /**
  * RMSProp with PyTorch's semantics ({@code torch.optim.RMSprop}, bit for bit on the CPU device),
@@ -54,9 +55,9 @@ public final class RMSProp implements Optimizer {
     private MemorySegment[] stepGrads = new MemorySegment[0];
     private boolean closed;
 
-    private RMSProp(ParamGroup defaults, String deviceSelector, ParamGroup first) {
+    private RMSProp(ParamGroup defaults, String deviceSelector, StepPath path, ParamGroup first) {
         this.defaults = defaults;
-        this.state = new NativeState(deviceSelector);
+        this.state = new NativeState(deviceSelector, path);
         this.context = state.context;
         this.optimizer = state.optimizer;
         this.scratch = state.scratch;
@@ -79,6 +80,7 @@ public final class RMSProp implements Optimizer {
     public static final class Builder {
         private final ParamGroup defaults = ParamGroup.defaults();
         private String device;
+        private StepPath path;
 
         private Builder() {
         }
@@ -123,7 +125,25 @@ public final class RMSProp implements Optimizer {
             if (selector == null || selector.isBlank()) {
                 throw new IllegalArgumentException("device selector is empty");
             }
+            // The native side reads a C string: it would end at the NUL and pick another device.
+            int nul = selector.indexOf('\0');
+            if (nul >= 0) {
+                throw new IllegalArgumentException("device selector contains a NUL character at index " + nul);
+            }
             this.device = selector;
+            return this;
+        }
+
+        /**
+         * Forces how steps run (see {@link StepPath}); without it {@code NETCL_PATH}, then
+         * {@link StepPath#AUTO}. {@link StepPath#HOST} on a device that does not share host
+         * memory fails at {@link #build} with {@code NETCL_UNSUPPORTED}.
+         */
+        public Builder path(StepPath path) {
+            if (path == null) {
+                throw new IllegalArgumentException("path is null");
+            }
+            this.path = path;
             return this;
         }
 
@@ -132,7 +152,7 @@ public final class RMSProp implements Optimizer {
             ParamGroup first = ParamGroup.of(params);
             ParamGroup snapshot = ParamGroup.defaults();
             snapshot.copyOptions(defaults);
-            return new RMSProp(snapshot, device, first);
+            return new RMSProp(snapshot, device, path, first);
         }
     }
 
@@ -372,16 +392,23 @@ public final class RMSProp implements Optimizer {
         checkOpen();
         try {
             List<ParamGroup> loadedGroups = checkStateDict(stateDict);
+            // One native call for every parameter: it reserves all memory before it writes any, so a
+            // device out of memory leaves every parameter's state as it was.
             try (Arena temp = Arena.ofConfined()) {
+                MemorySegment values = netcl_state_values.allocateArray(Math.max(1, params.length), temp);
                 for (int i = 0; i < params.length; i++) {
                     ParamState s = stateDict.state().get(i);
-                    int status = s == null
-                            ? Netcl.netcl_rmsprop_write_state(optimizer, i, 0, params[i].numel(), MemorySegment.NULL,
-                                    MemorySegment.NULL, MemorySegment.NULL)
-                            : Netcl.netcl_rmsprop_write_state(optimizer, i, s.step(), params[i].numel(),
-                                    floats(temp, s.squareAvg()), floats(temp, s.momentumBuffer()), floats(temp, s.gradAvg()));
-                    NetclException.check(status, "netcl_rmsprop_write_state");
+                    MemorySegment entry = netcl_state_values.asSlice(values, i);
+                    if (s != null) {
+                        netcl_state_values.step(entry, s.step());
+                        netcl_state_values.numel(entry, params[i].numel());
+                        netcl_state_values.square_avg(entry, floats(temp, s.squareAvg()));
+                        netcl_state_values.momentum_buffer(entry, floats(temp, s.momentumBuffer()));
+                        netcl_state_values.grad_avg(entry, floats(temp, s.gradAvg()));
+                    }
                 }
+                NetclException.check(Netcl.netcl_rmsprop_load_state(optimizer, params.length, values),
+                        "netcl_rmsprop_load_state");
             }
             for (int g = 0; g < loadedGroups.size(); g++) {
                 groups.get(g).copyOptions(loadedGroups.get(g));
@@ -457,7 +484,21 @@ public final class RMSProp implements Optimizer {
         }
     }
 
-    /** Kernel launches of the last step: one per group and memory span (see {@link Tensors}). */
+    /** The path the last successful step took ({@link StepPath#KERNEL} or {@link StepPath#HOST}). */
+    public synchronized StepPath lastPath() {
+        checkOpen();
+        try {
+            NetclException.check(Netcl.netcl_rmsprop_get_last_path(optimizer, scratch), "netcl_rmsprop_get_last_path");
+            return StepPath.of(scratch.get(ValueLayout.JAVA_INT, 0));
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
+    }
+
+    /**
+     * Kernel launches of the last step: one per group and memory span (see {@link Tensors}); 0
+     * on the host path.
+     */
     public synchronized int lastLaunchCount() {
         checkOpen();
         try {

@@ -156,6 +156,18 @@ class ValidationTest {
     }
 
     @Test
+    void selectorWithNulIsRefusedAndTheChoiceKept() {
+        try (Arena arena = Arena.ofConfined()) {
+            Parameter p = Parameter.wrap(Tensors.allocate(arena, 4), Tensors.allocate(arena, 4));
+            RMSProp.Builder builder = RMSProp.builder().device("no-such-device-anywhere");
+            expect(IllegalArgumentException.class, "device selector contains a NUL character at index 1",
+                    () -> builder.device("0\0no-such-device"));
+            NetclException e = assertThrows(NetclException.class, () -> builder.build(List.of(p)));
+            assertTrue(e.nativeMessage().contains("'no-such-device-anywhere'"), e.nativeMessage());
+        }
+    }
+
+    @Test
     void nativeFailuresCarryStatusAndMessage() {
         try (Arena arena = Arena.ofConfined()) {
             Parameter p = Parameter.wrap(Tensors.allocate(arena, 4), Tensors.allocate(arena, 4));

@@ -92,9 +92,9 @@ public final class Demo {
             netclParams = model.params().toArray(ValueLayout.JAVA_FLOAT);
             out.println();
             printSummary("netcl", netcl, split.test().size());
-            out.printf(Locale.ROOT, "           %d kernel launch(es) per step for all %d parameter tensors, %,d bytes "
-                    + "copied to the device (0: zero-copy)%n", opt.lastLaunchCount(), model.parameters().size(),
-                    opt.stagedBytes());
+            out.printf(Locale.ROOT, "           %s path: %d kernel launch(es) per step for all %d parameter tensors, "
+                    + "%,d bytes copied to the device (0: in place)%n", opt.lastPath().name().toLowerCase(Locale.ROOT),
+                    opt.lastLaunchCount(), model.parameters().size(), opt.stagedBytes());
         }
 
         out.println();

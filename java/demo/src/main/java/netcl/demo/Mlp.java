@@ -15,7 +15,8 @@ import netcl.optim.Tensors;
  *
  * <p>All four parameter tensors are slices of one {@link Tensors#allocate} segment, laid out back
  * to back (W1, b1, W2, b2), and the gradients are slices of a second segment with the same
- * layout: netcl then updates every parameter with one kernel launch per step, without copies.
+ * layout: netcl then updates every parameter in place, with one kernel launch per step on the
+ * kernel path (small models like this one take the host path: no launch at all).
  * Weights are stored like PyTorch's {@code nn.Linear}: {@code [out][in]}, row-major.
  */
 public final class Mlp implements AutoCloseable {

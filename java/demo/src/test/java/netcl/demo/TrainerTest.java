@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 
 import netcl.optim.Device;
 import netcl.optim.RMSProp;
+import netcl.optim.StepPath;
 
 /** A short training on a slice of the digits, once with netcl and once with the reference. */
 class TrainerTest {
@@ -29,24 +30,28 @@ class TrainerTest {
     }
 
     /** A finished run; {@code device} is null for the reference. */
-    private record Run(Trainer.Result result, float[] params, int launches, Device device) {
+    private record Run(Trainer.Result result, float[] params, int launches, StepPath path, Device device) {
     }
 
     private static Run train(double lr, double momentum, boolean centered, boolean netcl) {
+        return train(lr, momentum, centered, netcl, StepPath.AUTO);
+    }
+
+    private static Run train(double lr, double momentum, boolean centered, boolean netcl, StepPath path) {
         Trainer trainer = new Trainer(train, test, EPOCHS, SEED);
         try (Mlp model = trainer.newModel()) {
             if (netcl) {
                 try (RMSProp opt = RMSProp.builder().lr(lr).alpha(0.99).eps(DemoOptions.EPS).momentum(momentum)
-                        .centered(centered).build(model.parameters())) {
+                        .centered(centered).path(path).build(model.parameters())) {
                     Trainer.Result result = trainer.train(model, opt::step, stats -> { });
                     return new Run(result, model.params().toArray(ValueLayout.JAVA_FLOAT), opt.lastLaunchCount(),
-                            opt.device());
+                            opt.lastPath(), opt.device());
                 }
             }
             JavaRmsProp opt = new JavaRmsProp(model.params(), model.grads(), lr, 0.99, DemoOptions.EPS, momentum,
                     centered);
             Trainer.Result result = trainer.train(model, opt::step, stats -> { });
-            return new Run(result, model.params().toArray(ValueLayout.JAVA_FLOAT), 0, null);
+            return new Run(result, model.params().toArray(ValueLayout.JAVA_FLOAT), 0, null, null);
         }
     }
 
@@ -64,9 +69,16 @@ class TrainerTest {
         assertTrue(epochs.getLast().trainLoss() < 0.6 * epochs.getFirst().trainLoss(), "loss: " + epochs);
         // Observed: 83% of the 100 held-out images after 3 epochs of 300 images; chance is 10%.
         assertTrue(epochs.getLast().testAccuracy() > 0.6, "test accuracy " + epochs.getLast().testAccuracy());
-        // One contiguous parameter segment: every tensor goes through one span (full chunks + tail).
-        assertEquals(1, netcl.launches(), "launches per step: the parameters are slices of one buffer");
+        // 9,610 floats: a small step, run on the calling thread where the device shares host memory.
+        if (netcl.device().cpu() && netcl.device().hostUnifiedMemory()) {
+            assertEquals(StepPath.HOST, netcl.path(), "a small step on a CPU device");
+            assertEquals(0, netcl.launches(), "the host path launches nothing");
+        }
         assertAgree(netcl, reference);
+        // On the kernel path one contiguous parameter segment is one span: one launch per step.
+        Run kernel = train(DemoOptions.DEFAULT_LR, 0, false, true, StepPath.KERNEL);
+        assertEquals(1, kernel.launches(), "launches per step: the parameters are slices of one buffer");
+        assertAgree(kernel, reference);
         if (netcl.device().cpu()) {
             assertEquals(curves(reference.result()), curves(netcl.result()), "same losses and accuracies");
         }

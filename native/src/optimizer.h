@@ -1,0 +1,193 @@
+/* The optimizer's private types, shared by the files that implement it: rmsprop.c (public API
+ * and the step), state.c (state blocks and slots), plan.c (the kernel path's launch plans),
+ * host_step.c (the host path) and validate.c (argument checks). */
+#ifndef NETCL_OPTIMIZER_H
+#define NETCL_OPTIMIZER_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Tensors whose data (and grads) are at most this far apart still share one span. */
+#define SPAN_MAX_GAP_BYTES 256u
+/* Slot offsets are rounded to this many floats, keeping each state tensor 128-byte aligned. */
+#define SLOT_ALIGN_FLOATS 32u
+/* The first state block holds at least this many floats; later ones at least double. */
+#define FIRST_BLOCK_FLOATS (1u << 16)
+
+/* Kinds of per-parameter state; MASTER is the float32 copy of a BF16/FP16 parameter. */
+enum { STATE_SQUARE_AVG, STATE_MOMENTUM, STATE_GRAD_AVG, STATE_MASTER, STATE_KINDS };
+
+/*
+ * State lives in blocks, each at most one device allocation, never moved once made (so growing
+ * copies nothing). A block holds one buffer per kind of state, created when a slot first needs
+ * that kind; a parameter's state of every kind sits at the same offset of one block. On a CPU
+ * device that shares host memory the buffers wrap netcl's own host memory (zero-copy, checked by
+ * mapping), which the host path then updates directly; they stay mapped except while a kernel
+ * uses them, as OpenCL requires for host access to CL_MEM_USE_HOST_PTR memory.
+ */
+typedef struct state_block {
+    uint64_t capacity;             /* floats */
+    uint64_t used;
+    cl_mem mem[STATE_KINDS];
+    float *host[STATE_KINDS];      /* host-visible state: the memory `mem` wraps, else NULL */
+    int mapped[STATE_KINDS];
+} state_block;
+
+typedef struct param_slot {
+    uint64_t step;
+    uint64_t numel;
+    uint64_t offset;               /* in floats, within its block, the same for every kind */
+    uint32_t block;
+    int allocated;
+    int has[STATE_KINDS];
+} param_slot;
+
+/* Must match rmsprop_hyper in rmsprop.cl. */
+typedef struct kernel_hyper {
+    cl_float neg_lr;
+    cl_float alpha;
+    cl_float one_minus_alpha;
+    cl_float eps;
+    cl_float weight_decay;
+    cl_float momentum;
+    cl_float inv_scale;
+    cl_float clip_coef;
+} kernel_hyper;
+
+typedef enum span_kind { SPAN_ZERO_COPY, SPAN_STAGED, SPAN_DEVICE } span_kind;
+
+typedef struct span {
+    span_kind kind;
+    uint32_t group;
+    uint32_t block;                /* the state block of all its tensors */
+    int32_t dtype;                 /* the element type of all its tensors */
+    uint32_t first_tensor;         /* tensors [first_tensor, end_tensor) with a gradient */
+    uint32_t end_tensor;
+    void *host_data;               /* host spans: the base the chunk offsets count from */
+    const void *host_grad;
+    cl_mem data;                   /* owned for host spans, retained for device spans */
+    cl_mem grad;
+    size_t data_bytes;             /* host spans: the memory from the first to the last tensor */
+    size_t grad_bytes;
+    int mapped;                    /* zero-copy spans: data and grad are mapped for the host */
+    uint32_t chunk_first, chunk_count;  /* the span's entries in the chunk table */
+    cl_kernel kernel;
+} span;
+
+typedef struct plan {
+    int valid;
+    int32_t memory_mode;
+    uint32_t tensor_count;
+    uint32_t group_count;
+    netcl_tensor *tensors;         /* the key: the step's tensor list ... */
+    uint32_t *group_key;           /* ... and per group first, count, variant */
+    kernel_hyper *hyper;           /* per group, the values last set on its kernels */
+    int *hyper_set;
+    span *spans;
+    uint32_t span_count;
+    cl_mem chunks;
+} plan;
+
+typedef struct state_store {
+    netcl_context *ctx;
+    int host_visible;              /* state wraps host memory (CPU devices); see state_block */
+    uint64_t block_limit_bytes;    /* the device's largest allocation (or a test's lower limit) */
+    state_block *blocks;
+    uint32_t block_count;
+    param_slot *slots;
+    uint32_t slot_count;
+    uint32_t slot_capacity;
+} state_store;
+
+struct netcl_rmsprop {
+    netcl_context *ctx;
+    state_store state;
+    plan plan;
+    int32_t path;                  /* enum netcl_path: which path steps take */
+    int32_t last_path;
+    uint32_t last_launches;
+    /* A device failure after a step's work was enqueued left parameters or state partly
+     * updated; every later call then fails with NETCL_BROKEN and this message. */
+    netcl_status broken;
+    char broken_message[512];
+};
+
+static inline unsigned group_variant(const netcl_param_group *g)
+{
+    return (g->weight_decay != 0.0 ? 8u : 0u) | (g->maximize ? 4u : 0u) |
+           (g->momentum > 0.0 ? 2u : 0u) | (g->centered ? 1u : 0u);
+}
+
+static inline int has_grad(const netcl_tensor *t)
+{
+    return t->grad != NULL || t->grad_mem != NULL;
+}
+
+/* The kernel's hyperparameters of a group: -lr, and 1 - alpha computed in double like PyTorch;
+ * the step's gradient scaling (netcl_step_options). */
+static inline kernel_hyper group_hyper(const netcl_param_group *g, const netcl_step_options *o)
+{
+    const kernel_hyper h = {(cl_float)(-g->lr), (cl_float)g->alpha, (cl_float)(1.0 - g->alpha),
+                            (cl_float)g->eps, (cl_float)g->weight_decay, (cl_float)g->momentum,
+                            o->inv_scale, o->clip_coef};
+    return h;
+}
+
+/* Bytes of one element of a tensor's data and gradient. */
+static inline size_t tensor_element_size(const netcl_tensor *t)
+{
+    return t->dtype == NETCL_FP32 ? 4u : 2u;
+}
+
+/* rmsprop.c: records a failure that left the optimizer partly updated; returns `status`. */
+netcl_status netcl_mark_broken(netcl_rmsprop *opt, netcl_status status);
+
+/* plan.c: the kernel path */
+void netcl_plan_release(netcl_context *ctx, plan *pl);
+netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *groups,
+                               uint32_t group_count, const netcl_tensor *tensors,
+                               uint32_t tensor_count, const netcl_step_options *options,
+                               uint32_t *launches);
+
+/* host_step.c: the host path (host tensors and host-visible state only) */
+void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
+                     const netcl_tensor *tensors, const netcl_step_options *options,
+                     uint64_t elements);
+/* Gradient statistics and in-place scaling (netcl_rmsprop_grad_stats, _scale_grads). */
+void netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float inv_scale,
+                           netcl_grad_stats *stats);
+void netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor,
+                            netcl_grad_stats *stats);
+/* Fills a master copy with a BF16/FP16 parameter's values, converted to float32. */
+void netcl_host_to_float(const netcl_tensor *t, float *out);
+
+/* state.c */
+extern const char *const netcl_state_kind_names[STATE_KINDS];
+netcl_status netcl_state_init(state_store *st, netcl_context *ctx);
+void netcl_state_release(state_store *st);
+netcl_status netcl_state_grow_slots(state_store *st, uint32_t count);
+/* Places a region for every tensor i with need[i] != 0 floats of state whose slot lacks one of
+ * that size, and creates every buffer kind in kinds[i] (bits) in its block. All or nothing. */
+netcl_status netcl_state_reserve(state_store *st, const uint64_t *numel, const unsigned *kinds,
+                                 uint32_t count);
+/* Host-visible state: the host address of a slot's state of `kind`. */
+float *netcl_state_host(const state_store *st, const param_slot *slot, int kind);
+/* Zeroes a slot's state of `kind` (new state starts at zero, like torch.zeros_like). */
+netcl_status netcl_state_zero(state_store *st, const param_slot *slot, int kind);
+netcl_status netcl_state_copy(state_store *st, const param_slot *slot, int kind, float *out,
+                              const float *in);
+/* Makes a BF16/FP16 tensor's master copy from its (host) values. */
+netcl_status netcl_state_fill_master(state_store *st, const param_slot *slot,
+                                     const netcl_tensor *t);
+/* Unmaps (before kernels) or maps (after them) every host-visible state buffer. */
+netcl_status netcl_state_set_mapped(state_store *st, int mapped);
+
+/* validate.c */
+netcl_status netcl_check_groups(const netcl_param_group *groups, uint32_t group_count,
+                                uint32_t tensor_count);
+netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i);
+/* The part of netcl_check_tensor about a host tensor's type and memory, without its state. */
+netcl_status netcl_check_tensor_memory(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i);
+
+#endif

@@ -1,0 +1,483 @@
+/*
+ * The kernel path: a step's launch plan and its launches.
+ *
+ * The tensors of a parameter group are cut into spans, runs of consecutive tensors that lie in
+ * one region of memory (slices of one host allocation, or one caller cl_mem) and keep their
+ * state in one state block. Each span gets one data and one grad buffer and is updated by one
+ * kernel launch. The plan, its buffers, kernels and chunk table are reused while the step's
+ * tensors (addresses, lengths, gradient presence) and the groups' kernel variants stay the same,
+ * so a steady-state step only compares the tensor list, enqueues and waits.
+ *
+ * Host memory that a buffer wraps in place (zero-copy spans, host-visible state) stays mapped
+ * for the host between steps and is unmapped only while kernels use it, as OpenCL requires of
+ * CL_MEM_USE_HOST_PTR memory; on a device where mapping returns the same memory that is free.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "optimizer.h"
+
+static netcl_status set_span_mapped(netcl_context *ctx, span *sp, int mapped);
+
+void netcl_plan_release(netcl_context *ctx, plan *pl)
+{
+    for (uint32_t s = 0; s < pl->span_count; ++s) {
+        span *sp = &pl->spans[s];
+        if (sp->mapped) {
+            set_span_mapped(ctx, sp, 0);
+            clFinish(ctx->queue);
+        }
+        if (sp->kernel != NULL) clReleaseKernel(sp->kernel);
+        if (sp->data != NULL) clReleaseMemObject(sp->data);
+        if (sp->grad != NULL) clReleaseMemObject(sp->grad);
+    }
+    if (pl->chunks != NULL) clReleaseMemObject(pl->chunks);
+    free(pl->spans);
+    free(pl->tensors);
+    free(pl->group_key);
+    free(pl->hyper);
+    free(pl->hyper_set);
+    memset(pl, 0, sizeof *pl);
+}
+
+static int plan_matches(const plan *pl, const netcl_context *ctx, const netcl_param_group *groups,
+                        uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count)
+{
+    if (!pl->valid || pl->memory_mode != ctx->memory_mode || pl->tensor_count != tensor_count ||
+        pl->group_count != group_count) {
+        return 0;
+    }
+    for (uint32_t g = 0; g < group_count; ++g) {
+        if (pl->group_key[3 * g] != groups[g].first || pl->group_key[3 * g + 1] != groups[g].count ||
+            pl->group_key[3 * g + 2] != group_variant(&groups[g])) {
+            return 0;
+        }
+    }
+    return tensor_count == 0 || memcmp(pl->tensors, tensors, tensor_count * sizeof *tensors) == 0;
+}
+
+/* Whether tensor `next` may join the host span from `first` to `last`: close behind it, and the
+ * span still within one device allocation (else it would fail to wrap or to stage). */
+static int joins_host_span(const netcl_tensor *first, const netcl_tensor *last,
+                           const netcl_tensor *next, uint64_t max_alloc_bytes)
+{
+    if (next->data == NULL || last->data == NULL) {
+        return 0;
+    }
+    if (next->dtype != first->dtype) {
+        return 0;  /* a span's kernel reads one element type */
+    }
+    const size_t size = tensor_element_size(next);
+    const uintptr_t data_bytes = (uintptr_t)next->data + next->numel * size - (uintptr_t)first->data;
+    const uintptr_t grad_bytes = (uintptr_t)next->grad + next->numel * size - (uintptr_t)first->grad;
+    if (data_bytes > max_alloc_bytes || grad_bytes > max_alloc_bytes) {
+        return 0;
+    }
+    const uintptr_t data_end = (uintptr_t)last->data + last->numel * size;
+    const uintptr_t grad_end = (uintptr_t)last->grad + last->numel * size;
+    const uintptr_t data = (uintptr_t)next->data;
+    const uintptr_t grad = (uintptr_t)next->grad;
+    return data >= data_end && data - data_end <= SPAN_MAX_GAP_BYTES && grad >= grad_end &&
+           grad - grad_end <= SPAN_MAX_GAP_BYTES;
+}
+
+static int joins_device_span(const netcl_tensor *last, const netcl_tensor *next)
+{
+    return next->data_mem != NULL && next->data_mem == last->data_mem &&
+           next->grad_mem == last->grad_mem;
+}
+
+/*
+ * Wraps the span's host memory in place; returns 0 (and no buffers) where that would copy.
+ * Only CPU devices qualify: integrated GPUs also report host-unified memory, but their drivers
+ * may keep a private copy of a CL_MEM_USE_HOST_PTR buffer (Intel's does below 4 KiB alignment),
+ * so they are staged. The buffers stay mapped for the host until a launch needs them.
+ */
+static int wrap_zero_copy(netcl_context *ctx, span *sp)
+{
+    const size_t data_bytes = sp->data_bytes, grad_bytes = sp->grad_bytes;
+    if (ctx->memory_mode == NETCL_MEMORY_STAGED || !ctx->info.is_cpu ||
+        !ctx->info.host_unified_memory ||
+        (uintptr_t)sp->host_data % ctx->base_align_bytes != 0 ||
+        (uintptr_t)sp->host_grad % ctx->base_align_bytes != 0) {
+        return 0;
+    }
+    cl_int err;
+    sp->data = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, data_bytes,
+                              sp->host_data, &err);
+    if (err == CL_SUCCESS) {
+        sp->grad = clCreateBuffer(ctx->context, CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, grad_bytes,
+                                  (void *)sp->host_grad, &err);
+    }
+    /* Zero-copy only if the device works on the very same memory: mapping must return it. */
+    int same = err == CL_SUCCESS;
+    cl_mem buffers[2] = {sp->data, sp->grad};
+    void *hosts[2] = {sp->host_data, (void *)sp->host_grad};
+    size_t sizes[2] = {data_bytes, grad_bytes};
+    for (int b = 0; b < 2 && same; ++b) {
+        void *mapped = clEnqueueMapBuffer(ctx->queue, buffers[b], CL_TRUE,
+                                          CL_MAP_READ | CL_MAP_WRITE, 0, sizes[b], 0, NULL, NULL,
+                                          &err);
+        same = err == CL_SUCCESS && mapped == hosts[b];
+        if (err == CL_SUCCESS && !same) {
+            clEnqueueUnmapMemObject(ctx->queue, buffers[b], mapped, 0, NULL, NULL);
+        }
+        if (!same && b == 1) {
+            clEnqueueUnmapMemObject(ctx->queue, buffers[0], hosts[0], 0, NULL, NULL);
+        }
+    }
+    if (!same) {
+        clFinish(ctx->queue);
+        if (sp->data != NULL) clReleaseMemObject(sp->data);
+        if (sp->grad != NULL) clReleaseMemObject(sp->grad);
+        sp->data = sp->grad = NULL;
+    }
+    sp->mapped = same;
+    return same;
+}
+
+/* Unmaps a zero-copy span's buffers before a launch, or maps them back after it. */
+static netcl_status set_span_mapped(netcl_context *ctx, span *sp, int mapped)
+{
+    cl_mem buffers[2] = {sp->data, sp->grad};
+    void *hosts[2] = {sp->host_data, (void *)sp->host_grad};
+    const size_t sizes[2] = {sp->data_bytes, sp->grad_bytes};
+    for (int b = 0; b < 2; ++b) {
+        cl_int err;
+        if (mapped) {
+            /* The same memory comes back: wrap_zero_copy checked it. */
+            clEnqueueMapBuffer(ctx->queue, buffers[b], CL_FALSE, CL_MAP_READ | CL_MAP_WRITE, 0,
+                               sizes[b], 0, NULL, NULL, &err);
+        } else {
+            err = clEnqueueUnmapMemObject(ctx->queue, buffers[b], hosts[b], 0, NULL, NULL);
+        }
+        if (err != CL_SUCCESS) {
+            return netcl_fail(err, "%s a tensor's memory for the device failed",
+                              mapped ? "mapping back" : "unmapping");
+        }
+    }
+    sp->mapped = mapped;
+    return NETCL_SUCCESS;
+}
+
+static netcl_status create_span_buffers(netcl_context *ctx, span *sp, const netcl_tensor *tensors)
+{
+    const netcl_tensor *first = &tensors[sp->first_tensor];
+    const netcl_tensor *last = &tensors[sp->end_tensor - 1];
+    if (first->data_mem != NULL) {
+        sp->kind = SPAN_DEVICE;
+        sp->data = first->data_mem;
+        sp->grad = first->grad_mem;
+        clRetainMemObject(sp->data);
+        clRetainMemObject(sp->grad);
+        return NETCL_SUCCESS;
+    }
+    sp->host_data = first->data;
+    sp->host_grad = first->grad;
+    const size_t size = tensor_element_size(first);
+    const size_t data_bytes = (size_t)((const char *)last->data + last->numel * size -
+                                       (const char *)first->data);
+    const size_t grad_bytes = (size_t)((const char *)last->grad + last->numel * size -
+                                       (const char *)first->grad);
+    sp->data_bytes = data_bytes;
+    sp->grad_bytes = grad_bytes;
+    if (wrap_zero_copy(ctx, sp)) {
+        sp->kind = SPAN_ZERO_COPY;
+        return NETCL_SUCCESS;
+    }
+    sp->kind = SPAN_STAGED;
+    cl_int err;
+    sp->data = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, data_bytes, NULL, &err);
+    if (err == CL_SUCCESS) {
+        sp->grad = clCreateBuffer(ctx->context, CL_MEM_READ_ONLY, grad_bytes, NULL, &err);
+    }
+    if (err != CL_SUCCESS) {
+        return netcl_fail(err, "allocating device buffers of %zu and %zu bytes failed", data_bytes,
+                          grad_bytes);
+    }
+    return NETCL_SUCCESS;
+}
+
+/* Appends the chunks of one tensor to `table`: full ones, then a shorter last one if any. */
+static void add_chunks(uint32_t chunk, const span *sp, const netcl_tensor *t,
+                       const param_slot *slot, cl_ulong4 *table, uint32_t *count)
+{
+    /* Offsets in elements of the span's type from its base. */
+    const size_t size = tensor_element_size(t);
+    const uint64_t data_off = sp->kind == SPAN_DEVICE
+                                  ? t->data_offset
+                                  : (uint64_t)((const char *)t->data - (const char *)sp->host_data) / size;
+    const uint64_t grad_off = sp->kind == SPAN_DEVICE
+                                  ? t->grad_offset
+                                  : (uint64_t)((const char *)t->grad - (const char *)sp->host_grad) / size;
+    for (uint64_t done = 0; done < t->numel; done += chunk) {
+        const uint64_t length = t->numel - done < chunk ? t->numel - done : chunk;
+        table[(*count)++] = (cl_ulong4){{data_off + done, grad_off + done, slot->offset + done,
+                                         length}};
+    }
+}
+
+static netcl_status set_span_args(const state_store *st, span *sp, cl_mem chunks)
+{
+    const state_block *block = &st->blocks[sp->block];
+    /* State kinds the variant does not use still need a valid buffer argument. */
+    cl_mem square_avg = block->mem[STATE_SQUARE_AVG];
+    cl_mem momentum = block->mem[STATE_MOMENTUM] ? block->mem[STATE_MOMENTUM] : square_avg;
+    cl_mem grad_avg = block->mem[STATE_GRAD_AVG] ? block->mem[STATE_GRAD_AVG] : square_avg;
+    cl_mem master = block->mem[STATE_MASTER] ? block->mem[STATE_MASTER] : square_avg;
+    const cl_uint first = sp->chunk_first;
+    cl_int err = clSetKernelArg(sp->kernel, 0, sizeof(cl_mem), &sp->data);
+    err |= clSetKernelArg(sp->kernel, 1, sizeof(cl_mem), &sp->grad);
+    err |= clSetKernelArg(sp->kernel, 2, sizeof(cl_mem), &square_avg);
+    err |= clSetKernelArg(sp->kernel, 3, sizeof(cl_mem), &momentum);
+    err |= clSetKernelArg(sp->kernel, 4, sizeof(cl_mem), &grad_avg);
+    err |= clSetKernelArg(sp->kernel, 5, sizeof(cl_mem), &chunks);
+    err |= clSetKernelArg(sp->kernel, 6, sizeof(cl_uint), &first);
+    err |= clSetKernelArg(sp->kernel, 8, sizeof(cl_mem), &master);
+    if (err != CL_SUCCESS) {
+        return netcl_fail(CL_INVALID_KERNEL_ARGS, "setting kernel arguments failed");
+    }
+    return NETCL_SUCCESS;
+}
+
+static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *groups,
+                               uint32_t group_count, const netcl_tensor *tensors,
+                               uint32_t tensor_count)
+{
+    netcl_context *ctx = opt->ctx;
+    plan *pl = &opt->plan;
+    const state_store *st = &opt->state;
+    netcl_plan_release(ctx, pl);
+    netcl_status status = NETCL_SUCCESS;
+    const uint32_t chunk = ctx->chunk;
+    uint64_t chunk_total = 0;
+    for (uint32_t i = 0; i < tensor_count; ++i) {
+        if (has_grad(&tensors[i])) {
+            chunk_total += (tensors[i].numel + chunk - 1) / chunk;
+        }
+    }
+    if (chunk_total > UINT32_MAX) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "too many elements in one step");
+    }
+    pl->tensors = malloc((tensor_count ? tensor_count : 1) * sizeof *pl->tensors);
+    pl->group_key = malloc((group_count ? group_count : 1) * 3 * sizeof *pl->group_key);
+    pl->hyper = calloc(group_count ? group_count : 1, sizeof *pl->hyper);
+    pl->hyper_set = calloc(group_count ? group_count : 1, sizeof *pl->hyper_set);
+    pl->spans = calloc(tensor_count ? tensor_count : 1, sizeof *pl->spans);
+    cl_ulong4 *table = malloc((chunk_total + 1) * sizeof *table);
+    if (!pl->tensors || !pl->group_key || !pl->hyper || !pl->hyper_set || !pl->spans || !table) {
+        status = netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the launch plan failed");
+        goto cleanup;
+    }
+    if (tensor_count > 0) {  /* a step over no tensors passes NULL */
+        memcpy(pl->tensors, tensors, tensor_count * sizeof *tensors);
+    }
+    pl->tensor_count = tensor_count;
+    pl->group_count = group_count;
+    pl->memory_mode = ctx->memory_mode;
+    uint32_t table_count = 0;
+    for (uint32_t g = 0; g < group_count; ++g) {
+        const netcl_param_group *group = &groups[g];
+        pl->group_key[3 * g] = group->first;
+        pl->group_key[3 * g + 1] = group->count;
+        pl->group_key[3 * g + 2] = group_variant(group);
+        span *sp = NULL;
+        uint32_t last = UINT32_MAX;
+        for (uint32_t i = group->first; i < group->first + group->count; ++i) {
+            const netcl_tensor *t = &tensors[i];
+            if (!has_grad(t)) {
+                continue;
+            }
+            const int joins = sp != NULL && st->slots[i].block == sp->block &&
+                              (t->data_mem != NULL
+                                   ? joins_device_span(&tensors[last], t)
+                                   : joins_host_span(&tensors[sp->first_tensor], &tensors[last], t,
+                                                     st->block_limit_bytes));
+            if (!joins) {
+                sp = &pl->spans[pl->span_count++];
+                sp->group = g;
+                sp->block = st->slots[i].block;
+                sp->dtype = t->dtype;
+                sp->first_tensor = i;
+            }
+            sp->end_tensor = i + 1;
+            last = i;
+        }
+    }
+    for (uint32_t s = 0; s < pl->span_count; ++s) {
+        span *sp = &pl->spans[s];
+        status = create_span_buffers(ctx, sp, tensors);
+        if (status != NETCL_SUCCESS) {
+            goto cleanup;
+        }
+        status = netcl_program_create_kernel(ctx, pl->group_key[3 * sp->group + 2] |
+                                                      (unsigned)sp->dtype << 4, &sp->kernel);
+        if (status != NETCL_SUCCESS) {
+            goto cleanup;
+        }
+        sp->chunk_first = table_count;
+        for (uint32_t i = sp->first_tensor; i < sp->end_tensor; ++i) {
+            if (has_grad(&tensors[i])) {
+                add_chunks(chunk, sp, &tensors[i], &st->slots[i], table, &table_count);
+            }
+        }
+        sp->chunk_count = table_count - sp->chunk_first;
+    }
+    if (table_count > 0) {
+        cl_int err;
+        pl->chunks = clCreateBuffer(ctx->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                    table_count * sizeof *table, table, &err);
+        if (err != CL_SUCCESS) {
+            status = netcl_fail(err, "allocating the chunk table failed");
+            goto cleanup;
+        }
+    }
+    for (uint32_t s = 0; s < pl->span_count; ++s) {
+        status = set_span_args(st, &pl->spans[s], pl->chunks);
+        if (status != NETCL_SUCCESS) {
+            goto cleanup;
+        }
+    }
+    pl->valid = 1;
+cleanup:
+    free(table);
+    if (status != NETCL_SUCCESS) {
+        netcl_plan_release(ctx, pl);
+    }
+    return status;
+}
+
+
+static netcl_status enqueue_staging(netcl_context *ctx, const span *sp,
+                                   const netcl_tensor *tensors, int to_device)
+{
+    for (uint32_t i = sp->first_tensor; i < sp->end_tensor; ++i) {
+        const netcl_tensor *t = &tensors[i];
+        if (!has_grad(t)) {
+            continue;
+        }
+        const size_t bytes = t->numel * tensor_element_size(t);
+        const size_t data_at = (size_t)((char *)t->data - (char *)sp->host_data);
+        const size_t grad_at = (size_t)((const char *)t->grad - (const char *)sp->host_grad);
+        cl_int err;
+        if (to_device) {
+            err = clEnqueueWriteBuffer(ctx->queue, sp->data, CL_FALSE, data_at, bytes, t->data, 0,
+                                       NULL, NULL);
+            if (err == CL_SUCCESS) {
+                err = clEnqueueWriteBuffer(ctx->queue, sp->grad, CL_FALSE, grad_at, bytes, t->grad,
+                                           0, NULL, NULL);
+            }
+            ctx->staged_bytes += 2 * bytes;
+        } else {
+            err = clEnqueueReadBuffer(ctx->queue, sp->data, CL_FALSE, data_at, bytes, t->data, 0,
+                                      NULL, NULL);
+            ctx->staged_bytes += bytes;
+        }
+        if (err != CL_SUCCESS) {
+            return netcl_fail(err, "staging tensor %u %s the device failed", i,
+                              to_device ? "to" : "from");
+        }
+    }
+    return NETCL_SUCCESS;
+}
+
+static netcl_status enqueue_launch(netcl_context *ctx, cl_kernel kernel, uint32_t chunks)
+{
+    const size_t global = (size_t)chunks * ctx->chunk;
+    const size_t local = ctx->chunk;
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        return netcl_fail(err, "launching the RMSProp kernel over %u chunks failed", chunks);
+    }
+    return NETCL_SUCCESS;
+}
+
+
+/* Unmaps (before launches) or maps back (after them) the host memory the plan's kernels use. */
+static netcl_status set_plan_mapped(netcl_rmsprop *opt, int mapped)
+{
+    plan *pl = &opt->plan;
+    netcl_status status = netcl_state_set_mapped(&opt->state, mapped);
+    for (uint32_t s = 0; s < pl->span_count && status == NETCL_SUCCESS; ++s) {
+        span *sp = &pl->spans[s];
+        if (sp->kind == SPAN_ZERO_COPY && sp->mapped != mapped) {
+            status = set_span_mapped(opt->ctx, sp, mapped);
+        }
+    }
+    return status;
+}
+
+/*
+ * Enqueues the step's launches and waits. A failure before the first launch leaves everything
+ * as it was (memory unmapped for it is mapped back). A failure once a launch was enqueued, or
+ * one that leaves memory unmapped, cannot be undone: the optimizer is marked broken.
+ */
+netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *groups,
+                               uint32_t group_count, const netcl_tensor *tensors,
+                               uint32_t tensor_count, const netcl_step_options *options,
+                               uint32_t *launches)
+{
+    netcl_context *ctx = opt->ctx;
+    plan *pl = &opt->plan;
+    netcl_status status = NETCL_SUCCESS;
+    if (!plan_matches(pl, ctx, groups, group_count, tensors, tensor_count)) {
+        status = plan_build(opt, groups, group_count, tensors, tensor_count);
+        if (status != NETCL_SUCCESS) {
+            return status;
+        }
+    }
+    /* Hyperparameters are kernel arguments, set again only when they change (spans of a group
+     * follow each other in the plan). */
+    uint32_t group = UINT32_MAX;
+    int changed = 0;
+    for (uint32_t s = 0; s < pl->span_count; ++s) {
+        const uint32_t g = pl->spans[s].group;
+        if (g != group) {
+            group = g;
+            const kernel_hyper hyper = group_hyper(&groups[g], options);
+            changed = !pl->hyper_set[g] || memcmp(&hyper, &pl->hyper[g], sizeof hyper) != 0;
+            pl->hyper[g] = hyper;
+            pl->hyper_set[g] = 1;
+        }
+        if (changed && clSetKernelArg(pl->spans[s].kernel, 7, sizeof pl->hyper[g], &pl->hyper[g]) !=
+                           CL_SUCCESS) {
+            pl->hyper_set[g] = 0;
+            return netcl_fail(CL_INVALID_ARG_VALUE, "setting hyperparameters failed");
+        }
+    }
+    uint32_t launched = 0;
+    status = set_plan_mapped(opt, 0);
+    for (uint32_t s = 0; s < pl->span_count && status == NETCL_SUCCESS; ++s) {
+        span *sp = &pl->spans[s];
+        if (sp->kind == SPAN_STAGED) {
+            status = enqueue_staging(ctx, sp, tensors, 1);
+        }
+        if (status == NETCL_SUCCESS) {
+            status = enqueue_launch(ctx, sp->kernel, sp->chunk_count);
+            launched += status == NETCL_SUCCESS;
+        }
+        if (status == NETCL_SUCCESS && sp->kind == SPAN_STAGED) {
+            status = enqueue_staging(ctx, sp, tensors, 0);
+        }
+    }
+    /* Mapping back after a failure keeps the host's view valid; its own failure is kept only
+     * when nothing failed before it. */
+    char first_message[512];
+    snprintf(first_message, sizeof first_message, "%s", netcl_last_error());
+    const netcl_status remap = set_plan_mapped(opt, 1);
+    const cl_int finish = clFinish(ctx->queue);
+    if (status == NETCL_SUCCESS && remap != NETCL_SUCCESS) {
+        status = remap;
+    } else if (status == NETCL_SUCCESS && finish != CL_SUCCESS) {
+        status = netcl_fail(finish, "the RMSProp step failed on the device");
+    } else if (status != NETCL_SUCCESS) {
+        netcl_fail(status, "%s", first_message);
+    }
+    if (status != NETCL_SUCCESS && (launched > 0 || remap != NETCL_SUCCESS || finish != CL_SUCCESS)) {
+        return netcl_mark_broken(opt, status);
+    }
+    *launches = launched;
+    return status;
+}

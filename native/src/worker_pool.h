@@ -1,0 +1,16 @@
+/* The host path's worker threads (worker_pool.c). */
+#ifndef NETCL_WORKER_POOL_H
+#define NETCL_WORKER_POOL_H
+
+/* Runs part `part` of `parts` of a job; parts are independent of each other. */
+typedef void (*netcl_pool_task)(void *arg, unsigned part, unsigned parts);
+
+/* Threads a job can use: the workers and the calling thread. Starts the workers once. */
+unsigned netcl_pool_threads(void);
+
+/* Runs task(arg, p, parts) for every p < parts, on the workers and the calling thread, and
+ * returns when all are done. parts beyond netcl_pool_threads() are merged; a busy pool (a job
+ * from another thread) makes the caller run every part itself. */
+void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts);
+
+#endif
