@@ -30,10 +30,32 @@ import netcl.bindings.netcl_state_values;
  * opt.step();
  * }</pre>
  *
- * <p>Threads: an optimizer may be used from any thread, one call at a time; calls from several
- * threads at once are serialized (every public method holds the optimizer's lock), never
- * interleaved. Gradients must not be written while a step runs. In steady state {@link #step()}
- * allocates nothing on the Java heap.
+ * <p>Threads: an optimizer may be used from any thread; calls from several threads at once are
+ * serialized (every public method holds the optimizer's lock), never interleaved. Objects the
+ * caller shares with it follow one model: a step reads each parameter's gradient once (a
+ * {@link Parameter#grad(MemorySegment)} swap from another thread takes effect at this step or the
+ * next, never halfway) and each group's options as one snapshot (see {@link ParamGroup}); the
+ * list {@link #paramGroups()} returns may be iterated while groups are added. In steady state
+ * {@link #step()} allocates nothing on the Java heap.
+ *
+ * <p>Memory: for the whole native part of a step, the arena of every tensor it uses (data and
+ * gradients) is held open, as FFM holds the arguments of a native call: {@code close()} on such a
+ * shared arena throws {@code IllegalStateException} until the step returns, and a step over a
+ * closed arena is refused before any native call. Segments of a confined arena may be used only
+ * by its owner thread: {@code step()} on another thread throws {@link WrongThreadException}, as
+ * reading them there would. What remains the caller's duty:
+ * <ul>
+ * <li>not to write a tensor's data or gradient (from Java or native code) while a step runs on
+ * it, and not to read its data expecting a finished update before {@code step()} returns;</li>
+ * <li>not to free the memory by means outside FFM (a segment made with
+ * {@code MemorySegment.ofAddress(...).reinterpret(...)} over memory freed by {@code free()} or a
+ * native library is not protected: its scope is global);</li>
+ * <li>to close the optimizer; one that becomes unreachable unclosed is freed by a
+ * {@link java.lang.ref.Cleaner} after a garbage collection, and creating optimizers while many
+ * wait for it requests one ({@code System.gc()}).</li>
+ * </ul>
+ * A step holds at most 1,024 distinct arenas (allocate tensors from few arenas; slices of one
+ * allocation also step faster).
  */
 public final class RMSProp implements Optimizer {
     private final ParamGroup defaults;
@@ -221,6 +243,16 @@ public final class RMSProp implements Optimizer {
         }
     }
 
+    /**
+     * One update of every parameter that has a gradient, with each tensor's arena held open for
+     * the native call (see the class comment).
+     *
+     * @throws IllegalArgumentException a tensor's arena is closed, or the tensors live in more than
+     *                                  1,024 distinct arenas; nothing changed
+     * @throws WrongThreadException     a tensor belongs to a confined arena of another thread;
+     *                                  nothing changed
+     * @throws NetclException           the native step failed
+     */
     @Override
     public synchronized void step() {
         checkOpen();
@@ -510,6 +542,11 @@ public final class RMSProp implements Optimizer {
         }
     }
 
+    /**
+     * Frees the optimizer's native resources at once; later calls throw
+     * {@link IllegalStateException}; idempotent. An optimizer that is never closed is freed by a
+     * Cleaner once unreachable, later and at the cost of a garbage collection.
+     */
     @Override
     public synchronized void close() {
         if (!closed) {
