@@ -27,9 +27,9 @@ import netcl.bindings.netcl_hold_callback;
  * <p>The downcall handles are exact-arity handles from jextract's variadic invoker, spread from
  * arrays reused across calls ({@code apply(Object...)} would allocate per call), so a steady
  * state call allocates nothing. Measured here (2-core Xeon VM, JDK 25): a run costs 60 to 75 ns
- * more than a direct downcall for the usual one or two scopes (one netcl_hold, one upcall). Exceptions never leave the upcall
- * (that would end the JVM): they are kept and rethrown by {@link #run()} once the chain unwinds.
- * Not thread-safe: its owner's lock guards it.
+ * more than a direct downcall for the usual one or two scopes (one netcl_hold, one upcall).
+ * Exceptions never leave the upcall (that would end the JVM): they are kept and rethrown by
+ * {@link #run()} once the chain unwinds. Not thread-safe: its owner's lock guards it.
  */
 final class ArenaHold {
     /** Segments per netcl_hold: the usual case in one narrow call; wide calls chain the rest. */

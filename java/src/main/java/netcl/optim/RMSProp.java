@@ -509,7 +509,8 @@ public final class RMSProp implements Optimizer {
     public synchronized long stagedBytes() {
         checkOpen();
         try {
-            NetclException.check(Netcl.netcl_context_get_staged_bytes(context, scratch), "netcl_context_get_staged_bytes");
+            NetclException.check(Netcl.netcl_context_get_staged_bytes(context, scratch),
+                    "netcl_context_get_staged_bytes");
             return scratch.get(ValueLayout.JAVA_LONG, 0);
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses

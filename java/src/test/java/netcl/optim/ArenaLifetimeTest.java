@@ -230,7 +230,8 @@ class ArenaLifetimeTest {
                 }
                 spread.add(Parameter.wrap(TestTensors.random(dataArena, 10 + i, numel),
                         TestTensors.random(gradArena, 100 + i, numel)));
-                together.add(Parameter.wrap(TestTensors.random(one, 10 + i, numel), TestTensors.random(one, 100 + i, numel)));
+                together.add(Parameter.wrap(TestTensors.random(one, 10 + i, numel),
+                        TestTensors.random(one, 100 + i, numel)));
             }
             try (RMSProp a = RMSProp.builder().momentum(0.9).centered(true).build(spread);
                  RMSProp b = RMSProp.builder().momentum(0.9).centered(true).build(together)) {
@@ -239,7 +240,8 @@ class ArenaLifetimeTest {
                     b.step();
                 }
                 for (int i = 0; i < count; i++) {
-                    assertArrayEquals(TestTensors.toArray(together.get(i).data()), TestTensors.toArray(spread.get(i).data()));
+                    assertArrayEquals(TestTensors.toArray(together.get(i).data()),
+                            TestTensors.toArray(spread.get(i).data()));
                 }
                 StateDictTest.assertStatesEqual(b.stateDict(), a.stateDict());
             }

@@ -204,7 +204,8 @@ class ConcurrencyModelTest {
                     done.set(true);
                     System.out.println("closes refused while a step used the gradient: " + swapper.get());
                 }
-                assertTrue(Set.of(-1f, 0f, 1f).containsAll(new TreeSet<>(moves)), "moves per step: " + new TreeSet<>(moves));
+                Set<Float> distinct = new TreeSet<>(moves);
+                assertTrue(Set.of(-1f, 0f, 1f).containsAll(distinct), "moves per step: " + distinct);
                 long stepped = moves.stream().filter(m -> m != 0).count();
                 long recorded = opt.stateDict().state().isEmpty() ? 0 : opt.stateDict().state().get(0).step();
                 assertEquals(stepped, recorded, "state's step count = steps that had a gradient");

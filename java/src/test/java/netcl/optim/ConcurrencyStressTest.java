@@ -252,7 +252,8 @@ class ConcurrencyStressTest {
                 long j = f.step() / LOADED_STEP;
                 boolean wasLoaded = f.step() > 0 && f.step() == j * LOADED_STEP
                         && f.equals(Fingerprint.of(loaded((int) j)));
-                assertTrue(sequence.containsKey(f) || wasLoaded, "a state dict was taken that no sequential order has: " + f);
+                assertTrue(sequence.containsKey(f) || wasLoaded,
+                        "a state dict was taken that no sequential order has: " + f);
             }
         }
     }

@@ -84,7 +84,8 @@ class UnclosedOptimizerTest {
                     }
                     RMSProp.builder().lr(1e-6).momentum(0.5).build(List.of(p)).step();
                     if ((i + 1) % 1000 == 0) {
-                        System.out.printf("%d optimizers: resident set %d MiB%n", i + 1, ChildJvm.residentBytes() >> 20);
+                        System.out.printf("%d optimizers: resident set %d MiB%n", i + 1,
+                                ChildJvm.residentBytes() >> 20);
                     }
                 }
                 long growth = ChildJvm.residentBytes() - before;
