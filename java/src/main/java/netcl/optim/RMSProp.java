@@ -262,8 +262,8 @@ public final class RMSProp implements Optimizer {
                 stepGroups.get(g).writeOptions(layout, g);
             }
             while (true) {
-                readGradients();
                 try {
+                    readGradients();
                     NetclException.check(hold.run(), "netcl_rmsprop_step");
                     return;
                 } catch (IllegalStateException e) {
@@ -289,10 +289,21 @@ public final class RMSProp implements Optimizer {
     private void readGradients() {
         Thread caller = Thread.currentThread();
         for (int i = 0; i < params.length; i++) {
+            MemorySegment data = params[i].data();
+            if (!data.scope().isAlive()) {
+                throw closed(i, "data", null);
+            }
+            checkAccessible(i, "data", data, caller);
             MemorySegment grad = params[i].grad();
-            checkUsable(i, "data", params[i].data(), caller);
+            while (grad != null && !grad.scope().isAlive()) {
+                MemorySegment now = params[i].grad();
+                if (now == grad) {
+                    throw closed(i, "grad", null);
+                }
+                grad = now;  // swapped since it was read, and the old one's arena closed: the new one counts
+            }
             if (grad != null) {
-                checkUsable(i, "grad", grad, caller);
+                checkAccessible(i, "grad", grad, caller);
             }
             stepGrads[i] = grad;
             layout.grad(i, grad == null ? 0L : grad.address());
@@ -314,15 +325,16 @@ public final class RMSProp implements Optimizer {
         return false;
     }
 
+    private static IllegalArgumentException closed(int index, String what, Throwable cause) {
+        return new IllegalArgumentException("parameter " + index + ": the arena of its " + what
+                + " segment is closed", cause);
+    }
+
     /**
-     * A segment the step may hand to native code: its arena open and, when confined, owned by the
-     * calling thread (FFM's own rule: a plain read from another thread throws too).
+     * A confined arena's segment may be handed to native code only on its owner thread (FFM's own
+     * rule: a plain read from another thread throws too).
      */
-    private static void checkUsable(int index, String what, MemorySegment segment, Thread caller) {
-        if (!segment.scope().isAlive()) {
-            throw new IllegalArgumentException("parameter " + index + ": the arena of its " + what
-                    + " segment is closed");
-        }
+    private static void checkAccessible(int index, String what, MemorySegment segment, Thread caller) {
         if (!segment.isAccessibleBy(caller)) {
             throw new WrongThreadException("parameter " + index + ": its " + what + " segment belongs to a "
                     + "confined arena of another thread, and step() ran on " + caller
@@ -330,13 +342,12 @@ public final class RMSProp implements Optimizer {
         }
     }
 
-    /** An arena closed after checkUsable, before the hold: the step was refused just the same. */
+    /** An arena closed after readGradients checked it, before the hold: the step is refused just the same. */
     private RuntimeException closedSinceChecked(IllegalStateException e) {
         for (int i = 0; i < params.length; i++) {
             boolean dataClosed = !params[i].data().scope().isAlive();
             if (dataClosed || (stepGrads[i] != null && !stepGrads[i].scope().isAlive())) {
-                return new IllegalArgumentException("parameter " + i + ": the arena of its "
-                        + (dataClosed ? "data" : "grad") + " segment is closed", e);
+                return closed(i, dataClosed ? "data" : "grad", e);
             }
         }
         return e;
