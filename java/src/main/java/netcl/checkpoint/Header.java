@@ -70,6 +70,8 @@ record Header(Map<String, String> metadata, List<Entry> entries) {
             if (p.nextToken() != null) {
                 throw new CheckpointException(file, "the header has more after its JSON object");
             }
+        } catch (CheckpointException e) {
+            throw e;
         } catch (JsonParseException e) {
             String message = e.getOriginalMessage();
             throw new CheckpointException(file, message.startsWith("Duplicate") ? "duplicate name in the header: "

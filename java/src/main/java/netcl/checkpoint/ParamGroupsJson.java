@@ -75,6 +75,8 @@ final class ParamGroupsJson {
             if (p.nextToken() != null) {
                 throw problem(file, "has more after its JSON array");
             }
+        } catch (CheckpointException e) {
+            throw e;
         } catch (JsonProcessingException e) {
             throw problem(file, "is not valid JSON: " + e.getOriginalMessage());
         } catch (IOException e) {
