@@ -191,7 +191,9 @@ class TorchInteropTest {
     private static void runPython(Path jobs) throws Exception {
         String python = System.getenv().getOrDefault("NETCL_PYTHON", "/usr/bin/python3");
         Path script = Path.of(System.getProperty("netcl.root", "."), "python", "checkpoint_interop.py");
-        Process p = new ProcessBuilder(python, script.toString(), jobs.toString()).redirectErrorStream(true).start();
+        ProcessBuilder builder = new ProcessBuilder(python, script.toString(), jobs.toString()).redirectErrorStream(true);
+        builder.environment().put("PYTHONDONTWRITEBYTECODE", "1");
+        Process p = builder.start();
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(300, TimeUnit.SECONDS), "python timed out");
         assertEquals(0, p.exitValue(), python + " " + script + " failed (PyTorch is Debian's python3-torch, which "
