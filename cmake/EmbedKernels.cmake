@@ -1,6 +1,7 @@
 # Turns OpenCL sources into a C file of byte arrays, so the library reads nothing at run time.
 # Run as a script: cmake -DOUTPUT_C=... -DOUTPUT_H=... -DSOURCES="a.cl;b.cl" -P EmbedKernels.cmake
-# Each file NAME.cl becomes netcl_kernel_source_NAME[] (NUL-terminated) and ..._length.
+# Each file NAME.cl (or a header NAME.h the kernels share with the host) becomes
+# netcl_kernel_source_NAME[] (NUL-terminated) and ..._length.
 get_filename_component(header_name "${OUTPUT_H}" NAME)
 string(MAKE_C_IDENTIFIER "${header_name}" guard)
 string(TOUPPER "${guard}" guard)

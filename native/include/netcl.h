@@ -82,6 +82,16 @@ enum netcl_memory_mode {
     NETCL_MEMORY_STAGED = 1  /* always copy host tensors to device buffers and back */
 };
 
+/*
+ * The binary interface: every change to a struct's layout or a function's signature raises it,
+ * and with it the library's SOVERSION (libnetcl.so.N). Bindings compare netcl_abi_version()
+ * with the value they were generated from and refuse a library that differs.
+ */
+#define NETCL_ABI_VERSION 1
+
+/* The ABI version the library was built with (NETCL_ABI_VERSION of its netcl.h). */
+NETCL_API int32_t netcl_abi_version(void);
+
 /* The library version, e.g. "0.1.0". */
 NETCL_API const char *netcl_version(void);
 
@@ -155,22 +165,36 @@ NETCL_API netcl_status netcl_context_get_staged_bytes(const netcl_context *conte
 
 /* ---- RMSProp ---------------------------------------------------------------------------- */
 
+/*
+ * Element types of a tensor's data and gradient (both have the tensor's type). For BF16 and
+ * FP16 parameters netcl keeps a float32 master copy beside the state ("master" state, made
+ * from the parameter at its first step): the update runs in float32 on the master exactly as
+ * for FP32 parameters, and the parameter receives the master rounded to nearest even.
+ */
+enum netcl_dtype {
+    NETCL_FP32 = 0,
+    NETCL_BF16 = 1,
+    NETCL_FP16 = 2
+};
+
 typedef struct netcl_rmsprop netcl_rmsprop;
 
 /*
- * One tensor of a step: float32 data updated in place and its gradient, either in host memory
- * (data/grad) or in the caller's device buffers (data_mem/grad_mem + offsets in elements, on the
- * netcl context's cl_context). grad == NULL and grad_mem == NULL means "no gradient this step":
- * the tensor and its state are left alone and its step count does not move.
+ * One tensor of a step: data updated in place and its gradient, of `numel` elements of type
+ * `dtype` (enum netcl_dtype, 0 = FP32), either in host memory (data/grad, aligned to the
+ * element size) or in the caller's device buffers (data_mem/grad_mem + offsets in elements, on
+ * the netcl context's cl_context; FP32 only). grad == NULL and grad_mem == NULL means "no
+ * gradient this step": the tensor and its state are left alone and its step count does not move.
  */
 typedef struct netcl_tensor {
-    float *data;
-    const float *grad;
+    void *data;
+    const void *grad;
     struct _cl_mem *data_mem;
     struct _cl_mem *grad_mem;
     uint64_t data_offset;
     uint64_t grad_offset;
     uint64_t numel;
+    int32_t dtype;
 } netcl_tensor;
 
 /*
@@ -196,6 +220,7 @@ typedef struct netcl_param_state {
     int32_t has_square_avg;
     int32_t has_momentum_buffer;
     int32_t has_grad_avg;
+    int32_t has_master;          /* BF16/FP16 parameters: the float32 master copy */
 } netcl_param_state;
 
 /* The optimizer keeps `context` alive until netcl_rmsprop_destroy (see netcl_context_destroy). */
@@ -221,6 +246,55 @@ NETCL_API netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer,
                                           const netcl_param_group *groups, uint32_t group_count,
                                           const netcl_tensor *tensors, uint32_t tensor_count);
 
+/*
+ * What a step does around the update, for mixed-precision training (PyTorch's GradScaler and
+ * clip_grad_norm_, fused into the step's one pass). Each gradient element, converted to float32,
+ * is multiplied by inv_scale, then by clip_coef (two float32 roundings, as unscale_ and then
+ * clip_grad_norm_ do in place), then used as the gradient. 1 and 1 change nothing. inv_scale is
+ * finite; clip_coef is in [0, 1], or NaN (clip_grad_norm_'s coefficient for a non-finite norm:
+ * the step then sees NaN gradients, as in PyTorch).
+ * struct_size must be sizeof(netcl_step_options): the struct may grow in later versions.
+ */
+typedef struct netcl_step_options {
+    uint32_t struct_size;
+    float inv_scale;
+    float clip_coef;
+} netcl_step_options;
+
+/* netcl_rmsprop_step with the gradients scaled on the fly (see netcl_step_options). */
+NETCL_API netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer,
+                                               const netcl_param_group *groups,
+                                               uint32_t group_count, const netcl_tensor *tensors,
+                                               uint32_t tensor_count,
+                                               const netcl_step_options *options);
+
+/*
+ * Per-tensor statistics of the gradients, each element converted to float32 and multiplied by
+ * inv_scale first: the sum of squares (accumulated in double), the largest magnitude, and
+ * whether any element of the gradient as given was inf or NaN. Tensors without a gradient get
+ * zeros. Host tensors only (NETCL_UNSUPPORTED for device buffers). Nothing is changed.
+ */
+typedef struct netcl_grad_stats {
+    double sum_squares;
+    double max_abs;
+    int32_t nonfinite;
+} netcl_grad_stats;
+
+NETCL_API netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer,
+                                                const netcl_tensor *tensors, uint32_t tensor_count,
+                                                float inv_scale, netcl_grad_stats *stats);
+
+/*
+ * Multiplies every gradient in place by `factor` (in float32, rounded back to the tensor's type
+ * to nearest even): an explicit unscale or clip. When `stats` is not NULL it receives, in the
+ * same pass, what netcl_rmsprop_grad_stats(..., factor, stats) would have reported before.
+ * Host tensors only.
+ */
+NETCL_API netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer,
+                                                 const netcl_tensor *tensors,
+                                                 uint32_t tensor_count, float factor,
+                                                 netcl_grad_stats *stats);
+
 /* Number of parameters the optimizer holds state slots for (1 + highest index ever stepped). */
 NETCL_API netcl_status netcl_rmsprop_get_param_count(const netcl_rmsprop *optimizer, uint32_t *count);
 
@@ -229,11 +303,16 @@ NETCL_API netcl_status netcl_rmsprop_get_state(const netcl_rmsprop *optimizer, u
 
 /*
  * Copies a parameter's state buffers out; each pointer must hold `numel` floats when the buffer
- * exists (see netcl_rmsprop_get_state) and may be NULL when it does not.
+ * exists (see netcl_rmsprop_get_state) and may be NULL when it does not. The master copy of a
+ * BF16/FP16 parameter comes out through netcl_rmsprop_read_master.
  */
 NETCL_API netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t index,
                                                 uint64_t numel, float *square_avg,
                                                 float *momentum_buffer, float *grad_avg);
+
+/* Copies a BF16/FP16 parameter's float32 master copy out (`numel` floats). */
+NETCL_API netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t index,
+                                                 uint64_t numel, float *master);
 
 /*
  * Replaces a parameter's state: NULL buffers are absent; square_avg == NULL with step == 0
@@ -253,6 +332,7 @@ typedef struct netcl_state_values {
     const float *square_avg;
     const float *momentum_buffer;
     const float *grad_avg;
+    const float *master;         /* BF16/FP16 parameters; NULL: made from the parameter */
 } netcl_state_values;
 
 /*

@@ -20,23 +20,43 @@
 #error "the host defines NETCL_CHUNK (the work-group size) when building this program"
 #endif
 
-typedef struct {
-    float neg_lr;          /* (float)(-lr) */
-    float alpha;           /* (float)alpha */
-    float one_minus_alpha; /* (float)(1 - alpha), computed in double like PyTorch */
-    float eps;
-    float weight_decay;
-    float momentum;
-} rmsprop_hyper;
+/* kernel_hyper comes from kernel_hyper.h, which the host compiles into its own code and puts
+ * ahead of this source: one layout for both sides. */
+#ifndef NETCL_KERNEL_HYPER_H
+#error "the host passes kernel_hyper.h as the program's first source string"
+#endif
 
-inline void rmsprop_update(global float *restrict p, global const float *restrict g,
-                           global float *restrict v, global float *restrict mb,
-                           global float *restrict ga, const ulong ip, const ulong ig,
-                           const ulong is, const rmsprop_hyper h, const int weight_decay,
-                           const int maximize, const int momentum, const int centered)
+/* Element types (enum netcl_dtype): FP32 parameters are updated in place; BF16 and FP16 ones
+ * through their float32 master copy, rounded to nearest even into the parameter. */
+#define DT_FP32 0
+#define DT_BF16 1
+#define DT_FP16 2
+
+inline float load_element(global const void *x, const ulong i, const int dtype)
 {
-    const float param = p[ip];
-    float grad = maximize ? -g[ig] : g[ig];
+    if (dtype == DT_FP32) return ((global const float *)x)[i];
+    if (dtype == DT_BF16) return as_float((uint)((global const ushort *)x)[i] << 16);
+    return vload_half(i, (global const half *)x);
+}
+
+/* c10::BFloat16's rounding: to nearest even, NaN to the quiet NaN 0x7FC0. */
+inline ushort float_to_bf16(const float f)
+{
+    const uint u = as_uint(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (ushort)0x7FC0u;
+    return (ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+inline void rmsprop_update(global void *restrict p, global const void *restrict g,
+                           global float *restrict v, global float *restrict mb,
+                           global float *restrict ga, global float *restrict master,
+                           const ulong ip, const ulong ig, const ulong is, const kernel_hyper h,
+                           const int weight_decay, const int maximize, const int momentum,
+                           const int centered, const int dtype)
+{
+    const float param = dtype == DT_FP32 ? ((global float *)p)[ip] : master[is];
+    const float given = (load_element(g, ig, dtype) * h.inv_scale) * h.clip_coef;
+    float grad = maximize ? -given : given;
     if (weight_decay) {
         grad = fma(h.weight_decay, param, grad);                    /* grad.add(p, alpha=wd) */
     }
@@ -50,21 +70,32 @@ inline void rmsprop_update(global float *restrict p, global const float *restric
     } else {
         avg = sqrt(square_avg) + h.eps;
     }
+    float updated;
     if (momentum) {
         const float buf = mb[is] * h.momentum + grad / avg;        /* addcdiv_(grad, avg) */
         mb[is] = buf;
-        p[ip] = fma(h.neg_lr, buf, param);                          /* add_(buf, alpha=-lr) */
+        updated = fma(h.neg_lr, buf, param);                        /* add_(buf, alpha=-lr) */
     } else {
-        p[ip] = param + (h.neg_lr * grad) / avg;                    /* addcdiv_(value=-lr) */
+        updated = param + (h.neg_lr * grad) / avg;                  /* addcdiv_(value=-lr) */
+    }
+    if (dtype == DT_FP32) {
+        ((global float *)p)[ip] = updated;
+    } else {
+        master[is] = updated;
+        if (dtype == DT_BF16) {
+            ((global ushort *)p)[ip] = float_to_bf16(updated);
+        } else {
+            vstore_half_rte(updated, ip, (global half *)p);
+        }
     }
 }
 
 #define RMSPROP_ARGS                                                                        \
-    global float *restrict p, global const float *restrict g, global float *restrict v,    \
-    global float *restrict mb, global float *restrict ga, global const ulong4 *restrict chunks,    \
-    const uint first_chunk, const rmsprop_hyper h
+    global void *restrict p, global const void *restrict g, global float *restrict v,      \
+    global float *restrict mb, global float *restrict ga, global const ulong4 *restrict chunks, \
+    const uint first_chunk, const kernel_hyper h, global float *restrict master
 
-#define RMSPROP_KERNEL(NAME, WD, MAX, MOM, CEN)                                             \
+#define RMSPROP_KERNEL(NAME, WD, MAX, MOM, CEN, DT)                                         \
     kernel __attribute__((reqd_work_group_size(NETCL_CHUNK, 1, 1)))                         \
     void rmsprop_##NAME(RMSPROP_ARGS)                                                       \
     {                                                                                       \
@@ -74,24 +105,23 @@ inline void rmsprop_update(global float *restrict p, global const float *restric
          * work-item loop on it, so full chunks run unmasked (measured: as fast as a        \
          * kernel without the test) and only a tensor's last chunk is masked. */             \
         if (c.w == NETCL_CHUNK || lid < c.w) {                                              \
-            rmsprop_update(p, g, v, mb, ga, c.x + lid, c.y + lid, c.z + lid, h, WD, MAX, MOM, CEN); \
+            rmsprop_update(p, g, v, mb, ga, master, c.x + lid, c.y + lid, c.z + lid, h, WD, \
+                           MAX, MOM, CEN, DT);                                              \
         }                                                                                   \
     }
 
-/* Kernel names: rmsprop_<weight decay><maximize><momentum><centered>, as 0/1 digits. */
-RMSPROP_KERNEL(0000, 0, 0, 0, 0)
-RMSPROP_KERNEL(0001, 0, 0, 0, 1)
-RMSPROP_KERNEL(0010, 0, 0, 1, 0)
-RMSPROP_KERNEL(0011, 0, 0, 1, 1)
-RMSPROP_KERNEL(0100, 0, 1, 0, 0)
-RMSPROP_KERNEL(0101, 0, 1, 0, 1)
-RMSPROP_KERNEL(0110, 0, 1, 1, 0)
-RMSPROP_KERNEL(0111, 0, 1, 1, 1)
-RMSPROP_KERNEL(1000, 1, 0, 0, 0)
-RMSPROP_KERNEL(1001, 1, 0, 0, 1)
-RMSPROP_KERNEL(1010, 1, 0, 1, 0)
-RMSPROP_KERNEL(1011, 1, 0, 1, 1)
-RMSPROP_KERNEL(1100, 1, 1, 0, 0)
-RMSPROP_KERNEL(1101, 1, 1, 0, 1)
-RMSPROP_KERNEL(1110, 1, 1, 1, 0)
-RMSPROP_KERNEL(1111, 1, 1, 1, 1)
+/* Kernel names: rmsprop_<weight decay><maximize><momentum><centered>_<dtype>, flags as 0/1
+ * digits and the dtype as enum netcl_dtype. */
+#define RMSPROP_KERNELS(DT)                                                                 \
+    RMSPROP_KERNEL(0000_##DT, 0, 0, 0, 0, DT) RMSPROP_KERNEL(0001_##DT, 0, 0, 0, 1, DT)       \
+    RMSPROP_KERNEL(0010_##DT, 0, 0, 1, 0, DT) RMSPROP_KERNEL(0011_##DT, 0, 0, 1, 1, DT)       \
+    RMSPROP_KERNEL(0100_##DT, 0, 1, 0, 0, DT) RMSPROP_KERNEL(0101_##DT, 0, 1, 0, 1, DT)       \
+    RMSPROP_KERNEL(0110_##DT, 0, 1, 1, 0, DT) RMSPROP_KERNEL(0111_##DT, 0, 1, 1, 1, DT)       \
+    RMSPROP_KERNEL(1000_##DT, 1, 0, 0, 0, DT) RMSPROP_KERNEL(1001_##DT, 1, 0, 0, 1, DT)       \
+    RMSPROP_KERNEL(1010_##DT, 1, 0, 1, 0, DT) RMSPROP_KERNEL(1011_##DT, 1, 0, 1, 1, DT)       \
+    RMSPROP_KERNEL(1100_##DT, 1, 1, 0, 0, DT) RMSPROP_KERNEL(1101_##DT, 1, 1, 0, 1, DT)       \
+    RMSPROP_KERNEL(1110_##DT, 1, 1, 1, 0, DT) RMSPROP_KERNEL(1111_##DT, 1, 1, 1, 1, DT)
+
+RMSPROP_KERNELS(0)
+RMSPROP_KERNELS(1)
+RMSPROP_KERNELS(2)

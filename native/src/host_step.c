@@ -12,7 +12,9 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "dtype.h"
 #include "optimizer.h"
 #include "worker_pool.h"
 
@@ -20,14 +22,24 @@
 #define HOST_PARALLEL_MIN_ELEMENTS (1u << 16)
 #endif
 
+static inline __attribute__((always_inline)) float load_element(const void *x, uint64_t i,
+                                                                 const int dtype)
+{
+    if (dtype == NETCL_FP32) return ((const float *)x)[i];
+    if (dtype == NETCL_BF16) return bf16_to_float(((const uint16_t *)x)[i]);
+    return fp16_to_float(((const uint16_t *)x)[i]);
+}
+
 static inline __attribute__((always_inline)) void update(
-    const kernel_hyper h, float *restrict p, const float *restrict g, float *restrict v,
-    float *restrict mb, float *restrict ga, uint64_t n, const int weight_decay, const int maximize,
-    const int momentum, const int centered)
+    const kernel_hyper h, void *restrict p, const void *restrict g, float *restrict v,
+    float *restrict mb, float *restrict ga, float *restrict master, uint64_t n,
+    const int weight_decay, const int maximize, const int momentum, const int centered,
+    const int dtype)
 {
     for (uint64_t i = 0; i < n; ++i) {
-        const float param = p[i];
-        float grad = maximize ? -g[i] : g[i];
+        const float param = dtype == NETCL_FP32 ? ((float *)p)[i] : master[i];
+        const float given = (load_element(g, i, dtype) * h.inv_scale) * h.clip_coef;
+        float grad = maximize ? -given : given;
         if (weight_decay) {
             grad = fmaf(h.weight_decay, param, grad);
         }
@@ -41,32 +53,47 @@ static inline __attribute__((always_inline)) void update(
         } else {
             avg = sqrtf(square_avg) + h.eps;
         }
+        float updated;
         if (momentum) {
             const float buf = mb[i] * h.momentum + grad / avg;
             mb[i] = buf;
-            p[i] = fmaf(h.neg_lr, buf, param);
+            updated = fmaf(h.neg_lr, buf, param);
         } else {
-            p[i] = param + (h.neg_lr * grad) / avg;
+            updated = param + (h.neg_lr * grad) / avg;
+        }
+        if (dtype == NETCL_FP32) {
+            ((float *)p)[i] = updated;
+        } else {
+            master[i] = updated;
+            ((uint16_t *)p)[i] = dtype == NETCL_BF16 ? float_to_bf16(updated) : float_to_fp16(updated);
         }
     }
 }
 
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define NETCL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define NETCL_CLONES
 #endif
-static void update_variant(unsigned variant, const kernel_hyper h, float *p, const float *g,
-                           float *v, float *mb, float *ga, uint64_t n)
+
+/* One specialized loop per variant (bits: weight decay, maximize, momentum, centered) and type. */
+NETCL_CLONES
+static void update_variant(unsigned variant, int dtype, const kernel_hyper h, void *p,
+                           const void *g, float *v, float *mb, float *ga, float *master, uint64_t n)
 {
-    /* One specialized loop per variant (bits: weight decay, maximize, momentum, centered). */
-#define NETCL_VARIANT(V) \
-    case V: update(h, p, g, v, mb, ga, n, (V >> 3) & 1, (V >> 2) & 1, (V >> 1) & 1, V & 1); break;
-    switch (variant) {
-        NETCL_VARIANT(0) NETCL_VARIANT(1) NETCL_VARIANT(2) NETCL_VARIANT(3)
-        NETCL_VARIANT(4) NETCL_VARIANT(5) NETCL_VARIANT(6) NETCL_VARIANT(7)
-        NETCL_VARIANT(8) NETCL_VARIANT(9) NETCL_VARIANT(10) NETCL_VARIANT(11)
-        NETCL_VARIANT(12) NETCL_VARIANT(13) NETCL_VARIANT(14) NETCL_VARIANT(15)
+#define NETCL_VARIANT(V, T)                                                                   \
+    case V * 4 + T:                                                                           \
+        update(h, p, g, v, mb, ga, master, n, (V >> 3) & 1, (V >> 2) & 1, (V >> 1) & 1, V & 1, T); \
+        break;
+#define NETCL_VARIANTS(V) NETCL_VARIANT(V, 0) NETCL_VARIANT(V, 1) NETCL_VARIANT(V, 2)
+    switch (variant * 4 + (unsigned)dtype) {
+        NETCL_VARIANTS(0) NETCL_VARIANTS(1) NETCL_VARIANTS(2) NETCL_VARIANTS(3)
+        NETCL_VARIANTS(4) NETCL_VARIANTS(5) NETCL_VARIANTS(6) NETCL_VARIANTS(7)
+        NETCL_VARIANTS(8) NETCL_VARIANTS(9) NETCL_VARIANTS(10) NETCL_VARIANTS(11)
+        NETCL_VARIANTS(12) NETCL_VARIANTS(13) NETCL_VARIANTS(14) NETCL_VARIANTS(15)
     default: break;
     }
+#undef NETCL_VARIANTS
 #undef NETCL_VARIANT
 }
 
@@ -76,14 +103,14 @@ typedef struct host_job {
     const netcl_param_group *groups;
     uint32_t group_count;
     const netcl_tensor *tensors;
+    const netcl_step_options *options;
     uint64_t elements;
 } host_job;
 
 /* Parts start at multiples of 16 floats (64 bytes): no two threads write one cache line. */
 static uint64_t part_start(uint64_t elements, unsigned part, unsigned parts)
 {
-    const uint64_t at = (uint64_t)((unsigned __int128)elements * part / parts);
-    return part == parts ? elements : at / 16 * 16;
+    return part == parts ? elements : elements / parts * part / 16 * 16;
 }
 
 static void run_part(void *arg, unsigned part, unsigned parts)
@@ -95,7 +122,7 @@ static void run_part(void *arg, unsigned part, unsigned parts)
     uint64_t at = 0;  /* the first element of the current tensor in the step's element order */
     for (uint32_t g = 0; g < job->group_count && at < end; ++g) {
         const netcl_param_group *group = &job->groups[g];
-        const kernel_hyper h = group_hyper(group);
+        const kernel_hyper h = group_hyper(group, job->options);
         const unsigned variant = group_variant(group);
         for (uint32_t i = group->first; i < group->first + group->count && at < end; ++i) {
             const netcl_tensor *t = &job->tensors[i];
@@ -112,21 +139,98 @@ static void run_part(void *arg, unsigned part, unsigned parts)
             float *v = netcl_state_host(st, slot, STATE_SQUARE_AVG);
             float *mb = (variant & 2u) ? netcl_state_host(st, slot, STATE_MOMENTUM) : v;
             float *ga = (variant & 1u) ? netcl_state_host(st, slot, STATE_GRAD_AVG) : v;
-            update_variant(variant, h, t->data + from, t->grad + from, v + from, mb + from,
-                           ga + from, to - from);
+            float *master = t->dtype != NETCL_FP32 ? netcl_state_host(st, slot, STATE_MASTER) : v;
+            const size_t size = tensor_element_size(t);
+            update_variant(variant, t->dtype, h, (char *)t->data + from * size,
+                           (const char *)t->grad + from * size, v + from, mb + from, ga + from,
+                           master + from, to - from);
         }
     }
 }
 
 void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
-                     const netcl_tensor *tensors, uint64_t elements)
+                     const netcl_tensor *tensors, const netcl_step_options *options,
+                     uint64_t elements)
 {
-    host_job job = {opt, groups, group_count, tensors, elements};
+    host_job job = {opt, groups, group_count, tensors, options, elements};
     /* Below this many elements one thread is faster than waking others. TODO(measure) */
     const unsigned parts = elements >= HOST_PARALLEL_MIN_ELEMENTS ? netcl_pool_threads() : 1;
     if (parts > 1) {
         netcl_pool_run(run_part, &job, parts);
     } else {
         run_part(&job, 0, 1);
+    }
+}
+
+/* ---- gradient statistics and scaling (mixed precision) ---------------------------------- */
+
+/* One pass over a gradient: its statistics after scaling by `factor` (see netcl_grad_stats)
+ * and, when `write` is set, the scaled values written back in place. */
+static inline __attribute__((always_inline)) void grad_pass(void *g, int dtype, uint64_t n,
+                                                            float factor, netcl_grad_stats *out,
+                                                            const int write)
+{
+    double sum = 0.0, max_abs = 0.0;
+    int nonfinite = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+        const float given = load_element(g, i, dtype);
+        nonfinite |= !isfinite(given);
+        const float scaled = given * factor;
+        const double u = (double)scaled;
+        sum += u * u;
+        /* A NaN makes the largest magnitude NaN, as torch.max does. */
+        max_abs = fabs(u) > max_abs || u != u ? fabs(u) : max_abs;
+        if (write && dtype == NETCL_FP32) {
+            ((float *)g)[i] = scaled;
+        } else if (write) {
+            ((uint16_t *)g)[i] = dtype == NETCL_BF16 ? float_to_bf16(scaled) : float_to_fp16(scaled);
+        }
+    }
+    out->sum_squares = sum;
+    out->max_abs = max_abs;
+    out->nonfinite = nonfinite;
+}
+
+NETCL_CLONES
+static void grad_stats(const void *g, int dtype, uint64_t n, float factor, netcl_grad_stats *out)
+{
+    grad_pass((void *)(uintptr_t)g, dtype, n, factor, out, 0);
+}
+
+NETCL_CLONES
+static void scale_grad(void *g, int dtype, uint64_t n, float factor, netcl_grad_stats *out)
+{
+    grad_pass(g, dtype, n, factor, out, 1);
+}
+
+void netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float inv_scale,
+                           netcl_grad_stats *stats)
+{
+    for (uint32_t i = 0; i < count; ++i) {
+        memset(&stats[i], 0, sizeof stats[i]);
+        if (tensors[i].grad != NULL) {
+            grad_stats(tensors[i].grad, tensors[i].dtype, tensors[i].numel, inv_scale, &stats[i]);
+        }
+    }
+}
+
+void netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor,
+                            netcl_grad_stats *stats)
+{
+    for (uint32_t i = 0; i < count; ++i) {
+        netcl_grad_stats ignored, *out = stats != NULL ? &stats[i] : &ignored;
+        memset(out, 0, sizeof *out);
+        if (tensors[i].grad != NULL) {
+            /* The caller's gradient memory: netcl_tensor holds it const for the step only. */
+            scale_grad((void *)(uintptr_t)tensors[i].grad, tensors[i].dtype, tensors[i].numel,
+                       factor, out);
+        }
+    }
+}
+
+void netcl_host_to_float(const netcl_tensor *t, float *out)
+{
+    for (uint64_t i = 0; i < t->numel; ++i) {
+        out[i] = load_element(t->data, i, t->dtype);
     }
 }

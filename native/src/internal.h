@@ -46,7 +46,8 @@ void netcl_device_share_release(struct netcl_device_share *share);
 
 /* program.c */
 netcl_status netcl_program_build(netcl_context *ctx);
-/* The kernel for a variant (bits: weight decay, maximize, momentum, centered); a new cl_kernel
+/* The kernel for a variant (bits: weight decay, maximize, momentum, centered; the element type
+ * (enum netcl_dtype) from bit 4); a new cl_kernel
  * each call, since each launch plan span sets its own arguments. */
 netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant,
                                          cl_kernel *kernel);

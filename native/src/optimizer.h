@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "kernel_hyper.h"
 
 /* Tensors whose data (and grads) are at most this far apart still share one span. */
 #define SPAN_MAX_GAP_BYTES 256u
@@ -15,7 +16,8 @@
 /* The first state block holds at least this many floats; later ones at least double. */
 #define FIRST_BLOCK_FLOATS (1u << 16)
 
-enum { STATE_SQUARE_AVG, STATE_MOMENTUM, STATE_GRAD_AVG, STATE_KINDS };
+/* Kinds of per-parameter state; MASTER is the float32 copy of a BF16/FP16 parameter. */
+enum { STATE_SQUARE_AVG, STATE_MOMENTUM, STATE_GRAD_AVG, STATE_MASTER, STATE_KINDS };
 
 /*
  * State lives in blocks, each at most one device allocation, never moved once made (so growing
@@ -42,31 +44,22 @@ typedef struct param_slot {
     int has[STATE_KINDS];
 } param_slot;
 
-/* Must match rmsprop_hyper in rmsprop.cl. */
-typedef struct kernel_hyper {
-    cl_float neg_lr;
-    cl_float alpha;
-    cl_float one_minus_alpha;
-    cl_float eps;
-    cl_float weight_decay;
-    cl_float momentum;
-} kernel_hyper;
-
 typedef enum span_kind { SPAN_ZERO_COPY, SPAN_STAGED, SPAN_DEVICE } span_kind;
 
 typedef struct span {
     span_kind kind;
     uint32_t group;
     uint32_t block;                /* the state block of all its tensors */
+    int32_t dtype;                 /* the element type of all its tensors */
     uint32_t first_tensor;         /* tensors [first_tensor, end_tensor) with a gradient */
     uint32_t end_tensor;
-    float *host_data;              /* host spans: the base the chunk offsets count from */
-    const float *host_grad;
+    void *host_data;               /* host spans: the base the chunk offsets count from */
+    const void *host_grad;
     cl_mem data;                   /* owned for host spans, retained for device spans */
     cl_mem grad;
     size_t data_bytes;             /* host spans: the memory from the first to the last tensor */
     size_t grad_bytes;
-    int mapped;                    /* zero-copy spans: data and grad are mapped for the host */
+    int mapped[2];                 /* zero-copy spans: data, grad mapped for the host */
     uint32_t chunk_first, chunk_count;  /* the span's entries in the chunk table */
     cl_kernel kernel;
 } span;
@@ -120,12 +113,20 @@ static inline int has_grad(const netcl_tensor *t)
     return t->grad != NULL || t->grad_mem != NULL;
 }
 
-/* The kernel's hyperparameters of a group: -lr, and 1 - alpha computed in double like PyTorch. */
-static inline kernel_hyper group_hyper(const netcl_param_group *g)
+/* The kernel's hyperparameters of a group: -lr, and 1 - alpha computed in double like PyTorch;
+ * the step's gradient scaling (netcl_step_options). */
+static inline kernel_hyper group_hyper(const netcl_param_group *g, const netcl_step_options *o)
 {
     const kernel_hyper h = {(cl_float)(-g->lr), (cl_float)g->alpha, (cl_float)(1.0 - g->alpha),
-                            (cl_float)g->eps, (cl_float)g->weight_decay, (cl_float)g->momentum};
+                            (cl_float)g->eps, (cl_float)g->weight_decay, (cl_float)g->momentum,
+                            o->inv_scale, o->clip_coef};
     return h;
+}
+
+/* Bytes of one element of a tensor's data and gradient. */
+static inline size_t tensor_element_size(const netcl_tensor *t)
+{
+    return t->dtype == NETCL_FP32 ? 4u : 2u;
 }
 
 /* rmsprop.c: records a failure that left the optimizer partly updated; returns `status`. */
@@ -135,11 +136,20 @@ netcl_status netcl_mark_broken(netcl_rmsprop *opt, netcl_status status);
 void netcl_plan_release(netcl_context *ctx, plan *pl);
 netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *groups,
                                uint32_t group_count, const netcl_tensor *tensors,
-                               uint32_t tensor_count, uint32_t *launches);
+                               uint32_t tensor_count, const netcl_step_options *options,
+                               uint32_t *launches);
 
 /* host_step.c: the host path (host tensors and host-visible state only) */
 void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
-                     const netcl_tensor *tensors, uint64_t elements);
+                     const netcl_tensor *tensors, const netcl_step_options *options,
+                     uint64_t elements);
+/* Gradient statistics and in-place scaling (netcl_rmsprop_grad_stats, _scale_grads). */
+void netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float inv_scale,
+                           netcl_grad_stats *stats);
+void netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor,
+                            netcl_grad_stats *stats);
+/* Fills a master copy with a BF16/FP16 parameter's values, converted to float32. */
+void netcl_host_to_float(const netcl_tensor *t, float *out);
 
 /* state.c */
 extern const char *const netcl_state_kind_names[STATE_KINDS];
@@ -156,6 +166,9 @@ float *netcl_state_host(const state_store *st, const param_slot *slot, int kind)
 netcl_status netcl_state_zero(state_store *st, const param_slot *slot, int kind);
 netcl_status netcl_state_copy(state_store *st, const param_slot *slot, int kind, float *out,
                               const float *in);
+/* Makes a BF16/FP16 tensor's master copy from its (host) values. */
+netcl_status netcl_state_fill_master(state_store *st, const param_slot *slot,
+                                     const netcl_tensor *t);
 /* Unmaps (before kernels) or maps (after them) every host-visible state buffer. */
 netcl_status netcl_state_set_mapped(state_store *st, int mapped);
 
@@ -163,5 +176,7 @@ netcl_status netcl_state_set_mapped(state_store *st, int mapped);
 netcl_status netcl_check_groups(const netcl_param_group *groups, uint32_t group_count,
                                 uint32_t tensor_count);
 netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i);
+/* The part of netcl_check_tensor about a host tensor's type and memory, without its state. */
+netcl_status netcl_check_tensor_memory(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i);
 
 #endif

@@ -25,7 +25,7 @@ void netcl_plan_release(netcl_context *ctx, plan *pl)
 {
     for (uint32_t s = 0; s < pl->span_count; ++s) {
         span *sp = &pl->spans[s];
-        if (sp->mapped) {
+        if (sp->mapped[0] || sp->mapped[1]) {
             set_span_mapped(ctx, sp, 0);
             clFinish(ctx->queue);
         }
@@ -66,13 +66,17 @@ static int joins_host_span(const netcl_tensor *first, const netcl_tensor *last,
     if (next->data == NULL || last->data == NULL) {
         return 0;
     }
-    const uintptr_t data_bytes = (uintptr_t)(next->data + next->numel) - (uintptr_t)first->data;
-    const uintptr_t grad_bytes = (uintptr_t)(next->grad + next->numel) - (uintptr_t)first->grad;
+    if (next->dtype != first->dtype) {
+        return 0;  /* a span's kernel reads one element type */
+    }
+    const size_t size = tensor_element_size(next);
+    const uintptr_t data_bytes = (uintptr_t)next->data + next->numel * size - (uintptr_t)first->data;
+    const uintptr_t grad_bytes = (uintptr_t)next->grad + next->numel * size - (uintptr_t)first->grad;
     if (data_bytes > max_alloc_bytes || grad_bytes > max_alloc_bytes) {
         return 0;
     }
-    const uintptr_t data_end = (uintptr_t)(last->data + last->numel);
-    const uintptr_t grad_end = (uintptr_t)(last->grad + last->numel);
+    const uintptr_t data_end = (uintptr_t)last->data + last->numel * size;
+    const uintptr_t grad_end = (uintptr_t)last->grad + last->numel * size;
     const uintptr_t data = (uintptr_t)next->data;
     const uintptr_t grad = (uintptr_t)next->grad;
     return data >= data_end && data - data_end <= SPAN_MAX_GAP_BYTES && grad >= grad_end &&
@@ -130,17 +134,21 @@ static int wrap_zero_copy(netcl_context *ctx, span *sp)
         if (sp->grad != NULL) clReleaseMemObject(sp->grad);
         sp->data = sp->grad = NULL;
     }
-    sp->mapped = same;
+    sp->mapped[0] = sp->mapped[1] = same;
     return same;
 }
 
-/* Unmaps a zero-copy span's buffers before a launch, or maps them back after it. */
+/* Unmaps a zero-copy span's buffers before a launch, or maps them back after it. Each buffer
+ * keeps its own flag, so that a failure between the two leaves an exact record to undo. */
 static netcl_status set_span_mapped(netcl_context *ctx, span *sp, int mapped)
 {
     cl_mem buffers[2] = {sp->data, sp->grad};
     void *hosts[2] = {sp->host_data, (void *)sp->host_grad};
     const size_t sizes[2] = {sp->data_bytes, sp->grad_bytes};
     for (int b = 0; b < 2; ++b) {
+        if (sp->mapped[b] == mapped) {
+            continue;
+        }
         cl_int err;
         if (mapped) {
             /* The same memory comes back: wrap_zero_copy checked it. */
@@ -153,8 +161,8 @@ static netcl_status set_span_mapped(netcl_context *ctx, span *sp, int mapped)
             return netcl_fail(err, "%s a tensor's memory for the device failed",
                               mapped ? "mapping back" : "unmapping");
         }
+        sp->mapped[b] = mapped;
     }
-    sp->mapped = mapped;
     return NETCL_SUCCESS;
 }
 
@@ -172,9 +180,10 @@ static netcl_status create_span_buffers(netcl_context *ctx, span *sp, const netc
     }
     sp->host_data = first->data;
     sp->host_grad = first->grad;
-    const size_t data_bytes = (size_t)((const char *)(last->data + last->numel) -
+    const size_t size = tensor_element_size(first);
+    const size_t data_bytes = (size_t)((const char *)last->data + last->numel * size -
                                        (const char *)first->data);
-    const size_t grad_bytes = (size_t)((const char *)(last->grad + last->numel) -
+    const size_t grad_bytes = (size_t)((const char *)last->grad + last->numel * size -
                                        (const char *)first->grad);
     sp->data_bytes = data_bytes;
     sp->grad_bytes = grad_bytes;
@@ -199,10 +208,14 @@ static netcl_status create_span_buffers(netcl_context *ctx, span *sp, const netc
 static void add_chunks(uint32_t chunk, const span *sp, const netcl_tensor *t,
                        const param_slot *slot, cl_ulong4 *table, uint32_t *count)
 {
-    const uint64_t data_off = sp->kind == SPAN_DEVICE ? t->data_offset
-                                                      : (uint64_t)(t->data - sp->host_data);
-    const uint64_t grad_off = sp->kind == SPAN_DEVICE ? t->grad_offset
-                                                      : (uint64_t)(t->grad - sp->host_grad);
+    /* Offsets in elements of the span's type from its base. */
+    const size_t size = tensor_element_size(t);
+    const uint64_t data_off = sp->kind == SPAN_DEVICE
+                                  ? t->data_offset
+                                  : (uint64_t)((const char *)t->data - (const char *)sp->host_data) / size;
+    const uint64_t grad_off = sp->kind == SPAN_DEVICE
+                                  ? t->grad_offset
+                                  : (uint64_t)((const char *)t->grad - (const char *)sp->host_grad) / size;
     for (uint64_t done = 0; done < t->numel; done += chunk) {
         const uint64_t length = t->numel - done < chunk ? t->numel - done : chunk;
         table[(*count)++] = (cl_ulong4){{data_off + done, grad_off + done, slot->offset + done,
@@ -217,16 +230,23 @@ static netcl_status set_span_args(const state_store *st, span *sp, cl_mem chunks
     cl_mem square_avg = block->mem[STATE_SQUARE_AVG];
     cl_mem momentum = block->mem[STATE_MOMENTUM] ? block->mem[STATE_MOMENTUM] : square_avg;
     cl_mem grad_avg = block->mem[STATE_GRAD_AVG] ? block->mem[STATE_GRAD_AVG] : square_avg;
+    cl_mem master = block->mem[STATE_MASTER] ? block->mem[STATE_MASTER] : square_avg;
     const cl_uint first = sp->chunk_first;
-    cl_int err = clSetKernelArg(sp->kernel, 0, sizeof(cl_mem), &sp->data);
-    err |= clSetKernelArg(sp->kernel, 1, sizeof(cl_mem), &sp->grad);
-    err |= clSetKernelArg(sp->kernel, 2, sizeof(cl_mem), &square_avg);
-    err |= clSetKernelArg(sp->kernel, 3, sizeof(cl_mem), &momentum);
-    err |= clSetKernelArg(sp->kernel, 4, sizeof(cl_mem), &grad_avg);
-    err |= clSetKernelArg(sp->kernel, 5, sizeof(cl_mem), &chunks);
-    err |= clSetKernelArg(sp->kernel, 6, sizeof(cl_uint), &first);
-    if (err != CL_SUCCESS) {
-        return netcl_fail(CL_INVALID_KERNEL_ARGS, "setting kernel arguments failed");
+    const struct {
+        size_t size;
+        const void *value;
+    } args[] = {{sizeof(cl_mem), &sp->data}, {sizeof(cl_mem), &sp->grad},
+                {sizeof(cl_mem), &square_avg}, {sizeof(cl_mem), &momentum},
+                {sizeof(cl_mem), &grad_avg}, {sizeof(cl_mem), &chunks},
+                {sizeof(cl_uint), &first}, {0, NULL} /* 7: hyperparameters, set per step */,
+                {sizeof(cl_mem), &master}};
+    for (cl_uint a = 0; a < sizeof args / sizeof args[0]; ++a) {
+        const cl_int err = args[a].value != NULL
+                               ? clSetKernelArg(sp->kernel, a, args[a].size, args[a].value)
+                               : CL_SUCCESS;
+        if (err != CL_SUCCESS) {
+            return netcl_fail(err, "setting kernel argument %u failed", a);
+        }
     }
     return NETCL_SUCCESS;
 }
@@ -260,7 +280,9 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
         status = netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the launch plan failed");
         goto cleanup;
     }
-    memcpy(pl->tensors, tensors, tensor_count * sizeof *tensors);
+    if (tensor_count > 0) {  /* a step over no tensors passes NULL */
+        memcpy(pl->tensors, tensors, tensor_count * sizeof *tensors);
+    }
     pl->tensor_count = tensor_count;
     pl->group_count = group_count;
     pl->memory_mode = ctx->memory_mode;
@@ -286,6 +308,7 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
                 sp = &pl->spans[pl->span_count++];
                 sp->group = g;
                 sp->block = st->slots[i].block;
+                sp->dtype = t->dtype;
                 sp->first_tensor = i;
             }
             sp->end_tensor = i + 1;
@@ -298,7 +321,8 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
         if (status != NETCL_SUCCESS) {
             goto cleanup;
         }
-        status = netcl_program_create_kernel(ctx, pl->group_key[3 * sp->group + 2], &sp->kernel);
+        status = netcl_program_create_kernel(ctx, pl->group_key[3 * sp->group + 2] |
+                                                      (unsigned)sp->dtype << 4, &sp->kernel);
         if (status != NETCL_SUCCESS) {
             goto cleanup;
         }
@@ -343,7 +367,7 @@ static netcl_status enqueue_staging(netcl_context *ctx, const span *sp,
         if (!has_grad(t)) {
             continue;
         }
-        const size_t bytes = t->numel * sizeof(float);
+        const size_t bytes = t->numel * tensor_element_size(t);
         const size_t data_at = (size_t)((char *)t->data - (char *)sp->host_data);
         const size_t grad_at = (size_t)((const char *)t->grad - (const char *)sp->host_grad);
         cl_int err;
@@ -387,7 +411,7 @@ static netcl_status set_plan_mapped(netcl_rmsprop *opt, int mapped)
     netcl_status status = netcl_state_set_mapped(&opt->state, mapped);
     for (uint32_t s = 0; s < pl->span_count && status == NETCL_SUCCESS; ++s) {
         span *sp = &pl->spans[s];
-        if (sp->kind == SPAN_ZERO_COPY && sp->mapped != mapped) {
+        if (sp->kind == SPAN_ZERO_COPY) {
             status = set_span_mapped(opt->ctx, sp, mapped);
         }
     }
@@ -401,7 +425,8 @@ static netcl_status set_plan_mapped(netcl_rmsprop *opt, int mapped)
  */
 netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *groups,
                                uint32_t group_count, const netcl_tensor *tensors,
-                               uint32_t tensor_count, uint32_t *launches)
+                               uint32_t tensor_count, const netcl_step_options *options,
+                               uint32_t *launches)
 {
     netcl_context *ctx = opt->ctx;
     plan *pl = &opt->plan;
@@ -420,15 +445,17 @@ netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *grou
         const uint32_t g = pl->spans[s].group;
         if (g != group) {
             group = g;
-            const kernel_hyper hyper = group_hyper(&groups[g]);
+            const kernel_hyper hyper = group_hyper(&groups[g], options);
             changed = !pl->hyper_set[g] || memcmp(&hyper, &pl->hyper[g], sizeof hyper) != 0;
             pl->hyper[g] = hyper;
             pl->hyper_set[g] = 1;
         }
-        if (changed && clSetKernelArg(pl->spans[s].kernel, 7, sizeof pl->hyper[g], &pl->hyper[g]) !=
-                           CL_SUCCESS) {
+        const cl_int err = changed ? clSetKernelArg(pl->spans[s].kernel, 7, sizeof pl->hyper[g],
+                                                    &pl->hyper[g])
+                                   : CL_SUCCESS;
+        if (err != CL_SUCCESS) {
             pl->hyper_set[g] = 0;
-            return netcl_fail(CL_INVALID_ARG_VALUE, "setting hyperparameters failed");
+            return netcl_fail(err, "setting hyperparameters failed");
         }
     }
     uint32_t launched = 0;

@@ -1,9 +1,35 @@
 /* Builds the embedded kernel source once per context and hands out kernels by variant. */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "netcl_kernels.h"
+
+/*
+ * Big work-groups amortize PoCL's per-group cost on CPUs (measured: 4096 is 2x faster than 256
+ * there); GPUs want a few warps per group. NETCL_WORK_GROUP_SIZE overrides the choice, a tuning
+ * and testing knob (the tests run the GPUs' 256 on PoCL with it): a power of two the device
+ * supports, else the context is not created. Contexts that share a build share its size.
+ */
+static netcl_status choose_work_group_size(netcl_context *ctx, size_t max_group)
+{
+    const char *forced = getenv("NETCL_WORK_GROUP_SIZE");
+    if (forced == NULL || forced[0] == '\0') {
+        const size_t wanted = ctx->info.is_cpu ? 4096 : 256;
+        ctx->chunk = (uint32_t)(max_group < wanted ? max_group : wanted);
+        return NETCL_SUCCESS;
+    }
+    char *end = NULL;
+    const unsigned long size = isdigit((unsigned char)forced[0]) ? strtoul(forced, &end, 10) : 0;
+    if (size == 0 || *end != '\0' || (size & (size - 1)) != 0 || size > max_group) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "NETCL_WORK_GROUP_SIZE=%s is not a power of two "
+                          "from 1 to the device's largest work-group (%zu)", forced, max_group);
+    }
+    ctx->chunk = (uint32_t)size;
+    return NETCL_SUCCESS;
+}
 
 netcl_status netcl_program_build(netcl_context *ctx)
 {
@@ -18,24 +44,26 @@ netcl_status netcl_program_build(netcl_context *ctx)
                           "device '%s' lacks correctly rounded divide and sqrt, which exact "
                           "RMSProp needs", ctx->info.name);
     }
-    /* Big work-groups amortize PoCL's per-group cost on CPUs (measured: 4096 is 2x faster than
-     * 256 there); GPUs want a few warps per group. */
     size_t max_group = 0;
     err = clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group, &max_group,
                           NULL);
     if (err != CL_SUCCESS) {
         return netcl_fail(err, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE) failed");
     }
-    const size_t wanted = ctx->info.is_cpu ? 4096 : 256;
-    ctx->chunk = (uint32_t)(max_group < wanted ? max_group : wanted);
+    netcl_status status = choose_work_group_size(ctx, max_group);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
     char options[256];
     snprintf(options, sizeof options,
              "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt "
              "-DNETCL_CHUNK=%uu", ctx->chunk);
 
-    const char *source = netcl_kernel_source_rmsprop;
-    const size_t length = netcl_kernel_source_rmsprop_length;
-    cl_program program = clCreateProgramWithSource(ctx->context, 1, &source, &length, &err);
+    /* The struct's header first: the kernels' kernel_hyper is the host's (kernel_hyper.h). */
+    const char *sources[] = {netcl_kernel_source_kernel_hyper, netcl_kernel_source_rmsprop};
+    const size_t lengths[] = {netcl_kernel_source_kernel_hyper_length,
+                              netcl_kernel_source_rmsprop_length};
+    cl_program program = clCreateProgramWithSource(ctx->context, 2, sources, lengths, &err);
     if (err != CL_SUCCESS) {
         return netcl_fail(err, "clCreateProgramWithSource failed");
     }
@@ -56,8 +84,8 @@ netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned vari
                                          cl_kernel *kernel)
 {
     char name[32];
-    snprintf(name, sizeof name, "rmsprop_%u%u%u%u", (variant >> 3) & 1u, (variant >> 2) & 1u,
-             (variant >> 1) & 1u, variant & 1u);
+    snprintf(name, sizeof name, "rmsprop_%u%u%u%u_%u", (variant >> 3) & 1u, (variant >> 2) & 1u,
+             (variant >> 1) & 1u, variant & 1u, variant >> 4);
     cl_int err;
     *kernel = clCreateKernel(ctx->program, name, &err);
     if (err != CL_SUCCESS) {

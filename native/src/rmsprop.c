@@ -8,6 +8,7 @@
  * for steps of up to HOST_PATH_MAX_ELEMENTS elements, where OpenCL's dispatch costs more than
  * the update itself.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,11 +110,25 @@ netcl_status netcl_rmsprop_set_path(netcl_rmsprop *optimizer, int32_t path)
     return NETCL_SUCCESS;
 }
 
-/* Which state kinds (bits) a group's step needs. */
-static unsigned group_kinds(const netcl_param_group *g)
+/*
+ * A call that failed without changing any parameter's state gives back the slots it added, so
+ * that the optimizer's parameter count is as before (a region the call reserved for them stays
+ * unused in its block). A broken optimizer keeps everything as it is.
+ */
+static netcl_status undo_growth(netcl_rmsprop *opt, uint32_t slots_before, netcl_status status)
+{
+    if (opt->broken == NETCL_SUCCESS && opt->state.slot_count > slots_before) {
+        opt->state.slot_count = slots_before;
+    }
+    return status;
+}
+
+/* Which state kinds (bits) a tensor's step needs in its group. */
+static unsigned tensor_kinds(const netcl_param_group *g, const netcl_tensor *t)
 {
     return (1u << STATE_SQUARE_AVG) | (g->momentum > 0.0 ? 1u << STATE_MOMENTUM : 0u) |
-           (g->centered ? 1u << STATE_GRAD_AVG : 0u);
+           (g->centered ? 1u << STATE_GRAD_AVG : 0u) |
+           (t->dtype != NETCL_FP32 ? 1u << STATE_MASTER : 0u);
 }
 
 /* Whether a tensor's slot lacks a region of its size or a buffer of a kind it needs. */
@@ -140,9 +155,9 @@ static netcl_status reserve_step_state(netcl_rmsprop *opt, const netcl_param_gro
     state_store *st = &opt->state;
     int any = 0;
     for (uint32_t g = 0; g < group_count && !any; ++g) {
-        const unsigned kinds = group_kinds(&groups[g]);
         for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count && !any; ++i) {
-            any = has_grad(&tensors[i]) && needs_reserve(st, i, tensors[i].numel, kinds);
+            any = has_grad(&tensors[i]) &&
+                  needs_reserve(st, i, tensors[i].numel, tensor_kinds(&groups[g], &tensors[i]));
         }
     }
     if (!any) {
@@ -158,7 +173,7 @@ static netcl_status reserve_step_state(netcl_rmsprop *opt, const netcl_param_gro
             for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
                 if (has_grad(&tensors[i])) {
                     numel[i] = tensors[i].numel;
-                    kinds[i] = group_kinds(&groups[g]);
+                    kinds[i] = tensor_kinds(&groups[g], &tensors[i]);
                 }
             }
         }
@@ -188,9 +203,9 @@ static int32_t choose_path(const netcl_rmsprop *opt, const netcl_tensor *tensors
                                                                                 : NETCL_PATH_KERNEL;
 }
 
-netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_group *groups,
-                                uint32_t group_count, const netcl_tensor *tensors,
-                                uint32_t tensor_count)
+static netcl_status step(netcl_rmsprop *optimizer, const netcl_param_group *groups,
+                         uint32_t group_count, const netcl_tensor *tensors,
+                         uint32_t tensor_count, const netcl_step_options *options)
 {
     netcl_clear_error();
     if (optimizer == NULL) {
@@ -212,47 +227,52 @@ netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_grou
     for (uint32_t i = 0; i < tensor_count && status == NETCL_SUCCESS; ++i) {
         status = netcl_check_tensor(opt, &tensors[i], i);
     }
-    if (status == NETCL_SUCCESS) {
-        status = netcl_state_grow_slots(&opt->state, tensor_count);
-    }
-    if (status == NETCL_SUCCESS) {
-        status = reserve_step_state(opt, groups, group_count, tensors, tensor_count);
-    }
     if (status != NETCL_SUCCESS) {
         return status;
     }
     state_store *st = &opt->state;
+    const uint32_t slots_before = st->slot_count;
+    status = netcl_state_grow_slots(st, tensor_count);
+    if (status == NETCL_SUCCESS) {
+        status = reserve_step_state(opt, groups, group_count, tensors, tensor_count);
+    }
+    if (status != NETCL_SUCCESS) {
+        return undo_growth(opt, slots_before, status);
+    }
 
-    /* Lazily created state starts at zero, like PyTorch's torch.zeros_like. */
+    /* Lazily created state starts at zero, like PyTorch's torch.zeros_like; a master copy
+     * starts as the parameter's values. */
     for (uint32_t g = 0; g < group_count && status == NETCL_SUCCESS; ++g) {
-        const unsigned kinds = group_kinds(&groups[g]);
         for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
             const param_slot *slot = &st->slots[i];
+            const unsigned kinds = tensor_kinds(&groups[g], &tensors[i]);
             for (int k = 0; k < STATE_KINDS && status == NETCL_SUCCESS; ++k) {
                 if (has_grad(&tensors[i]) && (kinds & (1u << k)) && !slot->has[k]) {
-                    status = netcl_state_zero(st, slot, k);
+                    status = k == STATE_MASTER ? netcl_state_fill_master(st, slot, &tensors[i])
+                                               : netcl_state_zero(st, slot, k);
                 }
             }
         }
     }
     if (status != NETCL_SUCCESS) {
-        return status;
+        return undo_growth(opt, slots_before, status);
     }
     uint64_t elements = 0;
     const int32_t path = choose_path(opt, tensors, tensor_count, &elements);
     uint32_t launches = 0;
     if (path == NETCL_PATH_HOST) {
-        netcl_host_step(opt, groups, group_count, tensors, elements);
+        netcl_host_step(opt, groups, group_count, tensors, options, elements);
     } else {
-        status = netcl_kernel_step(opt, groups, group_count, tensors, tensor_count, &launches);
+        status = netcl_kernel_step(opt, groups, group_count, tensors, tensor_count, options,
+                                   &launches);
         if (status != NETCL_SUCCESS) {
-            return status;
+            return undo_growth(opt, slots_before, status);
         }
     }
     for (uint32_t g = 0; g < group_count; ++g) {
-        const unsigned kinds = group_kinds(&groups[g]);
         for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
             if (has_grad(&tensors[i])) {
+                const unsigned kinds = tensor_kinds(&groups[g], &tensors[i]);
                 param_slot *slot = &st->slots[i];
                 for (int k = 0; k < STATE_KINDS; ++k) {
                     slot->has[k] |= (kinds & (1u << k)) != 0;
@@ -264,6 +284,95 @@ netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_grou
     opt->last_launches = launches;
     opt->last_path = path;
     return NETCL_SUCCESS;
+}
+
+netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_group *groups,
+                                uint32_t group_count, const netcl_tensor *tensors,
+                                uint32_t tensor_count)
+{
+    const netcl_step_options plain = {sizeof plain, 1.0f, 1.0f};
+    return step(optimizer, groups, group_count, tensors, tensor_count, &plain);
+}
+
+netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer, const netcl_param_group *groups,
+                                     uint32_t group_count, const netcl_tensor *tensors,
+                                     uint32_t tensor_count, const netcl_step_options *options)
+{
+    netcl_clear_error();
+    if (options == NULL || options->struct_size != sizeof *options) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "options %s (struct_size must be %zu)",
+                          options == NULL ? "is NULL" : "has the wrong struct_size", sizeof *options);
+    }
+    /* A NaN clip_coef is what clip_grad_norm_ computes from a non-finite norm: PyTorch then
+     * steps with NaN gradients, and so does netcl. */
+    if (!isfinite(options->inv_scale) ||
+        !((options->clip_coef >= 0.0f && options->clip_coef <= 1.0f) || isnan(options->clip_coef))) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "inv_scale %g must be finite and clip_coef %g "
+                          "in [0, 1] (or NaN)", options->inv_scale, options->clip_coef);
+    }
+    return step(optimizer, groups, group_count, tensors, tensor_count, options);
+}
+
+/* Checks the tensors of a gradient pass: host memory, valid types and lengths. */
+static netcl_status check_grad_tensors(const netcl_rmsprop *opt, const netcl_tensor *tensors,
+                                       uint32_t count)
+{
+    if (tensors == NULL && count > 0) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensors is NULL");
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+        if (tensors[i].data_mem != NULL || tensors[i].grad_mem != NULL) {
+            return netcl_fail(NETCL_UNSUPPORTED, "tensor %u: gradient statistics and scaling "
+                              "work on host tensors only", i);
+        }
+        netcl_status status = netcl_check_tensor_memory(opt, &tensors[i], i);
+        if (status != NETCL_SUCCESS) {
+            return status;
+        }
+    }
+    return NETCL_SUCCESS;
+}
+
+netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer, const netcl_tensor *tensors,
+                                      uint32_t tensor_count, float inv_scale,
+                                      netcl_grad_stats *stats)
+{
+    netcl_clear_error();
+    if (optimizer == NULL || (stats == NULL && tensor_count > 0)) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL", optimizer == NULL ? "optimizer" : "stats");
+    }
+    netcl_status status = check_usable(optimizer);
+    if (status == NETCL_SUCCESS && !isfinite(inv_scale)) {
+        status = netcl_fail(NETCL_INVALID_ARGUMENT, "inv_scale %g is not finite", inv_scale);
+    }
+    if (status == NETCL_SUCCESS) {
+        status = check_grad_tensors(optimizer, tensors, tensor_count);
+    }
+    if (status == NETCL_SUCCESS) {
+        netcl_host_grad_stats(tensors, tensor_count, inv_scale, stats);
+    }
+    return status;
+}
+
+netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors,
+                                       uint32_t tensor_count, float factor,
+                                       netcl_grad_stats *stats)
+{
+    netcl_clear_error();
+    if (optimizer == NULL) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "optimizer is NULL");
+    }
+    netcl_status status = check_usable(optimizer);
+    if (status == NETCL_SUCCESS && !isfinite(factor)) {
+        status = netcl_fail(NETCL_INVALID_ARGUMENT, "factor %g is not finite", factor);
+    }
+    if (status == NETCL_SUCCESS) {
+        status = check_grad_tensors(optimizer, tensors, tensor_count);
+    }
+    if (status == NETCL_SUCCESS) {
+        netcl_host_scale_grads(tensors, tensor_count, factor, stats);
+    }
+    return status;
 }
 
 netcl_status netcl_rmsprop_get_param_count(const netcl_rmsprop *optimizer, uint32_t *count)
@@ -326,13 +435,14 @@ netcl_status netcl_rmsprop_get_state(const netcl_rmsprop *optimizer, uint32_t in
         state->has_square_avg = 1;
         state->has_momentum_buffer = slot->has[STATE_MOMENTUM];
         state->has_grad_avg = slot->has[STATE_GRAD_AVG];
+        state->has_master = slot->has[STATE_MASTER];
     }
     return NETCL_SUCCESS;
 }
 
-netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t index,
-                                      uint64_t numel, float *square_avg, float *momentum_buffer,
-                                      float *grad_avg)
+/* The parameter's slot when it has state of `numel` elements; fails otherwise. */
+static netcl_status readable_slot(const netcl_rmsprop *optimizer, uint32_t index, uint64_t numel,
+                                  const param_slot **slot)
 {
     netcl_clear_error();
     if (optimizer == NULL) {
@@ -342,25 +452,38 @@ netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t i
     if (status != NETCL_SUCCESS) {
         return status;
     }
-    /* Reading copies out; the store is only const for the caller. */
-    state_store *st = (state_store *)&optimizer->state;
+    const state_store *st = &optimizer->state;
     if (index >= st->slot_count || !st->slots[index].has[STATE_SQUARE_AVG]) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u has no state", index);
     }
-    const param_slot *slot = &st->slots[index];
-    if (numel != slot->numel) {
+    *slot = &st->slots[index];
+    if (numel != (*slot)->numel) {
         return netcl_fail(NETCL_STATE_MISMATCH, "parameter %u: state has %llu elements, %llu "
-                          "requested", index, (unsigned long long)slot->numel,
+                          "requested", index, (unsigned long long)(*slot)->numel,
                           (unsigned long long)numel);
     }
-    float *out[STATE_KINDS] = {square_avg, momentum_buffer, grad_avg};
-    for (int k = 0; k < STATE_KINDS; ++k) {
+    return NETCL_SUCCESS;
+}
+
+netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t index,
+                                      uint64_t numel, float *square_avg, float *momentum_buffer,
+                                      float *grad_avg)
+{
+    const param_slot *slot = NULL;
+    netcl_status status = readable_slot(optimizer, index, numel, &slot);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
+    /* Reading copies out; the store is only const for the caller. */
+    state_store *st = (state_store *)&optimizer->state;
+    float *out[STATE_MASTER] = {square_avg, momentum_buffer, grad_avg};
+    for (int k = 0; k < STATE_MASTER; ++k) {
         if (slot->has[k] && out[k] == NULL) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u has a %s but its output is NULL",
                               index, netcl_state_kind_names[k]);
         }
     }
-    for (int k = 0; k < STATE_KINDS && status == NETCL_SUCCESS; ++k) {
+    for (int k = 0; k < STATE_MASTER && status == NETCL_SUCCESS; ++k) {
         if (slot->has[k]) {
             status = netcl_state_copy(st, slot, k, out[k], NULL);
         }
@@ -368,11 +491,26 @@ netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t i
     return status;
 }
 
+netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t index,
+                                       uint64_t numel, float *master)
+{
+    const param_slot *slot = NULL;
+    netcl_status status = readable_slot(optimizer, index, numel, &slot);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
+    if (!slot->has[STATE_MASTER] || master == NULL) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u: %s", index,
+                          master == NULL ? "master is NULL" : "no master copy (not BF16/FP16)");
+    }
+    return netcl_state_copy((state_store *)&optimizer->state, slot, STATE_MASTER, master, NULL);
+}
+
 /* Checks one parameter's incoming state; nothing is changed. */
 static netcl_status check_state_values(uint32_t index, const netcl_state_values *in)
 {
     if (in->square_avg == NULL && (in->momentum_buffer != NULL || in->grad_avg != NULL ||
-                                   in->step != 0)) {
+                                   in->master != NULL || in->step != 0)) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u: state without square_avg (only "
                           "step 0 and no buffers clear a state)", index);
     }
@@ -400,6 +538,7 @@ static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t coun
     for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
         status = check_state_values(first + i, &states[i]);
     }
+    const uint32_t slots_before = opt->state.slot_count;
     if (status == NETCL_SUCCESS) {
         status = netcl_state_grow_slots(&opt->state, first + count);
     }
@@ -419,7 +558,8 @@ static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t coun
                 numel[first + i] = in->numel;
                 kinds[first + i] = (1u << STATE_SQUARE_AVG) |
                                    (in->momentum_buffer ? 1u << STATE_MOMENTUM : 0u) |
-                                   (in->grad_avg ? 1u << STATE_GRAD_AVG : 0u);
+                                   (in->grad_avg ? 1u << STATE_GRAD_AVG : 0u) |
+                                   (in->master ? 1u << STATE_MASTER : 0u);
             }
         }
         status = netcl_state_reserve(&opt->state, numel, kinds, first + count);
@@ -427,17 +567,23 @@ static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t coun
     }
     free(numel);
     free(kinds);
-    for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
+    if (status != NETCL_SUCCESS) {
+        return undo_growth(opt, slots_before, status);
+    }
+    int written = 0;  /* once a value is written, a failure cannot be undone */
+    for (uint32_t i = 0; i < count; ++i) {
         const netcl_state_values *in = &states[i];
         param_slot *slot = &opt->state.slots[first + i];
-        const float *values[STATE_KINDS] = {in->square_avg, in->momentum_buffer, in->grad_avg};
+        const float *values[STATE_KINDS] = {in->square_avg, in->momentum_buffer, in->grad_avg,
+                                            in->master};
         for (int k = 0; k < STATE_KINDS && status == NETCL_SUCCESS; ++k) {
             if (values[k] != NULL) {
                 status = netcl_state_copy(&opt->state, slot, k, NULL, values[k]);
+                written |= status == NETCL_SUCCESS;
             }
         }
         if (status != NETCL_SUCCESS) {
-            return netcl_mark_broken(opt, status);
+            return written ? netcl_mark_broken(opt, status) : undo_growth(opt, slots_before, status);
         }
         for (int k = 0; k < STATE_KINDS; ++k) {
             slot->has[k] = values[k] != NULL;
@@ -481,6 +627,6 @@ netcl_status netcl_rmsprop_write_state(netcl_rmsprop *optimizer, uint32_t index,
         return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter index %u out of range (netcl's limit "
                           "is %u parameters)", index, NETCL_MAX_PARAMETERS);
     }
-    const netcl_state_values in = {step, numel, square_avg, momentum_buffer, grad_avg};
+    const netcl_state_values in = {step, numel, square_avg, momentum_buffer, grad_avg, NULL};
     return load_state(optimizer, index, 1, &in);
 }

@@ -8,7 +8,7 @@
 #define HOST_BLOCK_ALIGN 4096u
 
 const char *const netcl_state_kind_names[STATE_KINDS] = {"square_avg", "momentum_buffer",
-                                                         "grad_avg"};
+                                                         "grad_avg", "master"};
 
 static uint64_t slot_floats(uint64_t numel)
 {
@@ -326,4 +326,22 @@ netcl_status netcl_state_set_mapped(state_store *st, int mapped)
         }
     }
     return NETCL_SUCCESS;
+}
+
+netcl_status netcl_state_fill_master(state_store *st, const param_slot *slot,
+                                     const netcl_tensor *t)
+{
+    if (st->host_visible) {
+        netcl_host_to_float(t, netcl_state_host(st, slot, STATE_MASTER));
+        return NETCL_SUCCESS;
+    }
+    float *values = malloc(slot->numel * sizeof(float));
+    if (values == NULL) {
+        return netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating a master copy of %llu floats failed",
+                          (unsigned long long)slot->numel);
+    }
+    netcl_host_to_float(t, values);
+    const netcl_status status = netcl_state_copy(st, slot, STATE_MASTER, NULL, values);
+    free(values);
+    return status;
 }

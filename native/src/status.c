@@ -25,6 +25,11 @@ const char *netcl_last_error(void)
     return last_error;
 }
 
+int32_t netcl_abi_version(void)
+{
+    return NETCL_ABI_VERSION;
+}
+
 const char *netcl_version(void)
 {
     return NETCL_VERSION_STRING;

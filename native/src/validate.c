@@ -76,9 +76,14 @@ static int ranges_overlap(uint64_t a, uint64_t b, uint64_t bytes)
     return a < b + bytes && b < a + bytes;
 }
 
-netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i)
+netcl_status netcl_check_tensor_memory(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i)
 {
     const netcl_context *ctx = opt->ctx;
+    if (t->dtype != NETCL_FP32 && t->dtype != NETCL_BF16 && t->dtype != NETCL_FP16) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: unknown dtype %d (NETCL_FP32, "
+                          "NETCL_BF16 or NETCL_FP16)", i, t->dtype);
+    }
+    const size_t size = tensor_element_size(t);
     /* No tensor is larger than the device's memory; that also keeps every byte count below. */
     if (t->numel == 0) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: invalid numel 0", i);
@@ -88,7 +93,7 @@ netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t,
                           "device's memory holds (%llu bytes)", i, (unsigned long long)t->numel,
                           (unsigned long long)ctx->info.global_mem_bytes);
     }
-    const uint64_t bytes = t->numel * sizeof(float);
+    const uint64_t bytes = t->numel * size;
     if ((t->data == NULL) == (t->data_mem == NULL)) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: exactly one of data and data_mem "
                           "must be set", i);
@@ -99,12 +104,12 @@ netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t,
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: host data with a device "
                               "gradient (grad_mem); use grad", i);
         }
-        if (data % sizeof(float) != 0 || grad % sizeof(float) != 0) {
+        if (data % size != 0 || grad % size != 0) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad must be aligned "
-                              "to 4 bytes", i);
+                              "to %zu bytes", i, size);
         }
         if (data > UINTPTR_MAX - bytes || grad > UINTPTR_MAX - bytes) {
-            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %llu floats at 0x%llx run past "
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %llu elements at 0x%llx run past "
                               "the end of the address space", i, (unsigned long long)t->numel,
                               (unsigned long long)(data > UINTPTR_MAX - bytes ? data : grad));
         }
@@ -112,6 +117,10 @@ netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t,
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad overlap", i);
         }
     } else {
+        if (t->dtype != NETCL_FP32) {
+            return netcl_fail(NETCL_UNSUPPORTED, "tensor %u: device buffers hold FP32 tensors "
+                              "only", i);
+        }
         if (t->grad != NULL) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: device data (data_mem) with a "
                               "host gradient; use grad_mem", i);
@@ -130,6 +139,15 @@ netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t,
                               "same cl_mem", i);
         }
     }
+    return NETCL_SUCCESS;
+}
+
+netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i)
+{
+    netcl_status status = netcl_check_tensor_memory(opt, t, i);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
     const state_store *st = &opt->state;
     if (i < st->slot_count && has_grad(t)) {
         const param_slot *slot = &st->slots[i];
@@ -137,6 +155,10 @@ netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t,
             return netcl_fail(NETCL_STATE_MISMATCH, "tensor %u has %llu elements but its state "
                               "has %llu", i, (unsigned long long)t->numel,
                               (unsigned long long)slot->numel);
+        }
+        if (slot->has[STATE_MASTER] && t->dtype == NETCL_FP32) {
+            return netcl_fail(NETCL_STATE_MISMATCH, "tensor %u is FP32 but its state holds a "
+                              "master copy for a BF16/FP16 parameter", i);
         }
         if (slot->step >= (uint64_t)INT64_MAX) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: its step count is at the "

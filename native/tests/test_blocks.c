@@ -116,8 +116,8 @@ static void check_atomic_load(netcl_context *ctx)
     REQUIRE_OK(netcl_rmsprop_write_state(opt, 0, 7, SMALL, before, NULL, NULL));
     const size_t big = LIMIT_FLOATS + 1;
     float *values = test_alloc_floats(big), *other = test_alloc_floats(SMALL);
-    const netcl_state_values states[2] = {{9, SMALL, other, NULL, NULL},
-                                          {1, big, values, NULL, NULL}};
+    const netcl_state_values states[2] = {{9, SMALL, other, NULL, NULL, NULL},
+                                          {1, big, values, NULL, NULL, NULL}};
     const netcl_status status = netcl_rmsprop_load_state(opt, 2, states);
     CHECK(status == CL_MEM_OBJECT_ALLOCATION_FAILURE, "loading past the limit: %s: %s",
           netcl_status_name(status), netcl_last_error());
@@ -130,13 +130,15 @@ static void check_atomic_load(netcl_context *ctx)
     CHECK(!st.has_square_avg, "a failed load left state for parameter 1");
 
     /* A bad value in the last entry: nothing changes either. */
-    const netcl_state_values bad[2] = {{9, SMALL, other, NULL, NULL}, {3, SMALL, NULL, other, NULL}};
+    const netcl_state_values bad[2] = {{9, SMALL, other, NULL, NULL, NULL},
+                                        {3, SMALL, NULL, other, NULL, NULL}};
     CHECK(netcl_rmsprop_load_state(opt, 2, bad) == NETCL_INVALID_ARGUMENT, "bad entry accepted");
     REQUIRE_OK(netcl_rmsprop_get_state(opt, 0, &st));
     CHECK(st.step == 7, "a refused load changed parameter 0");
 
     /* And a good load replaces everything. */
-    const netcl_state_values good[2] = {{9, SMALL, other, NULL, NULL}, {2, SMALL, other, other, NULL}};
+    const netcl_state_values good[2] = {{9, SMALL, other, NULL, NULL, NULL},
+                                         {2, SMALL, other, other, NULL, NULL}};
     REQUIRE_OK(netcl_rmsprop_load_state(opt, 2, good));
     REQUIRE_OK(netcl_rmsprop_get_state(opt, 1, &st));
     CHECK(st.step == 2 && st.has_momentum_buffer, "the good load");

@@ -2,114 +2,40 @@
  * Contexts on one device share one cl_context and one built program, each with its own queue;
  * an optimizer keeps its context alive; everything netcl created is released with its last user,
  * whatever the order of destruction, also with contexts created and destroyed on several threads
- * at once. The OpenCL objects are counted by defining the OpenCL entry points here (the
- * executable's symbols come first for libnetcl) and forwarding them to the real ones.
+ * at once. The fault harness (fault/fault_inject.h) counts the OpenCL objects and calls.
  */
-#define _GNU_SOURCE  /* RTLD_NEXT */
-#include <dlfcn.h>
+#define _POSIX_C_SOURCE 200809L  /* pthread barriers */
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
 
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 
+#include "fault_inject.h"
 #include "test_util.h"
 
-/* ---- counting OpenCL objects ---------------------------------------------------------------- */
-
-/* Objects created (and retained) minus released, per kind; and the builds and contexts made. */
-static atomic_int live_contexts, live_programs, live_queues, contexts_created, programs_built;
-
-static void *real(const char *name)
+static unsigned contexts_made(void)
 {
-    void *function = dlsym(RTLD_NEXT, name);
-    if (function == NULL) {
-        fprintf(stderr, "dlsym(%s) failed: %s\n", name, dlerror());
-        exit(1);
-    }
-    return function;
+    return netcl_fault_calls("clCreateContext");
 }
 
-typedef void(CL_CALLBACK *context_notify)(const char *, const void *, size_t, void *);
-typedef void(CL_CALLBACK *build_notify)(cl_program, void *);
-
-/* The real function, called through its own type (dlsym returns an object pointer). */
-#define REAL(type, name) ((type)(uintptr_t)real(#name))
-
-/* A retain or release: counted when it succeeds. */
-#define COUNTED(name, object_type, live, change)                                               \
-    CL_API_ENTRY cl_int CL_API_CALL name(object_type object)                                   \
-    {                                                                                          \
-        typedef cl_int(CL_API_CALL * fn)(object_type);                                         \
-        const cl_int err = REAL(fn, name)(object);                                             \
-        if (err == CL_SUCCESS) atomic_fetch_add(&live, change);                                \
-        return err;                                                                            \
-    }
-COUNTED(clRetainContext, cl_context, live_contexts, 1)
-COUNTED(clReleaseContext, cl_context, live_contexts, -1)
-COUNTED(clRetainProgram, cl_program, live_programs, 1)
-COUNTED(clReleaseProgram, cl_program, live_programs, -1)
-COUNTED(clRetainCommandQueue, cl_command_queue, live_queues, 1)
-COUNTED(clReleaseCommandQueue, cl_command_queue, live_queues, -1)
-
-CL_API_ENTRY cl_context CL_API_CALL clCreateContext(const cl_context_properties *properties,
-                                                    cl_uint num_devices,
-                                                    const cl_device_id *devices,
-                                                    context_notify notify, void *user_data,
-                                                    cl_int *errcode_ret)
+static unsigned programs_built(void)
 {
-    typedef cl_context(CL_API_CALL *fn)(const cl_context_properties *, cl_uint,
-                                        const cl_device_id *, context_notify, void *, cl_int *);
-    cl_context context = REAL(fn, clCreateContext)(properties, num_devices, devices, notify,
-                                                   user_data, errcode_ret);
-    if (context != NULL) {
-        atomic_fetch_add(&live_contexts, 1);
-        atomic_fetch_add(&contexts_created, 1);
-    }
-    return context;
+    return netcl_fault_calls("clBuildProgram");
 }
 
-CL_API_ENTRY cl_program CL_API_CALL clCreateProgramWithSource(cl_context context, cl_uint count,
-                                                              const char **strings,
-                                                              const size_t *lengths,
-                                                              cl_int *errcode_ret)
+static long live_queues(void)
 {
-    typedef cl_program(CL_API_CALL *fn)(cl_context, cl_uint, const char **, const size_t *,
-                                        cl_int *);
-    cl_program program = REAL(fn, clCreateProgramWithSource)(context, count, strings, lengths,
-                                                             errcode_ret);
-    if (program != NULL) atomic_fetch_add(&live_programs, 1);
-    return program;
-}
-
-CL_API_ENTRY cl_int CL_API_CALL clBuildProgram(cl_program program, cl_uint num_devices,
-                                               const cl_device_id *devices, const char *options,
-                                               build_notify notify, void *user_data)
-{
-    typedef cl_int(CL_API_CALL *fn)(cl_program, cl_uint, const cl_device_id *, const char *,
-                                    build_notify, void *);
-    atomic_fetch_add(&programs_built, 1);
-    return REAL(fn, clBuildProgram)(program, num_devices, devices, options, notify, user_data);
-}
-
-CL_API_ENTRY cl_command_queue CL_API_CALL clCreateCommandQueue(cl_context context,
-                                                               cl_device_id device,
-                                                               cl_command_queue_properties props,
-                                                               cl_int *errcode_ret)
-{
-    typedef cl_command_queue(CL_API_CALL *fn)(cl_context, cl_device_id,
-                                              cl_command_queue_properties, cl_int *);
-    cl_command_queue queue = REAL(fn, clCreateCommandQueue)(context, device, props, errcode_ret);
-    if (queue != NULL) atomic_fetch_add(&live_queues, 1);
-    return queue;
+    return netcl_fault_live_objects().queues;
 }
 
 static void check_all_released(const char *when)
 {
-    CHECK(live_contexts == 0 && live_programs == 0 && live_queues == 0,
-          "%s: %d cl_context, %d cl_program, %d queue references left", when,
-          (int)live_contexts, (int)live_programs, (int)live_queues);
+    const netcl_fault_objects live = netcl_fault_live_objects();
+    CHECK(live.contexts == 0 && live.programs == 0 && live.queues == 0 && live.kernels == 0 &&
+              live.buffers == 0,
+          "%s: %ld cl_context, %ld cl_program, %ld queue, %ld kernel, %ld cl_mem references left",
+          when, live.contexts, live.programs, live.queues, live.kernels, live.buffers);
 }
 
 /* ---- a problem and its reference ---------------------------------------------------------- */
@@ -168,13 +94,13 @@ static int matches(const problem *pr)
 
 static void check_sharing(void)
 {
-    const int made = contexts_created, built = programs_built;
+    netcl_fault_arm(NULL, 0, 0);  /* counts calls from here */
     netcl_context *ctx[3];
     for (int i = 0; i < 3; ++i) ctx[i] = test_context();
-    CHECK(contexts_created - made == 1 && programs_built - built == 1,
-          "three contexts on one device: %d cl_contexts made, %d builds", contexts_created - made,
-          programs_built - built);
-    CHECK(live_queues == 3, "three contexts: %d queues, expected one each", (int)live_queues);
+    CHECK(contexts_made() == 1 && programs_built() == 1,
+          "three contexts on one device: %u cl_contexts made, %u builds", contexts_made(),
+          programs_built());
+    CHECK(live_queues() == 3, "three contexts: %ld queues, expected one each", live_queues());
     netcl_device_info first, other;
     REQUIRE_OK(netcl_context_get_info(ctx[0], &first));
     REQUIRE_OK(netcl_context_get_info(ctx[2], &other));
@@ -184,9 +110,10 @@ static void check_sharing(void)
 
     /* The last context took the shared state with it: the next one builds again. */
     netcl_context *again = test_context();
-    CHECK(contexts_created - made == 2 && programs_built - built == 2,
-          "a context after all were destroyed: %d cl_contexts made, %d builds",
-          contexts_created - made, programs_built - built);
+    CHECK(contexts_made() == 2 && programs_built() == 2,
+          "a context after all were destroyed: %u cl_contexts made, %u builds", contexts_made(),
+          programs_built());
+    netcl_fault_disarm();
     netcl_context_destroy(again);
     check_all_released("the context after them destroyed");
 }
@@ -206,11 +133,12 @@ static void check_caller_context_keeps_its_own_program(void)
     REQUIRE_OK(err);
     cl_command_queue queue = clCreateCommandQueue(cl_ctx, device, 0, &err);
     REQUIRE_OK(err);
-    const int built = programs_built;
+    netcl_fault_arm(NULL, 0, 0);
     netcl_context *own = NULL;
     REQUIRE_OK(netcl_context_create_from_cl(cl_ctx, device, queue, &own));
-    CHECK(programs_built - built == 1, "create_from_cl next to a shared context: %d builds",
-          programs_built - built);
+    netcl_fault_disarm();
+    CHECK(programs_built() == 1, "create_from_cl next to a shared context: %u builds",
+          programs_built());
     problem pr = make_problem(11);
     netcl_rmsprop *opt = NULL;
     REQUIRE_OK(netcl_rmsprop_create(own, &opt));
@@ -238,16 +166,16 @@ static void check_context_destroyed_first(void)
     REQUIRE_OK(step(also_on_a, &pa2));
     REQUIRE_OK(step(on_b, &pb));
     netcl_context_destroy(a);
-    CHECK(live_queues == 2, "a context with optimizers destroyed: %d queues, expected 2",
-          (int)live_queues);
+    CHECK(live_queues() == 2, "a context with optimizers destroyed: %ld queues, expected 2",
+          live_queues());
     for (int s = 1; s < STEPS / 2; ++s) {
         REQUIRE_OK(step(on_a, &pa));
         REQUIRE_OK(step(also_on_a, &pa2));
         REQUIRE_OK(step(on_b, &pb));
     }
     netcl_rmsprop_destroy(on_a);
-    CHECK(live_queues == 2, "one of two optimizers of a destroyed context gone: %d queues",
-          (int)live_queues);
+    CHECK(live_queues() == 2, "one of two optimizers of a destroyed context gone: %ld queues",
+          live_queues());
     netcl_context_destroy(b);
     for (int s = STEPS / 2; s < STEPS; ++s) {
         REQUIRE_OK(step(also_on_a, &pa2));
@@ -258,7 +186,7 @@ static void check_context_destroyed_first(void)
     CHECK(st.step == STEPS, "state of an optimizer whose context was destroyed: step %llu",
           (unsigned long long)st.step);
     netcl_rmsprop_destroy(also_on_a);
-    CHECK(live_queues == 1, "context freed with its last optimizer: %d queues", (int)live_queues);
+    CHECK(live_queues() == 1, "context freed with its last optimizer: %ld queues", live_queues());
     netcl_rmsprop_destroy(on_b);
     CHECK(matches(&pa2) && matches(&pb), "optimizers outliving their contexts differ from the "
                                          "reference");
@@ -319,17 +247,18 @@ static void check_threads(void)
     worker workers[THREADS];
     pthread_barrier_init(&created, NULL, THREADS + 1);
     pthread_barrier_init(&checked, NULL, THREADS + 1);
-    const int made = contexts_created, built = programs_built;
+    netcl_fault_arm(NULL, 0, 0);
     for (int i = 0; i < THREADS; ++i) {
         workers[i] = (worker){.index = i};
         pthread_create(&workers[i].thread, NULL, work, &workers[i]);
     }
     pthread_barrier_wait(&created);
-    CHECK(contexts_created - made == 1 && programs_built - built == 1,
-          "%d contexts created at once: %d cl_contexts made, %d builds", THREADS,
-          contexts_created - made, programs_built - built);
-    CHECK(live_queues == THREADS, "%d contexts created at once: %d queues", THREADS,
-          (int)live_queues);
+    CHECK(contexts_made() == 1 && programs_built() == 1,
+          "%d contexts created at once: %u cl_contexts made, %u builds", THREADS, contexts_made(),
+          programs_built());
+    CHECK(live_queues() == THREADS, "%d contexts created at once: %ld queues", THREADS,
+          live_queues());
+    netcl_fault_disarm();
     pthread_barrier_wait(&checked);
     for (int i = 0; i < THREADS; ++i) {
         pthread_join(workers[i].thread, NULL);

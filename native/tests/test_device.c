@@ -1,7 +1,8 @@
 /*
  * Device listing and selection: by index, platform:device, name substring, NETCL_DEVICE and the
- * default; with `--expect-no-platform` (run with OCL_ICD_VENDORS pointing at an empty folder)
- * the clear error when no OpenCL platform is installed.
+ * default; bad NETCL_WORK_GROUP_SIZE values; with `--expect-no-platform` (run with
+ * OCL_ICD_VENDORS pointing at an empty folder) the clear error when no OpenCL platform is
+ * installed.
  */
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <ctype.h>
@@ -27,6 +28,32 @@ static void check_selection(const char *selector, uint32_t expected_index)
     CHECK(info.global_index == expected_index, "selector '%s' chose device %u, expected %u",
           selector ? selector : "(null)", info.global_index, expected_index);
     netcl_context_destroy(ctx);
+}
+
+/* NETCL_WORK_GROUP_SIZE takes a power of two up to the device's largest work-group. It is read
+ * where a device's kernels are built: no context lives here, so each create builds them. */
+static void check_work_group_override(void)
+{
+    const char *bad[] = {"0", "3", "257", "1048576", "-256", "+256", " 256", "256x", "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        setenv("NETCL_WORK_GROUP_SIZE", bad[i], 1);
+        netcl_context *ctx = (netcl_context *)&ctx;
+        const netcl_status status = netcl_context_create(NULL, &ctx);
+        char message[80];
+        snprintf(message, sizeof message, "NETCL_WORK_GROUP_SIZE=%s is not a power of two", bad[i]);
+        CHECK(status == NETCL_INVALID_ARGUMENT && ctx == NULL &&
+                  strstr(netcl_last_error(), message) != NULL,
+              "NETCL_WORK_GROUP_SIZE='%s': %s, message '%s'", bad[i], netcl_status_name(status),
+              netcl_last_error());
+        if (status == NETCL_SUCCESS) {
+            netcl_context_destroy(ctx);
+        }
+    }
+    setenv("NETCL_WORK_GROUP_SIZE", "256", 1);
+    netcl_context *ctx = NULL;
+    REQUIRE_OK(netcl_context_create(NULL, &ctx));
+    netcl_context_destroy(ctx);
+    unsetenv("NETCL_WORK_GROUP_SIZE");
 }
 
 int main(int argc, char **argv)
@@ -79,6 +106,7 @@ int main(int argc, char **argv)
               name, chosen.name);
         netcl_context_destroy(ctx);
     }
+    check_work_group_override();
     /* NETCL_DEVICE applies when the selector is empty. */
     setenv("NETCL_DEVICE", "no-such-device-xyz", 1);
     netcl_context *ctx = NULL;

@@ -23,6 +23,15 @@ public class Netcl extends Netcl$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
+    private static final int NETCL_ABI_VERSION = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define NETCL_ABI_VERSION 1
+     * }
+     */
+    public static int NETCL_ABI_VERSION() {
+        return NETCL_ABI_VERSION;
+    }
     /**
      * {@snippet lang=c :
      * typedef int32_t netcl_status
@@ -154,6 +163,64 @@ public class Netcl extends Netcl$shared {
      */
     public static int NETCL_MEMORY_STAGED() {
         return NETCL_MEMORY_STAGED;
+    }
+
+    private static class netcl_abi_version {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_abi_version");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t netcl_abi_version()
+     * }
+     */
+    public static FunctionDescriptor netcl_abi_version$descriptor() {
+        return netcl_abi_version.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t netcl_abi_version()
+     * }
+     */
+    public static MethodHandle netcl_abi_version$handle() {
+        return netcl_abi_version.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t netcl_abi_version()
+     * }
+     */
+    public static MemorySegment netcl_abi_version$address() {
+        return netcl_abi_version.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t netcl_abi_version()
+     * }
+     */
+    public static int netcl_abi_version() {
+        var mh$ = netcl_abi_version.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_abi_version");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
     }
 
     private static class netcl_version {
@@ -818,6 +885,33 @@ public class Netcl extends Netcl$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    private static final int NETCL_FP32 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_dtype.NETCL_FP32 = 0
+     * }
+     */
+    public static int NETCL_FP32() {
+        return NETCL_FP32;
+    }
+    private static final int NETCL_BF16 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_dtype.NETCL_BF16 = 1
+     * }
+     */
+    public static int NETCL_BF16() {
+        return NETCL_BF16;
+    }
+    private static final int NETCL_FP16 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_dtype.NETCL_FP16 = 2
+     * }
+     */
+    public static int NETCL_FP16() {
+        return NETCL_FP16;
+    }
 
     private static class netcl_rmsprop_create {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -1125,6 +1219,199 @@ public class Netcl extends Netcl$shared {
         }
     }
 
+    private static class netcl_rmsprop_step_with {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_step_with");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options)
+     * }
+     */
+    public static FunctionDescriptor netcl_rmsprop_step_with$descriptor() {
+        return netcl_rmsprop_step_with.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options)
+     * }
+     */
+    public static MethodHandle netcl_rmsprop_step_with$handle() {
+        return netcl_rmsprop_step_with.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options)
+     * }
+     */
+    public static MemorySegment netcl_rmsprop_step_with$address() {
+        return netcl_rmsprop_step_with.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options)
+     * }
+     */
+    public static int netcl_rmsprop_step_with(MemorySegment optimizer, MemorySegment groups, int group_count, MemorySegment tensors, int tensor_count, MemorySegment options) {
+        var mh$ = netcl_rmsprop_step_with.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_rmsprop_step_with", optimizer, groups, group_count, tensors, tensor_count, options);
+            }
+            return (int)mh$.invokeExact(optimizer, groups, group_count, tensors, tensor_count, options);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_rmsprop_grad_stats {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_FLOAT,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_grad_stats");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float inv_scale, netcl_grad_stats *stats)
+     * }
+     */
+    public static FunctionDescriptor netcl_rmsprop_grad_stats$descriptor() {
+        return netcl_rmsprop_grad_stats.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float inv_scale, netcl_grad_stats *stats)
+     * }
+     */
+    public static MethodHandle netcl_rmsprop_grad_stats$handle() {
+        return netcl_rmsprop_grad_stats.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float inv_scale, netcl_grad_stats *stats)
+     * }
+     */
+    public static MemorySegment netcl_rmsprop_grad_stats$address() {
+        return netcl_rmsprop_grad_stats.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float inv_scale, netcl_grad_stats *stats)
+     * }
+     */
+    public static int netcl_rmsprop_grad_stats(MemorySegment optimizer, MemorySegment tensors, int tensor_count, float inv_scale, MemorySegment stats) {
+        var mh$ = netcl_rmsprop_grad_stats.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_rmsprop_grad_stats", optimizer, tensors, tensor_count, inv_scale, stats);
+            }
+            return (int)mh$.invokeExact(optimizer, tensors, tensor_count, inv_scale, stats);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_rmsprop_scale_grads {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_FLOAT,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_scale_grads");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor, netcl_grad_stats *stats)
+     * }
+     */
+    public static FunctionDescriptor netcl_rmsprop_scale_grads$descriptor() {
+        return netcl_rmsprop_scale_grads.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor, netcl_grad_stats *stats)
+     * }
+     */
+    public static MethodHandle netcl_rmsprop_scale_grads$handle() {
+        return netcl_rmsprop_scale_grads.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor, netcl_grad_stats *stats)
+     * }
+     */
+    public static MemorySegment netcl_rmsprop_scale_grads$address() {
+        return netcl_rmsprop_scale_grads.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_tensor *tensors, uint32_t tensor_count, float factor, netcl_grad_stats *stats)
+     * }
+     */
+    public static int netcl_rmsprop_scale_grads(MemorySegment optimizer, MemorySegment tensors, int tensor_count, float factor, MemorySegment stats) {
+        var mh$ = netcl_rmsprop_scale_grads.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_rmsprop_scale_grads", optimizer, tensors, tensor_count, factor, stats);
+            }
+            return (int)mh$.invokeExact(optimizer, tensors, tensor_count, factor, stats);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class netcl_rmsprop_get_param_count {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Netcl.C_INT,
@@ -1306,6 +1593,69 @@ public class Netcl extends Netcl$shared {
                 traceDowncall("netcl_rmsprop_read_state", optimizer, index, numel, square_avg, momentum_buffer, grad_avg);
             }
             return (int)mh$.invokeExact(optimizer, index, numel, square_avg, momentum_buffer, grad_avg);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_rmsprop_read_master {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_LONG,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_read_master");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t index, uint64_t numel, float *master)
+     * }
+     */
+    public static FunctionDescriptor netcl_rmsprop_read_master$descriptor() {
+        return netcl_rmsprop_read_master.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t index, uint64_t numel, float *master)
+     * }
+     */
+    public static MethodHandle netcl_rmsprop_read_master$handle() {
+        return netcl_rmsprop_read_master.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t index, uint64_t numel, float *master)
+     * }
+     */
+    public static MemorySegment netcl_rmsprop_read_master$address() {
+        return netcl_rmsprop_read_master.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t index, uint64_t numel, float *master)
+     * }
+     */
+    public static int netcl_rmsprop_read_master(MemorySegment optimizer, int index, long numel, MemorySegment master) {
+        var mh$ = netcl_rmsprop_read_master.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_rmsprop_read_master", optimizer, index, numel, master);
+            }
+            return (int)mh$.invokeExact(optimizer, index, numel, master);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -20,6 +20,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     int32_t has_square_avg;
  *     int32_t has_momentum_buffer;
  *     int32_t has_grad_avg;
+ *     int32_t has_master;
  * }
  * }
  */
@@ -35,7 +36,7 @@ public class netcl_param_state {
         Netcl.C_INT.withName("has_square_avg"),
         Netcl.C_INT.withName("has_momentum_buffer"),
         Netcl.C_INT.withName("has_grad_avg"),
-        MemoryLayout.paddingLayout(4)
+        Netcl.C_INT.withName("has_master")
     ).withName("netcl_param_state");
 
     /**
@@ -263,6 +264,50 @@ public class netcl_param_state {
      */
     public static void has_grad_avg(MemorySegment struct, int fieldValue) {
         struct.set(has_grad_avg$LAYOUT, has_grad_avg$OFFSET, fieldValue);
+    }
+
+    private static final OfInt has_master$LAYOUT = (OfInt)$LAYOUT.select(groupElement("has_master"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t has_master
+     * }
+     */
+    public static final OfInt has_master$layout() {
+        return has_master$LAYOUT;
+    }
+
+    private static final long has_master$OFFSET = $LAYOUT.byteOffset(groupElement("has_master"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t has_master
+     * }
+     */
+    public static final long has_master$offset() {
+        return has_master$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t has_master
+     * }
+     */
+    public static int has_master(MemorySegment struct) {
+        return struct.get(has_master$LAYOUT, has_master$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t has_master
+     * }
+     */
+    public static void has_master(MemorySegment struct, int fieldValue) {
+        struct.set(has_master$LAYOUT, has_master$OFFSET, fieldValue);
     }
 
     /**

@@ -20,6 +20,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     const float *square_avg;
  *     const float *momentum_buffer;
  *     const float *grad_avg;
+ *     const float *master;
  * }
  * }
  */
@@ -34,7 +35,8 @@ public class netcl_state_values {
         Netcl.C_LONG.withName("numel"),
         Netcl.C_POINTER.withName("square_avg"),
         Netcl.C_POINTER.withName("momentum_buffer"),
-        Netcl.C_POINTER.withName("grad_avg")
+        Netcl.C_POINTER.withName("grad_avg"),
+        Netcl.C_POINTER.withName("master")
     ).withName("netcl_state_values");
 
     /**
@@ -262,6 +264,50 @@ public class netcl_state_values {
      */
     public static void grad_avg(MemorySegment struct, MemorySegment fieldValue) {
         struct.set(grad_avg$LAYOUT, grad_avg$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout master$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("master"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * const float *master
+     * }
+     */
+    public static final AddressLayout master$layout() {
+        return master$LAYOUT;
+    }
+
+    private static final long master$OFFSET = $LAYOUT.byteOffset(groupElement("master"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * const float *master
+     * }
+     */
+    public static final long master$offset() {
+        return master$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * const float *master
+     * }
+     */
+    public static MemorySegment master(MemorySegment struct) {
+        return struct.get(master$LAYOUT, master$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * const float *master
+     * }
+     */
+    public static void master(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(master$LAYOUT, master$OFFSET, fieldValue);
     }
 
     /**

@@ -15,13 +15,14 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
 /**
  * {@snippet lang=c :
  * struct netcl_tensor {
- *     float *data;
- *     const float *grad;
+ *     void *data;
+ *     const void *grad;
  *     struct _cl_mem *data_mem;
  *     struct _cl_mem *grad_mem;
  *     uint64_t data_offset;
  *     uint64_t grad_offset;
  *     uint64_t numel;
+ *     int32_t dtype;
  * }
  * }
  */
@@ -38,7 +39,9 @@ public class netcl_tensor {
         Netcl.C_POINTER.withName("grad_mem"),
         Netcl.C_LONG.withName("data_offset"),
         Netcl.C_LONG.withName("grad_offset"),
-        Netcl.C_LONG.withName("numel")
+        Netcl.C_LONG.withName("numel"),
+        Netcl.C_INT.withName("dtype"),
+        MemoryLayout.paddingLayout(4)
     ).withName("netcl_tensor");
 
     /**
@@ -53,7 +56,7 @@ public class netcl_tensor {
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * float *data
+     * void *data
      * }
      */
     public static final AddressLayout data$layout() {
@@ -65,7 +68,7 @@ public class netcl_tensor {
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * float *data
+     * void *data
      * }
      */
     public static final long data$offset() {
@@ -75,7 +78,7 @@ public class netcl_tensor {
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * float *data
+     * void *data
      * }
      */
     public static MemorySegment data(MemorySegment struct) {
@@ -85,7 +88,7 @@ public class netcl_tensor {
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * float *data
+     * void *data
      * }
      */
     public static void data(MemorySegment struct, MemorySegment fieldValue) {
@@ -97,7 +100,7 @@ public class netcl_tensor {
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * const float *grad
+     * const void *grad
      * }
      */
     public static final AddressLayout grad$layout() {
@@ -109,7 +112,7 @@ public class netcl_tensor {
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * const float *grad
+     * const void *grad
      * }
      */
     public static final long grad$offset() {
@@ -119,7 +122,7 @@ public class netcl_tensor {
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * const float *grad
+     * const void *grad
      * }
      */
     public static MemorySegment grad(MemorySegment struct) {
@@ -129,7 +132,7 @@ public class netcl_tensor {
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * const float *grad
+     * const void *grad
      * }
      */
     public static void grad(MemorySegment struct, MemorySegment fieldValue) {
@@ -354,6 +357,50 @@ public class netcl_tensor {
      */
     public static void numel(MemorySegment struct, long fieldValue) {
         struct.set(numel$LAYOUT, numel$OFFSET, fieldValue);
+    }
+
+    private static final OfInt dtype$LAYOUT = (OfInt)$LAYOUT.select(groupElement("dtype"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t dtype
+     * }
+     */
+    public static final OfInt dtype$layout() {
+        return dtype$LAYOUT;
+    }
+
+    private static final long dtype$OFFSET = $LAYOUT.byteOffset(groupElement("dtype"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t dtype
+     * }
+     */
+    public static final long dtype$offset() {
+        return dtype$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t dtype
+     * }
+     */
+    public static int dtype(MemorySegment struct) {
+        return struct.get(dtype$LAYOUT, dtype$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t dtype
+     * }
+     */
+    public static void dtype(MemorySegment struct, int fieldValue) {
+        struct.set(dtype$LAYOUT, dtype$OFFSET, fieldValue);
     }
 
     /**

@@ -9,6 +9,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
+import netcl.bindings.Netcl;
+
 /**
  * Loads libnetcl once per class loader, so that the generated bindings (which look symbols up in
  * the loader's libraries) find them. Order: {@code -Dnetcl.library=PATH}, else the environment
@@ -28,7 +30,27 @@ final class NativeLibrary {
     static synchronized void load() {
         if (!loaded) {
             load(System.getProperty(PROPERTY), System.getenv(ENVIRONMENT), platform());
+            checkAbi();
             loaded = true;
+        }
+    }
+
+    /**
+     * The bindings read and write netcl's structs at the offsets of the header they were
+     * generated from: a library built from another header would be misread, so it is refused.
+     */
+    static void checkAbi() {
+        int expected = Netcl.NETCL_ABI_VERSION();
+        int actual;
+        try {
+            actual = Netcl.netcl_abi_version();
+        } catch (UnsatisfiedLinkError | IllegalArgumentException e) {
+            throw new UnsatisfiedLinkError("the loaded libnetcl has no netcl_abi_version: it is older than "
+                    + "these bindings (ABI " + expected + "); use the library built with this jar");
+        }
+        if (actual != expected) {
+            throw new UnsatisfiedLinkError("the loaded libnetcl has ABI version " + actual + " but these "
+                    + "bindings were generated for ABI " + expected + "; use the library built with this jar");
         }
     }
 

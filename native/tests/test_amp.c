@@ -1,0 +1,326 @@
+/*
+ * Mixed-precision trajectories (scripts/generate-amp-trajectories: PyTorch 1.13 with a loss
+ * scaler, gradient clipping and float32 masters for bf16/fp16 parameters) replayed through
+ * netcl_rmsprop_grad_stats and netcl_rmsprop_step_with: the non-finite check, the clipping norm
+ * and coefficient, every master, parameter and final state must have the recorded bits (a NaN
+ * may be any NaN, as in test_torch). Usage: test_amp DATA_DIR.
+ */
+#include <math.h>
+
+#include "test_util.h"
+
+enum { CLIP_NONE, CLIP_L2, CLIP_INF };
+
+typedef struct reader {
+    const unsigned char *at, *end;
+    int ok;
+} reader;
+
+static void take(reader *r, void *out, size_t n)
+{
+    if (!r->ok || (size_t)(r->end - r->at) < n) {
+        r->ok = 0;
+        memset(out, 0, n);
+        return;
+    }
+    memcpy(out, r->at, n);
+    r->at += n;
+}
+
+static uint32_t u32(reader *r)
+{
+    uint32_t v;
+    take(r, &v, 4);
+    return v;
+}
+
+static double f64(reader *r)
+{
+    double v;
+    take(r, &v, 8);
+    return v;
+}
+
+static float f32(reader *r)
+{
+    float v;
+    take(r, &v, 4);
+    return v;
+}
+
+/* Bits equal, or both NaN. */
+static int same_float(float a, float b)
+{
+    return memcmp(&a, &b, 4) == 0 || (isnan(a) && isnan(b));
+}
+
+static int same_half(uint16_t a, uint16_t b, int dtype)
+{
+    const uint16_t exp_mask = dtype == NETCL_BF16 ? 0x7F80u : 0x7C00u;
+    const uint16_t man_mask = dtype == NETCL_BF16 ? 0x007Fu : 0x03FFu;
+    const int a_nan = (a & exp_mask) == exp_mask && (a & man_mask) != 0;
+    const int b_nan = (b & exp_mask) == exp_mask && (b & man_mask) != 0;
+    return a == b || (a_nan && b_nan);
+}
+
+/* Compares `n` values of `dtype` at `actual` with the next ones in the file. */
+static size_t diffs_in(reader *r, const void *actual, uint32_t n, int dtype)
+{
+    size_t diffs = 0;
+    for (uint32_t k = 0; k < n; ++k) {
+        if (dtype == NETCL_FP32) {
+            diffs += !same_float(((const float *)actual)[k], f32(r));
+        } else {
+            uint16_t expected;
+            take(r, &expected, 2);
+            diffs += !same_half(((const uint16_t *)actual)[k], expected, dtype);
+        }
+    }
+    return diffs;
+}
+
+static void replay(netcl_context *ctx, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        CHECK(0, "cannot open %s", path);
+        return;
+    }
+    fseek(f, 0, SEEK_END);
+    const long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bytes = malloc((size_t)size);
+    CHECK(fread(bytes, 1, (size_t)size, f) == (size_t)size, "%s: short read", path);
+    fclose(f);
+    reader r = {bytes, bytes + size, 1};
+    char magic[4];
+    take(&r, magic, 4);
+    CHECK(memcmp(magic, "NCAM", 4) == 0 && u32(&r) == 1, "%s: bad header", path);
+    const uint32_t steps = u32(&r), group_count = u32(&r), count = u32(&r), clip = u32(&r);
+    const double max_norm = f64(&r);
+    f64(&r); f64(&r); f64(&r); u32(&r);  /* the scaler's settings: the recorded scales suffice */
+    netcl_param_group groups[4];
+    for (uint32_t g = 0; g < group_count && g < 4; ++g) {
+        groups[g] = test_default_group(0, 0);
+        groups[g].lr = f64(&r);
+        groups[g].alpha = f64(&r);
+        groups[g].eps = f64(&r);
+        groups[g].weight_decay = f64(&r);
+        groups[g].momentum = f64(&r);
+        groups[g].centered = (int32_t)u32(&r);
+        groups[g].maximize = (int32_t)u32(&r);
+    }
+    netcl_tensor tensors[8];
+    uint32_t numel[8];
+    for (uint32_t i = 0; i < count && i < 8; ++i) {
+        const uint32_t g = u32(&r);
+        const int32_t dtype = (int32_t)u32(&r);
+        numel[i] = u32(&r);
+        tensors[i] = test_host_tensor(test_alloc_floats(numel[i]), test_alloc_floats(numel[i]), numel[i]);
+        tensors[i].dtype = dtype;
+        if (groups[g].count == 0) groups[g].first = i;
+        groups[g].count++;
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+        take(&r, tensors[i].data, numel[i] * (tensors[i].dtype == NETCL_FP32 ? 4u : 2u));
+    }
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    netcl_grad_stats stats[8];
+    float *values = test_alloc_floats(1 << 16);
+    for (uint32_t s = 0; s < steps && r.ok; ++s) {
+        f32(&r);
+        const float inv_scale = f32(&r);
+        for (uint32_t i = 0; i < count; ++i) {
+            take(&r, (void *)tensors[i].grad, numel[i] * (tensors[i].dtype == NETCL_FP32 ? 4u : 2u));
+        }
+        const uint32_t found_inf = u32(&r);
+        REQUIRE_OK(netcl_rmsprop_grad_stats(opt, tensors, count, inv_scale, stats));
+        double sum = 0.0, max_abs = 0.0;
+        int nonfinite = 0;
+        for (uint32_t i = 0; i < count; ++i) {
+            nonfinite |= stats[i].nonfinite;
+            sum += stats[i].sum_squares;
+            max_abs = stats[i].max_abs > max_abs || isnan(stats[i].max_abs) ? stats[i].max_abs : max_abs;
+        }
+        CHECK(nonfinite == (int)found_inf, "%s: step %u: found_inf %d, PyTorch %u", path, s + 1,
+              nonfinite, found_inf);
+        netcl_step_options options = {sizeof options, inv_scale, 1.0f};
+        if (clip != CLIP_NONE) {
+            f32(&r);  /* PyTorch's own float32 norm: its reduction order is not reproducible */
+            const double ref_norm = f64(&r);
+            const float norm = f32(&r), coef = f32(&r);
+            const float ours = (float)(clip == CLIP_L2 ? sqrt(sum) : max_abs);
+            CHECK(same_float(ours, norm), "%s: step %u: norm %.9g, expected %.9g (double %.17g)",
+                  path, s + 1, ours, norm, ref_norm);
+            float clip_coef = (1.0f / (ours + 1e-6f)) * (float)max_norm;
+            clip_coef = clip_coef > 1.0f ? 1.0f : clip_coef;  /* clamp(max=1): NaN stays NaN */
+            CHECK(same_float(clip_coef, coef), "%s: step %u: clip_coef %.9g, expected %.9g", path,
+                  s + 1, clip_coef, coef);
+            options.clip_coef = clip_coef;
+        }
+        if (!nonfinite) {
+            REQUIRE_OK(netcl_rmsprop_step_with(opt, groups, group_count, tensors, count, &options));
+        }
+        for (uint32_t i = 0; i < count; ++i) {
+            netcl_param_state st;
+            REQUIRE_OK(netcl_rmsprop_get_state(opt, i, &st));
+            /* The master: the parameter itself for FP32; before a BF16/FP16 parameter's first
+             * step it is the parameter converted, which the parameter's own check covers. */
+            const float *master = tensors[i].data;
+            if (tensors[i].dtype != NETCL_FP32) {
+                master = NULL;
+                if (st.has_master) {
+                    REQUIRE_OK(netcl_rmsprop_read_master(opt, i, numel[i], values));
+                    master = values;
+                }
+            }
+            size_t diffs = 0;
+            if (master != NULL) {
+                diffs += diffs_in(&r, master, numel[i], NETCL_FP32);
+            } else {
+                r.at += numel[i] * 4u;
+            }
+            if (tensors[i].dtype != NETCL_FP32) {
+                diffs += diffs_in(&r, tensors[i].data, numel[i], tensors[i].dtype);
+            }
+            CHECK(diffs == 0, "%s: step %u: tensor %u: %zu values differ from PyTorch", path, s + 1,
+                  i, diffs);
+        }
+        f32(&r);
+        u32(&r);
+    }
+    for (uint32_t i = 0; i < count && r.ok; ++i) {
+        uint64_t step;
+        take(&r, &step, 8);
+        netcl_param_state st;
+        REQUIRE_OK(netcl_rmsprop_get_state(opt, i, &st));
+        CHECK(st.step == step, "%s: tensor %u: step %llu, PyTorch %llu", path, i,
+              (unsigned long long)st.step, (unsigned long long)step);
+        float *out[3] = {test_alloc_floats(numel[i]), test_alloc_floats(numel[i]),
+                         test_alloc_floats(numel[i])};
+        REQUIRE_OK(netcl_rmsprop_read_state(opt, i, numel[i], out[0], out[1], out[2]));
+        const netcl_param_group *g = &groups[0];
+        for (uint32_t k = 0; k < group_count; ++k) {
+            if (i >= groups[k].first && i < groups[k].first + groups[k].count) g = &groups[k];
+        }
+        const int present[3] = {1, g->momentum > 0.0, g->centered};
+        for (int b = 0; b < 3; ++b) {
+            if (present[b]) {
+                CHECK(diffs_in(&r, out[b], numel[i], NETCL_FP32) == 0, "%s: tensor %u: state %d "
+                      "differs from PyTorch", path, i, b);
+            }
+            free(out[b]);
+        }
+    }
+    CHECK(r.ok && r.at == r.end, "%s: truncated or trailing bytes", path);
+    netcl_rmsprop_destroy(opt);
+    for (uint32_t i = 0; i < count; ++i) {
+        free(tensors[i].data);
+        free((void *)tensors[i].grad);
+    }
+    free(values);
+    free(bytes);
+}
+
+/* Hand-computed gradient passes, and every bad input of the mixed-precision calls: the status,
+ * and that nothing changed. */
+static void check_grad_passes_and_errors(netcl_context *ctx)
+{
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    float data[4] = {1, 2, 3, 4}, grad[4] = {3, -4, 0, 0.5f};
+    uint16_t half_data[4] = {0x3F80, 0x4000, 0x4040, 0x4080};   /* bf16 1, 2, 3, 4 */
+    uint16_t half_grad[4] = {0x4040, 0xC080, 0x0000, 0x3F00};   /* bf16 3, -4, 0, 0.5 */
+    netcl_tensor t[2] = {test_host_tensor(data, grad, 4), test_host_tensor(half_data, half_grad, 4)};
+    t[1].dtype = NETCL_BF16;
+    netcl_grad_stats stats[2];
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, t, 2, 0.5f, stats));
+    for (int i = 0; i < 2; ++i) {  /* (1.5^2 + 2^2 + 0 + 0.25^2) = 6.3125, max 2 */
+        CHECK(stats[i].sum_squares == 6.3125 && stats[i].max_abs == 2.0 && !stats[i].nonfinite,
+              "stats of tensor %d: %g %g %d", i, stats[i].sum_squares, stats[i].max_abs,
+              stats[i].nonfinite);
+    }
+    REQUIRE_OK(netcl_rmsprop_scale_grads(opt, t, 2, 0.5f, stats));
+    CHECK(grad[0] == 1.5f && grad[1] == -2.0f && grad[3] == 0.25f, "scaled fp32 gradient");
+    CHECK(half_grad[0] == 0x3FC0 && half_grad[1] == 0xC000 && half_grad[3] == 0x3E80,
+          "scaled bf16 gradient %04x %04x %04x", half_grad[0], half_grad[1], half_grad[3]);
+    CHECK(stats[1].sum_squares == 6.3125, "stats of the scaling pass");
+    grad[2] = INFINITY;
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, t, 1, 1.0f, stats));
+    CHECK(stats[0].nonfinite, "an inf gradient is reported");
+    grad[2] = 0.0f;
+
+    /* Bad inputs: a clear status, nothing changed. */
+    const float grad_before[4] = {grad[0], grad[1], grad[2], grad[3]};
+    const float data_before[4] = {data[0], data[1], data[2], data[3]};
+    const netcl_param_group g = test_default_group(0, 1);
+    netcl_step_options options = {sizeof options, 1.0f, 1.0f};
+    options.struct_size = 4;
+    CHECK(netcl_rmsprop_step_with(opt, &g, 1, t, 1, &options) == NETCL_INVALID_ARGUMENT &&
+              strstr(netcl_last_error(), "struct_size") != NULL, "wrong struct_size");
+    options.struct_size = sizeof options;
+    options.inv_scale = NAN;
+    CHECK(netcl_rmsprop_step_with(opt, &g, 1, t, 1, &options) == NETCL_INVALID_ARGUMENT,
+          "NaN inv_scale");
+    options.inv_scale = 1.0f;
+    options.clip_coef = -1.0f;
+    CHECK(netcl_rmsprop_step_with(opt, &g, 1, t, 1, &options) == NETCL_INVALID_ARGUMENT,
+          "negative clip_coef");
+    CHECK(netcl_rmsprop_step_with(opt, &g, 1, t, 1, NULL) == NETCL_INVALID_ARGUMENT, "NULL options");
+    CHECK(netcl_rmsprop_scale_grads(opt, t, 1, INFINITY, NULL) == NETCL_INVALID_ARGUMENT,
+          "infinite factor");
+    CHECK(netcl_rmsprop_grad_stats(opt, t, 1, NAN, stats) == NETCL_INVALID_ARGUMENT, "NaN inv_scale");
+    netcl_tensor bad = t[0];
+    bad.dtype = 7;
+    CHECK(netcl_rmsprop_step(opt, &g, 1, &bad, 1) == NETCL_INVALID_ARGUMENT &&
+              strstr(netcl_last_error(), "unknown dtype 7") != NULL, "unknown dtype");
+    bad = t[1];
+    bad.data = (char *)half_data + 1;
+    CHECK(netcl_rmsprop_step(opt, &g, 1, &bad, 1) == NETCL_INVALID_ARGUMENT &&
+              strstr(netcl_last_error(), "aligned to 2 bytes") != NULL, "misaligned bf16");
+    bad = (netcl_tensor){0};
+    bad.data_mem = (struct _cl_mem *)data;  /* refused before it is used */
+    bad.numel = 4;
+    bad.dtype = NETCL_FP16;
+    CHECK(netcl_rmsprop_step(opt, &g, 1, &bad, 1) == NETCL_UNSUPPORTED, "fp16 device tensor");
+    CHECK(netcl_rmsprop_grad_stats(opt, &bad, 1, 1.0f, stats) == NETCL_UNSUPPORTED,
+          "statistics of a device tensor");
+    CHECK(memcmp(grad, grad_before, sizeof grad) == 0 && memcmp(data, data_before, sizeof data) == 0,
+          "a refused call changed memory");
+    /* A BF16 parameter's state (with its master) then stepped as FP32: refused. */
+    netcl_param_group g1 = test_default_group(0, 1);
+    REQUIRE_OK(netcl_rmsprop_step(opt, &g1, 1, &t[1], 1));
+    netcl_tensor as_fp32 = test_host_tensor(data, grad, 4);
+    CHECK(netcl_rmsprop_step(opt, &g1, 1, &as_fp32, 1) == NETCL_STATE_MISMATCH, "dtype changed");
+    CHECK(memcmp(data, data_before, sizeof data) == 0, "the refused step changed the parameter");
+    netcl_rmsprop_destroy(opt);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_amp DATA_DIR\n");
+        return 2;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.txt", argv[1]);
+    FILE *index = fopen(path, "r");
+    if (index == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return 1;
+    }
+    netcl_context *ctx = test_context();
+    check_grad_passes_and_errors(ctx);
+    char name[256];
+    int cases = 0;
+    while (fscanf(index, "%255s", name) == 1) {
+        snprintf(path, sizeof path, "%s/%s", argv[1], name);
+        replay(ctx, path);
+        cases++;
+    }
+    fclose(index);
+    CHECK(cases >= 40, "only %d trajectories in the index", cases);
+    netcl_context_destroy(ctx);
+    return test_finish("test_amp");
+}
