@@ -28,7 +28,8 @@ import netcl.optim.StateDict;
 
 /**
  * Atomic saves under SIGKILL: a child JVM ({@link SaveLoop}) saves generation after generation
- * to one file; it is killed at a random moment, 60 times; after each kill the file must load
+ * to one file; after it reports 1 to 3 saves it is killed 0-20 ms later, in the middle of a later
+ * save at a random point, 60 times; after each kill the file must load
  * completely and hold exactly one generation, the last one the child reported saved or the one
  * after it (killed between the rename and its report), never a mix or a torn file.
  */
@@ -43,24 +44,27 @@ class AtomicSaveKillTest {
         Path file = dir.resolve("run.safetensors");
         SplittableRandom random = new SplittableRandom(20240610);
         long lastSaved = 0;
-        int killedAfterASave = 0;
         int newerThanReported = 0;
         for (int kill = 0; kill < KILLS; kill++) {
             Process child = start(file);
             BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
             List<String> lines = new ArrayList<>();
+            // Wait for 1 to 3 reported saves, then kill at a random moment of the saves that follow.
+            int wanted = 1 + random.nextInt(3);
             String line = out.readLine();
-            while (line != null && !line.startsWith("saved ")) {
-                line = out.readLine();
+            while (line != null && lines.size() < wanted) {
+                if (line.startsWith("saved ")) {
+                    lines.add(line);
+                }
+                if (lines.size() < wanted) {
+                    line = out.readLine();
+                }
             }
             if (line == null) {
                 child.waitFor();
-                fail("the child ended before its first save (exit status " + child.exitValue() + ")");
+                fail("the child ended after " + lines.size() + " saves (exit status " + child.exitValue() + ")");
             }
-            lines.add(line);
-            // One save in this loop takes a few milliseconds: a random moment in the next 40 lands
-            // in every phase of the following saves (writing, flushing, renaming, reporting).
-            Thread.sleep(random.nextInt(40));
+            Thread.sleep(random.nextInt(20));
             // SIGKILL through the handle: Process.destroyForcibly would also close the pipe we still read.
             child.toHandle().destroyForcibly();
             assertTrue(child.waitFor(30, TimeUnit.SECONDS), "the child did not die");
@@ -73,9 +77,6 @@ class AtomicSaveKillTest {
                     reported = Long.parseLong(l.substring(6));
                 }
             }
-            if (reported > lastSaved + 1) {
-                killedAfterASave++;
-            }
             long generation = checkWhole(file);
             assertTrue(generation == reported || generation == reported + 1, "the file holds generation "
                     + generation + ", the child last reported " + reported);
@@ -84,9 +85,8 @@ class AtomicSaveKillTest {
             }
             lastSaved = generation;
         }
-        assertTrue(killedAfterASave > KILLS / 4, "kills should land after several saves: " + killedAfterASave);
-        System.out.printf("kill test: %d SIGKILLs, %d after two or more saves, %d between a rename and its report, "
-                + "final generation %d%n", KILLS, killedAfterASave, newerThanReported, lastSaved);
+        System.out.printf("kill test: %d SIGKILLs, %d of them between a rename and its report, final generation %d%n",
+                KILLS, newerThanReported, lastSaved);
     }
 
     private static Process start(Path file) throws IOException {
