@@ -2,6 +2,7 @@ package netcl.optim;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
 import java.lang.ref.Reference;
@@ -595,24 +596,7 @@ public final class RMSProp implements Optimizer {
         if (sd == null || sd.state() == null) {
             throw new IllegalArgumentException("state dict is null");
         }
-        List<ParamGroup> loaded = new ArrayList<>();
-        if (sd.paramGroups() != null) {
-            if (sd.paramGroups().size() != groups.size()) {
-                throw new IllegalArgumentException("loaded state dict has " + sd.paramGroups().size()
-                        + " parameter groups, the optimizer has " + groups.size());
-            }
-            for (int g = 0; g < groups.size(); g++) {
-                StateDict.GroupState gs = sd.paramGroups().get(g);
-                if (gs == null || gs.params() == null || gs.params().size() != groups.get(g).params().size()) {
-                    throw new IllegalArgumentException("loaded state dict contains a parameter group " + g
-                            + " that doesn't match the size of optimizer's group");
-                }
-                ParamGroup options = ParamGroup.defaults();
-                options.lr(gs.lr()).alpha(gs.alpha()).eps(gs.eps()).weightDecay(gs.weightDecay())
-                        .momentum(gs.momentum()).centered(gs.centered()).maximize(gs.maximize());
-                loaded.add(options);
-            }
-        }
+        List<ParamGroup> loaded = checkGroups(sd.paramGroups());
         for (Map.Entry<Integer, ParamState> e : sd.state().entrySet()) {
             Integer index = e.getKey();
             ParamState s = e.getValue();
@@ -649,6 +633,202 @@ public final class RMSProp implements Optimizer {
     private static MemorySegment floats(Arena arena, float[] values) {
         return values == null ? MemorySegment.NULL : arena.allocateFrom(ValueLayout.JAVA_FLOAT, values);
     }
+
+    /** Checks loaded groups against this optimizer's; returns their options (none for {@code null}). */
+    private List<ParamGroup> checkGroups(List<StateDict.GroupState> loadedGroups) {
+        List<ParamGroup> loaded = new ArrayList<>();
+        if (loadedGroups != null) {
+            if (loadedGroups.size() != groups.size()) {
+                throw new IllegalArgumentException("loaded state dict has " + loadedGroups.size()
+                        + " parameter groups, the optimizer has " + groups.size());
+            }
+            for (int g = 0; g < groups.size(); g++) {
+                StateDict.GroupState gs = loadedGroups.get(g);
+                if (gs == null || gs.params() == null || gs.params().size() != groups.get(g).params().size()) {
+                    throw new IllegalArgumentException("loaded state dict contains a parameter group " + g
+                            + " that doesn't match the size of optimizer's group");
+                }
+                ParamGroup options = ParamGroup.defaults();
+                options.lr(gs.lr()).alpha(gs.alpha()).eps(gs.eps()).weightDecay(gs.weightDecay())
+                        .momentum(gs.momentum()).centered(gs.centered()).maximize(gs.maximize());
+                loaded.add(options);
+            }
+        }
+        return loaded;
+    }
+
+    // ---- The state dict in memory segments (large states, checkpoints); see SegmentStateDict ----
+
+    /**
+     * What each parameter's state holds, without copying it: keyed like {@link #stateDict()},
+     * only the parameters that have state.
+     */
+    public synchronized Map<Integer, ParamStateInfo> stateInfo() {
+        checkOpen();
+        try {
+            Map<Integer, ParamStateInfo> infos = new LinkedHashMap<>();
+            try (Arena temp = Arena.ofConfined()) {
+                MemorySegment info = netcl_param_state.allocate(temp);
+                for (int i = 0; i < params.length; i++) {
+                    NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, i, info), "netcl_rmsprop_get_state");
+                    if (netcl_param_state.has_square_avg(info) != 0) {
+                        infos.put(i, new ParamStateInfo(netcl_param_state.step(info), netcl_param_state.numel(info),
+                                netcl_param_state.has_momentum_buffer(info) != 0, netcl_param_state.has_grad_avg(info) != 0));
+                    }
+                }
+            }
+            return Collections.unmodifiableMap(infos);
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
+    }
+
+    /**
+     * The state dict with every buffer copied from the device straight into a segment from
+     * {@code allocator} (an {@link Arena}, or slices of a file mapping): no {@code float[]}, no
+     * size cap. Buffers are requested in a fixed order, {@code numel * 4} bytes each with 4-byte
+     * alignment: parameter by parameter in index order, {@code square_avg}, then
+     * {@code momentum_buffer} and {@code grad_avg} where they exist (see {@link #stateInfo()}).
+     * Each segment the allocator returns must be native, writable and exactly that size.
+     */
+    public synchronized SegmentStateDict stateDict(SegmentAllocator allocator) {
+        checkOpen();
+        try {
+            if (allocator == null) {
+                throw new IllegalArgumentException("allocator is null");
+            }
+            Map<Integer, SegmentParamState> state = new LinkedHashMap<>();
+            try (Arena temp = Arena.ofConfined()) {
+                MemorySegment info = netcl_param_state.allocate(temp);
+                for (int i = 0; i < params.length; i++) {
+                    NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, i, info), "netcl_rmsprop_get_state");
+                    if (netcl_param_state.has_square_avg(info) == 0) {
+                        continue;
+                    }
+                    long numel = netcl_param_state.numel(info);
+                    MemorySegment v = stateBuffer(allocator, numel);
+                    MemorySegment m = netcl_param_state.has_momentum_buffer(info) != 0
+                            ? stateBuffer(allocator, numel) : MemorySegment.NULL;
+                    MemorySegment ga = netcl_param_state.has_grad_avg(info) != 0
+                            ? stateBuffer(allocator, numel) : MemorySegment.NULL;
+                    NetclException.check(Netcl.netcl_rmsprop_read_state(optimizer, i, numel, v, m, ga),
+                            "netcl_rmsprop_read_state");
+                    state.put(i, new SegmentParamState(netcl_param_state.step(info), v,
+                            m.equals(MemorySegment.NULL) ? null : m, ga.equals(MemorySegment.NULL) ? null : ga));
+                }
+            }
+            return new SegmentStateDict(Collections.unmodifiableMap(state), groupStates());
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
+    }
+
+    /** Each group's options and parameter indices, as a state dict holds them. */
+    private List<StateDict.GroupState> groupStates() {
+        List<StateDict.GroupState> groupStates = new ArrayList<>();
+        int index = 0;
+        for (ParamGroup g : groups) {
+            List<Integer> ids = new ArrayList<>();
+            for (int k = 0; k < g.params().size(); k++) {
+                ids.add(index++);
+            }
+            groupStates.add(g.state(List.copyOf(ids)));
+        }
+        return List.copyOf(groupStates);
+    }
+
+    /** A segment for one state buffer; the native side writes numel floats to it, so it is checked first. */
+    private static MemorySegment stateBuffer(SegmentAllocator allocator, long numel) {
+        long bytes = numel * Float.BYTES;
+        MemorySegment s = allocator.allocate(bytes, Float.BYTES);
+        if (s == null || !s.isNative() || s.isReadOnly() || s.byteSize() != bytes || s.address() % Float.BYTES != 0) {
+            throw new IllegalStateException("the allocator returned " + s + " for a buffer of " + bytes
+                    + " bytes; it must return a native, writable, 4-byte aligned segment of exactly that size");
+        }
+        return s;
+    }
+
+    /**
+     * {@link #loadStateDict(StateDict)} from segments, with the same checks and the same
+     * all-or-nothing effect: each segment must be native (off-heap or mapped; read-only is fine),
+     * 4-byte aligned, hold exactly the parameter's number of floats, and stay open during the
+     * call. The values are copied; the segments may be closed afterwards.
+     */
+    public synchronized void loadStateDict(SegmentStateDict stateDict) {
+        checkOpen();
+        try {
+            if (stateDict == null || stateDict.state() == null) {
+                throw new IllegalArgumentException("state dict is null");
+            }
+            List<ParamGroup> loadedGroups = checkGroups(stateDict.paramGroups());
+            for (Map.Entry<Integer, SegmentParamState> e : stateDict.state().entrySet()) {
+                Integer index = e.getKey();
+                SegmentParamState s = e.getValue();
+                if (index == null || index < 0 || index >= params.length) {
+                    throw new IllegalArgumentException("state for parameter " + index + ", but the optimizer has "
+                            + params.length + " parameters");
+                }
+                if (s == null || s.squareAvg() == null) {
+                    throw new IllegalArgumentException("parameter " + index + ": state without squareAvg");
+                }
+                if (s.step() < 0) {
+                    throw new IllegalArgumentException("parameter " + index + ": negative step " + s.step());
+                }
+                long numel = params[index].numel();
+                checkStateSegment(index, "squareAvg", s.squareAvg(), numel);
+                checkStateSegment(index, "momentumBuffer", s.momentumBuffer(), numel);
+                checkStateSegment(index, "gradAvg", s.gradAvg(), numel);
+            }
+            try (Arena temp = Arena.ofConfined()) {
+                MemorySegment values = netcl_state_values.allocateArray(Math.max(1, params.length), temp);
+                for (int i = 0; i < params.length; i++) {
+                    SegmentParamState s = stateDict.state().get(i);
+                    if (s != null) {
+                        MemorySegment entry = netcl_state_values.asSlice(values, i);
+                        netcl_state_values.step(entry, s.step());
+                        netcl_state_values.numel(entry, params[i].numel());
+                        netcl_state_values.square_avg(entry, s.squareAvg());
+                        netcl_state_values.momentum_buffer(entry, orNull(s.momentumBuffer()));
+                        netcl_state_values.grad_avg(entry, orNull(s.gradAvg()));
+                    }
+                }
+                NetclException.check(Netcl.netcl_rmsprop_load_state(optimizer, params.length, values),
+                        "netcl_rmsprop_load_state");
+            }
+            for (int g = 0; g < loadedGroups.size(); g++) {
+                groups.get(g).copyOptions(loadedGroups.get(g));
+            }
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
+    }
+
+    private static void checkStateSegment(int index, String name, MemorySegment s, long numel) {
+        if (s == null) {
+            return;
+        }
+        String what = "parameter " + index + ": " + name;
+        if (!s.scope().isAlive()) {
+            throw new IllegalArgumentException(what + ": the segment's arena is closed");
+        }
+        if (!s.isNative()) {
+            throw new IllegalArgumentException(what + " is a heap segment; it must be native memory");
+        }
+        if (s.byteSize() != numel * Float.BYTES) {
+            throw new IllegalArgumentException(what + " has " + s.byteSize() + " bytes, the parameter has "
+                    + numel + " floats (" + numel * Float.BYTES + " bytes)");
+        }
+        if (s.address() % Float.BYTES != 0) {
+            throw new IllegalArgumentException(what + " at address 0x" + Long.toHexString(s.address())
+                    + " is not aligned to 4 bytes");
+        }
+    }
+
+    private static MemorySegment orNull(MemorySegment s) {
+        return s == null ? MemorySegment.NULL : s;
+    }
+
+    // ---- end of the segment state dict ----
 
     /** Bytes copied between host tensors and the device so far: 0 on the zero-copy path. */
     public synchronized long stagedBytes() {

@@ -2,11 +2,13 @@ package netcl.demo;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 
+import netcl.checkpoint.CheckpointException;
 import netcl.optim.NetclException;
 import netcl.optim.RMSProp;
 
@@ -59,12 +61,21 @@ public final class Demo {
         }
         try {
             System.exit(new Demo(options, System.out).run() ? 0 : 1);
-        } catch (NetclException | UnsatisfiedLinkError | IOException e) {
-            // No device, no native library, an unwritable PNG: the message says which; a stack
-            // trace would only bury it. An I/O exception's message is only the path: keep its type.
-            System.err.println("netcl-demo: " + (e instanceof IOException ? e : e.getMessage()));
+        } catch (NetclException | UnsatisfiedLinkError | IOException | UncheckedIOException e) {
+            // No device, no native library, an unwritable PNG, a bad checkpoint: the message says
+            // which; a stack trace would only bury it. A plain I/O exception's message is only the
+            // path: keep its type. Checkpoint problems have messages of their own.
+            Throwable t = e instanceof UncheckedIOException u ? u.getCause() : e;
+            boolean ownMessage = !(t instanceof IOException) || t instanceof CheckpointException
+                    || t instanceof DemoCheckpoint.MismatchException;
+            System.err.println("netcl-demo: " + (ownMessage ? t.getMessage() : t));
             System.exit(1);
         }
+    }
+
+    /** Runs the demo with {@code options}, printing to {@code out}; returns whether netcl agreed with the reference. */
+    static boolean runDemo(DemoOptions options, PrintStream out) throws IOException {
+        return new Demo(options, out).run();
     }
 
     /** Runs both trainings; returns whether netcl agreed with the reference. */
@@ -86,12 +97,21 @@ public final class Demo {
         float[] netclParams;
         try (Mlp model = trainer.newModel(); RMSProp opt = netclOptimizer(model)) {
             out.println("device:    " + opt.device());
+            int first = 1;
+            if (options.resume() != null) {
+                first = DemoCheckpoint.resume(options.resume(), opt, model, options) + 1;
+                out.println("resumed:   " + options.resume() + " after epoch " + (first - 1));
+            }
             out.println();
-            netcl = trainer.train(model, opt::step, new ProgressBar(out, ProgressBar.terminalAttached(),
-                    options.epochs()));
+            Trainer.Listener progress = new ProgressBar(out, ProgressBar.terminalAttached(), options.epochs());
+            netcl = trainer.train(model, opt::step, options.save() == null ? progress : saving(progress, opt, model),
+                    first);
             netclParams = model.params().toArray(ValueLayout.JAVA_FLOAT);
             out.println();
             printSummary("netcl", netcl, split.test().size());
+            if (options.save() != null) {
+                out.println("           saved to " + options.save() + " after every epoch (resume with --resume)");
+            }
             out.printf(Locale.ROOT, "           %s path: %d kernel launch(es) per step for all %d parameter tensors, "
                     + "%,d bytes copied to the device (0: in place)%n", opt.lastPath().name().toLowerCase(Locale.ROOT),
                     opt.lastLaunchCount(), model.parameters().size(), opt.stagedBytes());
@@ -113,7 +133,7 @@ public final class Demo {
         double difference = maxAbsDifference(netclParams, referenceParams);
         boolean agree = difference <= TOLERANCE;
         String agreement = String.format(Locale.ROOT, "largest |netcl - reference| over %,d parameters after %,d "
-                + "steps: %s", Mlp.SIZE, netcl.steps(), describe(difference));
+                + "steps: %s", Mlp.SIZE, reference.steps(), describe(difference));
         out.println();
         out.println("agreement: " + agreement + (agree ? " -> AGREE" : " -> DIFFER (tolerance " + TOLERANCE + ")"));
 
@@ -126,6 +146,26 @@ public final class Demo {
         out.println("curves:    " + png.toAbsolutePath());
         out.printf(Locale.ROOT, "done in %.1f s%n", (System.nanoTime() - demoStart) / 1e9);
         return agree;
+    }
+
+    /** {@code progress}, then a checkpoint to --save after every epoch. */
+    private Trainer.Listener saving(Trainer.Listener progress, RMSProp opt, Mlp model) {
+        return new Trainer.Listener() {
+            @Override
+            public void batch(int epoch, int done, int batches, double loss, double accuracy) {
+                progress.batch(epoch, done, batches, loss, accuracy);
+            }
+
+            @Override
+            public void epoch(Trainer.EpochStats stats) {
+                progress.epoch(stats);
+                try {
+                    DemoCheckpoint.save(options.save(), opt, model, stats.epoch(), options.seed());
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+        };
     }
 
     private RMSProp netclOptimizer(Mlp model) {

@@ -10,9 +10,11 @@ import java.util.function.DoublePredicate;
  * @param device   an OpenCL device selector for netcl, or {@code null} for netcl's own choice
  *                 ({@code NETCL_DEVICE}, else the first GPU, accelerator, then CPU)
  * @param help     whether {@code --help} was given; the other fields then hold defaults
+ * @param save     where netcl's run saves a checkpoint after every epoch, or {@code null}
+ * @param resume   a checkpoint netcl's run continues from, or {@code null}
  */
 public record DemoOptions(String device, int epochs, double lr, double alpha, double momentum,
-                          boolean centered, long seed, Path out, boolean help) {
+                          boolean centered, long seed, Path out, boolean help, Path save, Path resume) {
 
     /** PyTorch's default, passed explicitly to both optimizers so they cannot differ. */
     public static final double EPS = 1e-8;
@@ -45,6 +47,9 @@ public record DemoOptions(String device, int epochs, double lr, double alpha, do
                   --centered       centered RMSProp (also --centered=true or --centered=false)
                   --seed N         seed of the split, the initial weights and the batch order (default %d)
                   --out DIR        where to write training-curves.png (default %s)
+                  --save FILE      save netcl's training state after every epoch (safetensors, atomic)
+                  --resume FILE    continue netcl's run from a --save checkpoint (same options, more
+                                   --epochs); it goes on bit for bit like an uninterrupted run
                   --help           print this help and exit
                 """.formatted(DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_ALPHA, DEFAULT_SEED, defaultOut());
     }
@@ -68,6 +73,8 @@ public record DemoOptions(String device, int epochs, double lr, double alpha, do
         boolean centered = false;
         long seed = DEFAULT_SEED;
         Path out = null;
+        Path save = null;
+        Path resume = null;
         boolean help = false;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
@@ -83,7 +90,8 @@ public record DemoOptions(String device, int epochs, double lr, double alpha, do
                     help = true;
                 }
                 case "--centered" -> centered = inline == null || parseBoolean(name, inline);
-                case "--device", "--epochs", "--lr", "--alpha", "--momentum", "--seed", "--out" -> {
+                case "--device", "--epochs", "--lr", "--alpha", "--momentum", "--seed", "--out", "--save",
+                     "--resume" -> {
                     String value = inline;
                     if (value == null) {
                         if (i + 1 == args.length) {
@@ -98,6 +106,8 @@ public record DemoOptions(String device, int epochs, double lr, double alpha, do
                         case "--alpha" -> alpha = parseDouble(name, value, "a number in [0, 1]", x -> x >= 0 && x <= 1);
                         case "--momentum" -> momentum = parseDouble(name, value, "a number >= 0", x -> x >= 0);
                         case "--seed" -> seed = parseSeed(value);
+                        case "--save" -> save = Path.of(nonEmpty(name, value));
+                        case "--resume" -> resume = Path.of(nonEmpty(name, value));
                         default -> out = Path.of(nonEmpty(name, value));
                     }
                 }
@@ -105,7 +115,7 @@ public record DemoOptions(String device, int epochs, double lr, double alpha, do
             }
         }
         return new DemoOptions(device, epochs, lr, alpha, momentum, centered, seed,
-                out == null ? defaultOut() : out, help);
+                out == null ? defaultOut() : out, help, save, resume);
     }
 
     private static void noValue(String name, String inline) throws BadOptionException {

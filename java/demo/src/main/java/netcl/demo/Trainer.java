@@ -87,12 +87,28 @@ public final class Trainer {
 
     /** Trains {@code model} (fresh from {@link #newModel()}), calling {@code step} after each backward pass. */
     public Result train(Mlp model, Runnable step, Listener listener) {
+        return train(model, step, listener, 1);
+    }
+
+    /**
+     * Trains from epoch {@code first} on (counted from 1): {@code model} and the optimizer behind
+     * {@code step} hold the state after epoch {@code first - 1} (a resumed checkpoint); the batch
+     * orders of the epochs before are drawn and dropped, so every later epoch sees the batches an
+     * uninterrupted run sees.
+     */
+    public Result train(Mlp model, Runnable step, Listener listener, int first) {
+        if (first < 1 || first > epochs) {
+            throw new IllegalArgumentException("first epoch must be in 1.." + epochs + ", got " + first);
+        }
         SplittableRandom order = RandomStream.ORDER.from(seed);
+        for (int epoch = 1; epoch < first; epoch++) {
+            DigitsDataset.permutation(train.size(), order);
+        }
         int[] labels = new int[BATCH_SIZE];
         int batches = batchesPerEpoch();
         List<EpochStats> stats = new ArrayList<>();
         long start = System.nanoTime();
-        for (int epoch = 1; epoch <= epochs; epoch++) {
+        for (int epoch = first; epoch <= epochs; epoch++) {
             long epochStart = System.nanoTime();
             int[] permutation = DigitsDataset.permutation(train.size(), order);
             double lossSum = 0;
@@ -123,7 +139,7 @@ public final class Trainer {
             stats.add(s);
             listener.epoch(s);
         }
-        return new Result(List.copyOf(stats), System.nanoTime() - start, epochs * batches);
+        return new Result(List.copyOf(stats), System.nanoTime() - start, (epochs - first + 1) * batches);
     }
 
     /** Loss summed and correct answers counted over all of {@code data}, batch by batch. */

@@ -31,8 +31,9 @@ class DemoOptionsTest {
     @Test
     void everyOptionInBothForms() throws Exception {
         DemoOptions o = DemoOptions.parse("--device", "0:0", "--epochs=3", "--lr", "5e-4", "--alpha=0.9",
-                "--momentum", "0.5", "--centered", "--seed=-12", "--out", "/tmp/x");
-        assertEquals(new DemoOptions("0:0", 3, 5e-4, 0.9, 0.5, true, -12, Path.of("/tmp/x"), false), o);
+                "--momentum", "0.5", "--centered", "--seed=-12", "--out", "/tmp/x", "--save", "a.st", "--resume=b.st");
+        assertEquals(new DemoOptions("0:0", 3, 5e-4, 0.9, 0.5, true, -12, Path.of("/tmp/x"), false, Path.of("a.st"),
+                Path.of("b.st")), o);
         assertFalse(DemoOptions.parse("--centered", "--centered=false").centered());
         assertTrue(DemoOptions.parse("--centered=true").centered());
     }

@@ -1,0 +1,212 @@
+package netcl.checkpoint;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import netcl.optim.RMSProp;
+import netcl.optim.SegmentStateDict;
+
+/**
+ * Checkpoints on disk, like {@code torch.save(optimizer.state_dict())} and
+ * {@code optimizer.load_state_dict(torch.load(f))}: an optimizer's state, and optionally the
+ * model's own tensors by name, in one safetensors file that PyTorch can read through
+ * {@code python/netcl_checkpoint.py}.
+ *
+ * <pre>{@code
+ * Checkpoint.save(Path.of("run.safetensors"), opt, Map.of("fc1.weight", w1, "fc1.bias", b1));
+ * // ... later, in a new process, with the same model and optimizer built again:
+ * Checkpoint.load(Path.of("run.safetensors"), opt, Map.of("fc1.weight", w1, "fc1.bias", b1));
+ * }</pre>
+ *
+ * <p>Saving is atomic: the file is either the complete old or the complete new checkpoint,
+ * whenever the process dies. State moves between the device and the file through the file's
+ * mapping, never through {@code float[]}. Loading checks the whole file, and that it fits the
+ * optimizer and the tensors, before it changes anything; a problem is a
+ * {@link CheckpointException} naming the file. The file layout: {@code docs/checkpoints.md}.
+ */
+public final class Checkpoint {
+    private static final ValueLayout.OfLong LENGTH = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private Checkpoint() {
+    }
+
+    /** Saves {@code optimizer}'s state and hyperparameters to {@code file}. */
+    public static void save(Path file, RMSProp optimizer) throws IOException {
+        save(file, optimizer, Map.of(), Map.of());
+    }
+
+    /** Saves {@code optimizer}'s state and the float32 {@code tensors} (one-dimensional) to {@code file}. */
+    public static void save(Path file, RMSProp optimizer, Map<String, MemorySegment> tensors) throws IOException {
+        if (tensors == null) {
+            throw new IllegalArgumentException("tensors is null");
+        }
+        Map<String, Tensor> typed = new LinkedHashMap<>();
+        tensors.forEach((name, data) -> typed.put(name, Tensor.f32(data)));
+        save(file, optimizer, typed, Map.of());
+    }
+
+    /**
+     * Saves {@code optimizer}'s state (unless it is {@code null}), {@code tensors} of any type
+     * and shape, and the string pairs {@code metadata} to {@code file}, replacing it atomically.
+     * Names starting with {@code state.} or {@code scaler.} and the keys {@code format_version}
+     * and {@code param_groups} are the optimizer's.
+     */
+    public static void save(Path file, RMSProp optimizer, Map<String, Tensor> tensors, Map<String, String> metadata)
+            throws IOException {
+        if (file == null || tensors == null || metadata == null) {
+            throw new IllegalArgumentException("file, tensors and metadata must not be null");
+        }
+        Map<String, String> header = new LinkedHashMap<>();
+        header.put(OptimizerEntries.VERSION_KEY, Integer.toString(OptimizerEntries.VERSION));
+        metadata.forEach((key, value) -> {
+            if (key == null || value == null) {
+                throw new IllegalArgumentException("metadata keys and values must not be null");
+            }
+            if (OptimizerEntries.isReserved(key)) {
+                throw new IllegalArgumentException("metadata key '" + key + "' is reserved for the optimizer's state");
+            }
+            header.put(key, value);
+        });
+        List<Placed> placed = new ArrayList<>();
+        tensors.forEach((name, tensor) -> {
+            if (name == null || tensor == null) {
+                throw new IllegalArgumentException("tensor names and tensors must not be null");
+            }
+            if (name.equals(Header.METADATA) || OptimizerEntries.isReserved(name)) {
+                throw new IllegalArgumentException("tensor name '" + name + "' is reserved");
+            }
+            if (!tensor.data().scope().isAlive()) {
+                throw new IllegalArgumentException("tensor '" + name + "': the segment's arena is closed");
+            }
+            placed.add(new Placed(new Header.Entry(name, tensor.type(), tensor.shape(), 0, tensor.data().byteSize()),
+                    tensor.data()));
+        });
+        OptimizerEntries.Plan plan = optimizer == null ? null : OptimizerEntries.Plan.of(optimizer);
+        List<Placed> state = new ArrayList<>();
+        if (plan != null) {
+            header.putAll(plan.metadata());
+            for (Header.Entry e : plan.buffers()) {
+                state.add(new Placed(e, null));
+            }
+        }
+        List<Placed> all = new ArrayList<>(state);
+        all.addAll(placed);
+        // Widest elements first: each tensor's bytes are a multiple of its element size, so every
+        // offset stays aligned to the element size of the tensor that starts there.
+        all.sort(Comparator.comparingInt((Placed p) -> -p.entry.type().bits()));
+        List<Header.Entry> entries = new ArrayList<>();
+        long offset = 0;
+        for (Placed p : all) {
+            p.begin = offset;
+            offset = Math.addExact(offset, p.entry.bytes());
+            entries.add(new Header.Entry(p.entry.name(), p.entry.type(), p.entry.shape(), p.begin, offset));
+        }
+        byte[] headerBytes = Header.write(header, entries);
+        if (headerBytes.length > Json.MAX_HEADER_BYTES) {
+            throw new IllegalArgumentException("the header would have " + headerBytes.length + " bytes, over the limit of "
+                    + Json.MAX_HEADER_BYTES);
+        }
+        long dataStart = Long.BYTES + headerBytes.length;
+        AtomicFile.write(file, dataStart + offset, mapping -> {
+            mapping.set(LENGTH, 0, headerBytes.length);
+            MemorySegment.copy(MemorySegment.ofArray(headerBytes), 0, mapping, Long.BYTES, headerBytes.length);
+            for (Placed p : placed) {
+                MemorySegment.copy(p.source, 0, mapping, dataStart + p.begin, p.entry.bytes());
+            }
+            if (plan != null) {
+                List<MemorySegment> slices = new ArrayList<>();
+                for (Placed p : state) {
+                    slices.add(mapping.asSlice(dataStart + p.begin, p.entry.bytes()));
+                }
+                plan.copyState(optimizer, slices);
+            }
+        });
+    }
+
+    /** A tensor to write, its source (null for optimizer state) and, once laid out, its offset. */
+    private static final class Placed {
+        final Header.Entry entry;
+        final MemorySegment source;
+        long begin;
+
+        Placed(Header.Entry entry, MemorySegment source) {
+            this.entry = entry;
+            this.source = source;
+        }
+    }
+
+    /**
+     * Loads {@code file}'s optimizer state and hyperparameters into {@code optimizer}, which must
+     * have the same groups of parameters of the same sizes; returns the file's metadata.
+     */
+    public static Map<String, String> load(Path file, RMSProp optimizer) throws IOException {
+        if (optimizer == null) {
+            throw new IllegalArgumentException("optimizer is null");
+        }
+        return load(file, optimizer, Map.of());
+    }
+
+    /**
+     * Loads {@code file} into {@code optimizer} (unless it is {@code null}) and copies each of
+     * the file's float32 tensors named in {@code tensors} into the segment given for it (the same
+     * number of elements; the file's shape may differ). Everything is checked first: on any
+     * problem nothing changes. Returns the file's metadata.
+     */
+    public static Map<String, String> load(Path file, RMSProp optimizer, Map<String, MemorySegment> tensors)
+            throws IOException {
+        if (file == null || tensors == null) {
+            throw new IllegalArgumentException("file and tensors must not be null");
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsFile f = SafetensorsFile.open(file, arena);
+            SegmentStateDict state = optimizer == null ? null : OptimizerEntries.read(f, optimizer);
+            List<MemorySegment[]> copies = new ArrayList<>();
+            for (Map.Entry<String, MemorySegment> e : tensors.entrySet()) {
+                copies.add(new MemorySegment[] {checkedSource(f, e.getKey(), e.getValue()), e.getValue()});
+            }
+            if (state != null) {
+                try {
+                    optimizer.loadStateDict(state);
+                } catch (IllegalArgumentException e) {
+                    throw new CheckpointException(file, e.getMessage(), e);
+                }
+            }
+            for (MemorySegment[] c : copies) {
+                MemorySegment.copy(c[0], 0, c[1], 0, c[0].byteSize());
+            }
+            return Map.copyOf(f.metadata());
+        }
+    }
+
+    /** The file's tensor for a segment to fill, after checking that it fits. */
+    private static MemorySegment checkedSource(SafetensorsFile f, String name, MemorySegment target)
+            throws CheckpointException {
+        if (name == null || target == null) {
+            throw new IllegalArgumentException("tensor names and segments must not be null");
+        }
+        if (!target.scope().isAlive() || target.isReadOnly()) {
+            throw new IllegalArgumentException("tensor '" + name + "': the segment is closed or read-only");
+        }
+        Tensor t = f.tensors().get(name);
+        if (t == null) {
+            throw new CheckpointException(f.path(), "missing required tensor '" + name + "'");
+        }
+        if (t.type() != ElementType.F32) {
+            throw new CheckpointException(f.path(), "tensor '" + name + "' is " + t.type() + ", not F32");
+        }
+        if (t.data().byteSize() != target.byteSize()) {
+            throw new CheckpointException(f.path(), "tensor '" + name + "' has " + t.numel()
+                    + " elements, the segment to load it into has " + target.byteSize() / Float.BYTES);
+        }
+        return t.data();
+    }
+}
