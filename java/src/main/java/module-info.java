@@ -1,7 +1,9 @@
 /**
- * netcl: RMSProp on OpenCL devices for the JVM. Only {@code netcl.optim} is exported; the
+ * netcl: RMSProp on OpenCL devices for the JVM. {@code netcl.optim} and {@code netcl.dist}
+ * (data-parallel training over MPI) are exported; the
  * jextract-generated {@code netcl.bindings} stay internal.
  */
 module netcl {
     exports netcl.optim;
+    exports netcl.dist;
 }

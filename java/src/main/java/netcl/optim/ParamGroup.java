@@ -113,8 +113,11 @@ public final class ParamGroup {
         return maximize != null && maximize;
     }
 
-    /** Fills the options left unset from {@code defaults}. */
-    void inherit(ParamGroup defaults) {
+    /**
+     * Fills the options left unset from {@code defaults}, as an optimizer does when it adds the
+     * group (optimizers built on others, such as {@code netcl.dist.ShardedRMSProp}, call it).
+     */
+    public void inherit(ParamGroup defaults) {
         lr = Double.isNaN(lr) ? defaults.lr : lr;
         alpha = Double.isNaN(alpha) ? defaults.alpha : alpha;
         eps = Double.isNaN(eps) ? defaults.eps : eps;
