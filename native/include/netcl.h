@@ -348,6 +348,21 @@ NETCL_API netcl_status netcl_rmsprop_load_state(netcl_rmsprop *optimizer, uint32
 NETCL_API netcl_status netcl_rmsprop_get_last_launch_count(const netcl_rmsprop *optimizer,
                                                            uint32_t *launches);
 
+/* ---- keeping a foreign caller's memory alive during a call ------------------------------- */
+
+/* The function netcl_hold calls; its status becomes netcl_hold's. */
+typedef netcl_status (*netcl_hold_callback)(void);
+
+/*
+ * Calls then() and returns its status; then == NULL gives NETCL_INVALID_ARGUMENT. The variadic
+ * arguments are pointers that netcl_hold never reads. They exist for callers through Java's
+ * Foreign Function & Memory API: its linker keeps the arena of every memory segment passed to a
+ * call open until the call returns (closing it meanwhile throws instead of freeing), so passing
+ * the segments whose memory then() uses keeps that memory valid for all of then(). Chained
+ * calls (then() calling netcl_hold again) hold any number of arenas.
+ */
+NETCL_API netcl_status netcl_hold(netcl_hold_callback then, ...);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1851,6 +1851,78 @@ public class Netcl extends Netcl$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    /**
+     * Variadic invoker class for:
+     * {@snippet lang=c :
+     * netcl_status netcl_hold(netcl_hold_callback then, ...)
+     * }
+     */
+    public static class netcl_hold {
+        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
+                Netcl.C_INT,
+                Netcl.C_POINTER
+            );
+        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_hold");
+
+        private final MethodHandle handle;
+        private final FunctionDescriptor descriptor;
+        private final MethodHandle spreader;
+
+        private netcl_hold(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
+            this.handle = handle;
+            this.descriptor = descriptor;
+            this.spreader = spreader;
+        }
+
+        /**
+         * Variadic invoker factory for:
+         * {@snippet lang=c :
+         * netcl_status netcl_hold(netcl_hold_callback then, ...)
+         * }
+         */
+        public static netcl_hold makeInvoker(MemoryLayout... layouts) {
+            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
+            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
+            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
+            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
+            return new netcl_hold(mh$, desc$, spreader$);
+        }
+
+        /**
+         * {@return the address}
+         */
+        public static MemorySegment address() {
+            return ADDR;
+        }
+
+        /**
+         * {@return the specialized method handle}
+         */
+        public MethodHandle handle() {
+            return handle;
+        }
+
+        /**
+         * {@return the specialized descriptor}
+         */
+        public FunctionDescriptor descriptor() {
+            return descriptor;
+        }
+
+        public int apply(MemorySegment then, Object... x1) {
+            try {
+                if (TRACE_DOWNCALLS) {
+                    traceDowncall("netcl_hold", then, x1);
+                }
+                return (int) spreader.invokeExact(then, x1);
+            } catch(IllegalArgumentException | ClassCastException ex$)  {
+                throw ex$; // rethrow IAE from passing wrong number/type of args
+            } catch (Throwable ex$) {
+               throw new AssertionError("should not reach here", ex$);
+            }
+        }
+    }
     private static final int NETCL_MAX_PARAMETERS = (int)1048576L;
     /**
      * {@snippet lang=c :

@@ -189,26 +189,18 @@ public final class ShardedRMSProp implements Optimizer {
     @Override
     public synchronized void addParamGroup(ParamGroup group) {
         checkOpen();
-        if (group == null) {
-            throw new IllegalArgumentException("group is null");
+        Parameter[] all = null;
+        RuntimeException refused = null;
+        try {
+            all = checkNewGroup(group);
+        } catch (RuntimeException e) {
+            refused = e;
         }
-        Map<Parameter, Boolean> known = new IdentityHashMap<>();
-        for (Parameter p : params) {
-            known.put(p, Boolean.TRUE);
-        }
-        for (Parameter p : group.params()) {
-            if (known.containsKey(p)) {
-                throw new IllegalArgumentException("some parameters appear in more than one parameter group");
-            }
-        }
-        Parameter[] all = Arrays.copyOf(params, params.length + group.params().size());
-        for (int i = 0; i < group.params().size(); i++) {
-            all[params.length + i] = group.params().get(i);
-        }
-        checkNoOverlap(all);
+        // A rank that refused alone would leave the others waiting in the collectives below.
+        agree(refused, "refused the new parameter group");
         StateDict previous = layout == null ? null : stateDict();
         Parameter[] before = params;
-        group.inherit(defaults);
+        group.adopt(defaults);
         groups.add(group);
         params = all;
         try {
@@ -225,6 +217,44 @@ public final class ShardedRMSProp implements Optimizer {
         }
         if (previous != null) {
             loadStateDict(StateDict.of(previous.state()));
+        }
+    }
+
+    /** The parameters with {@code group}'s appended, after the checks RMSProp makes. */
+    private Parameter[] checkNewGroup(ParamGroup group) {
+        if (group == null) {
+            throw new IllegalArgumentException("group is null");
+        }
+        group.checkUnowned();
+        Map<Parameter, Boolean> known = new IdentityHashMap<>();
+        for (Parameter p : params) {
+            known.put(p, Boolean.TRUE);
+        }
+        for (Parameter p : group.params()) {
+            if (known.containsKey(p)) {
+                throw new IllegalArgumentException("some parameters appear in more than one parameter group");
+            }
+        }
+        Parameter[] all = Arrays.copyOf(params, params.length + group.params().size());
+        for (int i = 0; i < group.params().size(); i++) {
+            all[params.length + i] = group.params().get(i);
+        }
+        checkNoOverlap(all);
+        return all;
+    }
+
+    /**
+     * Every rank learns whether any rank failed: the failing ranks throw their own exception, the
+     * others an IllegalStateException naming {@code what} failed elsewhere.
+     */
+    private void agree(RuntimeException local, String what) {
+        long[] failed = comm.allReduceMax(new long[] {local == null ? 0 : 1});
+        if (local != null) {
+            throw local;
+        }
+        if (failed[0] != 0) {
+            throw new IllegalStateException("rank " + comm.rank() + ": another rank " + what
+                    + " (its own exception says why); nothing changed");
         }
     }
 
@@ -479,7 +509,7 @@ public final class ShardedRMSProp implements Optimizer {
         }
         if (failed[0] != 0) {
             throw new IllegalStateException("rank " + comm.rank() + ": another rank's update failed (its own "
-                    + "exception says why); the replicas now differ");
+                    + "exception says why); the ranks' parameters now differ");
         }
         gatherParameters();
     }

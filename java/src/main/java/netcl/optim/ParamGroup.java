@@ -7,12 +7,25 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Parameters that share hyperparameters. Options left unset inherit the optimizer's defaults when
- * the group is added. Groups are live: a setter called between steps (a learning-rate schedule)
- * takes effect at the next step. Values are checked like PyTorch checks them.
+ * Parameters that share hyperparameters. Values are checked like PyTorch checks them.
+ *
+ * <p>A group belongs to one optimizer. {@link RMSProp#addParamGroup} adopts this object as the
+ * optimizer's live group: options left unset are filled in from the optimizer's defaults (as
+ * PyTorch fills in the dict it is given), and the object is what {@link RMSProp#paramGroups()}
+ * lists. Adding a group that already belongs to an optimizer, the same or another, is refused:
+ * build a new one with {@link #of} instead.
+ *
+ * <p>Groups are live: a setter called between steps (a learning-rate schedule) takes effect at
+ * the next step. Setters may also be called from another thread while a step runs: each setter
+ * is atomic, and a step reads all options of a group at one instant, under the group's monitor.
+ * To change several options at once with respect to steps, hold that monitor:
+ * {@code synchronized (group) { group.lr(1e-3).momentum(0.9); }}, and call nothing else while
+ * holding it (a step takes the optimizer's lock, then the group's).
  */
 public final class ParamGroup {
     private final List<Parameter> params;
+    /** Whether an optimizer adopted this group. Options and adoption: guarded by this. */
+    private boolean adopted;
     private double lr = Double.NaN;
     private double alpha = Double.NaN;
     private double eps = Double.NaN;
@@ -47,12 +60,12 @@ public final class ParamGroup {
         return params;
     }
 
-    public ParamGroup lr(double lr) {
+    public synchronized ParamGroup lr(double lr) {
         this.lr = check(lr, "Invalid learning rate: ");
         return this;
     }
 
-    public ParamGroup alpha(double alpha) {
+    public synchronized ParamGroup alpha(double alpha) {
         if (!(alpha >= 0.0 && alpha <= 1.0)) {
             throw new IllegalArgumentException("Invalid alpha value: " + alpha + " (must be in [0, 1])");
         }
@@ -60,64 +73,82 @@ public final class ParamGroup {
         return this;
     }
 
-    public ParamGroup eps(double eps) {
+    public synchronized ParamGroup eps(double eps) {
         this.eps = check(eps, "Invalid epsilon value: ");
         return this;
     }
 
-    public ParamGroup weightDecay(double weightDecay) {
+    public synchronized ParamGroup weightDecay(double weightDecay) {
         this.weightDecay = check(weightDecay, "Invalid weight_decay value: ");
         return this;
     }
 
-    public ParamGroup momentum(double momentum) {
+    public synchronized ParamGroup momentum(double momentum) {
         this.momentum = check(momentum, "Invalid momentum value: ");
         return this;
     }
 
-    public ParamGroup centered(boolean centered) {
+    public synchronized ParamGroup centered(boolean centered) {
         this.centered = centered;
         return this;
     }
 
-    public ParamGroup maximize(boolean maximize) {
+    public synchronized ParamGroup maximize(boolean maximize) {
         this.maximize = maximize;
         return this;
     }
 
-    public double lr() {
+    public synchronized double lr() {
         return lr;
     }
 
-    public double alpha() {
+    public synchronized double alpha() {
         return alpha;
     }
 
-    public double eps() {
+    public synchronized double eps() {
         return eps;
     }
 
-    public double weightDecay() {
+    public synchronized double weightDecay() {
         return weightDecay;
     }
 
-    public double momentum() {
+    public synchronized double momentum() {
         return momentum;
     }
 
-    public boolean centered() {
+    public synchronized boolean centered() {
         return centered != null && centered;
     }
 
-    public boolean maximize() {
+    public synchronized boolean maximize() {
         return maximize != null && maximize;
     }
 
     /**
-     * Fills the options left unset from {@code defaults}, as an optimizer does when it adds the
-     * group (optimizers built on others, such as {@code netcl.dist.ShardedRMSProp}, call it).
+     * Refuses a group that already belongs to an optimizer, with nothing changed. Called before
+     * any other check, for the clearer message; {@link #adopt} decides atomically.
      */
-    public void inherit(ParamGroup defaults) {
+    public synchronized void checkUnowned() {
+        if (adopted) {
+            throw new IllegalArgumentException("this ParamGroup already belongs to an optimizer: create a new one "
+                    + "with ParamGroup.of(...) for another optimizer");
+        }
+    }
+
+    /**
+     * Makes this an optimizer's group: claims it and fills the options left unset from
+     * {@code defaults}. Optimizers built on others ({@code netcl.dist.ShardedRMSProp}) call it too.
+     */
+    public synchronized void adopt(ParamGroup defaults) {
+        checkUnowned();
+        adopted = true;
+        inherit(defaults);
+    }
+
+    /** Fills the options left unset from {@code defaults}. */
+    private void inherit(ParamGroup defaults) {
         lr = Double.isNaN(lr) ? defaults.lr : lr;
         alpha = Double.isNaN(alpha) ? defaults.alpha : alpha;
         eps = Double.isNaN(eps) ? defaults.eps : eps;
@@ -140,8 +171,18 @@ public final class ParamGroup {
         return d;
     }
 
-    /** Copies the hyperparameters (not the parameters) of {@code other}. */
-    void copyOptions(ParamGroup other) {
+    /** Writes this group's options, one consistent snapshot, into the step's group {@code index}. */
+    synchronized void writeOptions(StepLayout layout, int index) {
+        layout.options(index, lr, alpha, eps, weightDecay, momentum, centered(), maximize());
+    }
+
+    /** A snapshot of this group's options for a state dict. */
+    synchronized StateDict.GroupState state(List<Integer> paramIndices) {
+        return new StateDict.GroupState(lr, alpha, eps, weightDecay, momentum, centered(), maximize(), paramIndices);
+    }
+
+    /** Copies the hyperparameters (not the parameters) of {@code other}, a group no one else uses. */
+    synchronized void copyOptions(ParamGroup other) {
         lr = other.lr;
         alpha = other.alpha;
         eps = other.eps;

@@ -7,10 +7,17 @@ import java.lang.foreign.MemorySegment;
  * memory, never copied on CPU devices (see {@link Tensors}). A {@code null}
  * gradient means "no gradient": {@link RMSProp#step()} skips the parameter, like PyTorch's
  * {@code grad = None}.
+ *
+ * <p>The gradient may be swapped from any thread, also while a step runs: the step uses the old
+ * or the new gradient, whole, and keeps the arena of the one it uses open until it returns (so a
+ * swapped-out gradient's shared arena may be closed: close() throws while a step still uses it).
+ * The memory itself must not be written while a step runs (see {@link RMSProp} for the caller's
+ * part).
  */
 public final class Parameter {
     private final MemorySegment data;
-    private MemorySegment grad;
+    /** Volatile: another thread may swap it while a step runs; a step reads it once. */
+    private volatile MemorySegment grad;
 
     private Parameter(MemorySegment data, MemorySegment grad) {
         this.data = data;

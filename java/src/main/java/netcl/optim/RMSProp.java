@@ -3,22 +3,23 @@ package netcl.optim;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.function.DoubleSupplier;
 
 import netcl.bindings.Netcl;
-import netcl.bindings.netcl_device_info;
-import netcl.bindings.netcl_param_group;
 import netcl.bindings.netcl_param_state;
 import netcl.bindings.netcl_state_values;
-import netcl.bindings.netcl_tensor;
 
 /**
  * RMSProp with PyTorch's semantics ({@code torch.optim.RMSprop}, bit for bit on the CPU device),
@@ -29,55 +30,68 @@ import netcl.bindings.netcl_tensor;
  * opt.step();
  * }</pre>
  *
- * <p>Threads: an optimizer may be used from any thread, one call at a time; calls from several
- * threads at once are serialized (every public method holds the optimizer's lock), never
- * interleaved. Gradients must not be written while a step runs. In steady state {@link #step()}
- * allocates nothing on the Java heap.
+ * <p>Threads: an optimizer may be used from any thread; calls from several threads at once are
+ * serialized (every public method holds the optimizer's lock), never interleaved. Objects the
+ * caller shares with it follow one model: a step reads each parameter's gradient once (a
+ * {@link Parameter#grad(MemorySegment)} swap from another thread takes effect at this step or the
+ * next, never halfway) and each group's options as one snapshot (see {@link ParamGroup}); the
+ * list {@link #paramGroups()} returns may be iterated while groups are added. In steady state
+ * {@link #step()} allocates nothing on the Java heap.
+ *
+ * <p>Memory: for the whole native part of a step, the arena of every tensor it uses (data and
+ * gradients) is held open, as FFM holds the arguments of a native call: {@code close()} on such a
+ * shared arena throws {@code IllegalStateException} until the step returns, and a step over a
+ * closed arena is refused before any native call. Segments of a confined arena may be used only
+ * by its owner thread: {@code step()} on another thread throws {@link WrongThreadException}, as
+ * reading them there would. What remains the caller's duty:
+ * <ul>
+ * <li>not to write a tensor's data or gradient (from Java or native code) while a step runs on
+ * it, and not to read its data expecting a finished update before {@code step()} returns;</li>
+ * <li>not to free the memory by means outside FFM (a segment made with
+ * {@code MemorySegment.ofAddress(...).reinterpret(...)} over memory freed by {@code free()} or a
+ * native library is not protected: its scope is global);</li>
+ * <li>to close the optimizer; one that becomes unreachable unclosed is freed by a
+ * {@link java.lang.ref.Cleaner} after a garbage collection, and creating optimizers while many
+ * wait for it requests one ({@code System.gc()}).</li>
+ * </ul>
+ * A step holds at most 1,024 distinct arenas (allocate tensors from few arenas; slices of one
+ * allocation also step faster).
  */
 public final class RMSProp implements Optimizer {
-    private static final long TENSOR_SIZE = netcl_tensor.sizeof();
-    private static final long GROUP_SIZE = netcl_param_group.sizeof();
-
-    private final Arena arena = Arena.ofShared();
     private final ParamGroup defaults;
+    /** Native resources; also freed by a Cleaner when this optimizer is dropped unclosed. */
+    private final NativeState state;
+    private final Cleaner.Cleanable cleanable;
     private final MemorySegment context;
     private final MemorySegment optimizer;
-    private final Device device;
-    private final List<ParamGroup> groups = new ArrayList<>();
-    private final List<ParamGroup> groupsView = Collections.unmodifiableList(groups);
-    private final MemorySegment scratch = arena.allocate(ValueLayout.JAVA_LONG);
+    private final MemorySegment scratch;
+    private final StepLayout layout;
+    private final ArenaHold hold;
+    /** Immutable, replaced by addParamGroup: callers may iterate it while groups are added. */
+    private volatile List<ParamGroup> groups = List.of();
+    private final Set<Parameter> known = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** Every parameter's data by start address: finds an overlap in O(log n) per new parameter. */
+    private final NavigableMap<Long, MemorySegment> dataByAddress = new TreeMap<>();
     private Parameter[] params = new Parameter[0];
-    private MemorySegment tensors = MemorySegment.NULL;
-    private MemorySegment groupStructs = MemorySegment.NULL;
+    /** The gradients a step read, one per parameter, only while the step runs. */
+    private MemorySegment[] stepGrads = new MemorySegment[0];
     private boolean closed;
 
     private RMSProp(ParamGroup defaults, String deviceSelector, StepPath path, ParamGroup first) {
         this.defaults = defaults;
-        NativeLibrary.load();
-        MemorySegment ctx = MemorySegment.NULL;
-        MemorySegment opt = MemorySegment.NULL;
-        try (Arena temp = Arena.ofConfined()) {
-            MemorySegment out = temp.allocate(ValueLayout.ADDRESS);
-            MemorySegment selector = deviceSelector == null ? MemorySegment.NULL : temp.allocateFrom(deviceSelector);
-            NetclException.check(Netcl.netcl_context_create(selector, out), "netcl_context_create");
-            ctx = out.get(ValueLayout.ADDRESS, 0);
-            MemorySegment info = netcl_device_info.allocate(temp);
-            NetclException.check(Netcl.netcl_context_get_info(ctx, info), "netcl_context_get_info");
-            this.device = Device.from(info);
-            NetclException.check(Netcl.netcl_rmsprop_create(ctx, out), "netcl_rmsprop_create");
-            opt = out.get(ValueLayout.ADDRESS, 0);
-            if (path != null) {
-                NetclException.check(Netcl.netcl_rmsprop_set_path(opt, path.code()), "netcl_rmsprop_set_path");
-            }
-            this.optimizer = opt;
-            this.context = ctx;
+        this.state = new NativeState(deviceSelector, path);
+        this.context = state.context;
+        this.optimizer = state.optimizer;
+        this.scratch = state.scratch;
+        this.layout = state.layout;
+        this.hold = state.hold;
+        try {
             addParamGroup(first);
         } catch (RuntimeException e) {
-            Netcl.netcl_rmsprop_destroy(opt);
-            Netcl.netcl_context_destroy(ctx);
-            arena.close();
+            state.run();
             throw e;
         }
+        this.cleanable = state.freeWhenUnreachable(this);
     }
 
     public static Builder builder() {
@@ -166,103 +180,177 @@ public final class RMSProp implements Optimizer {
 
     /** The device the optimizer runs on. */
     public Device device() {
-        return device;
+        return state.device;
     }
 
     @Override
     public synchronized List<ParamGroup> paramGroups() {
         checkOpen();
-        return groupsView;
+        return groups;
     }
 
     @Override
     public synchronized void addParamGroup(ParamGroup group) {
         checkOpen();
-        if (group == null) {
-            throw new IllegalArgumentException("group is null");
-        }
-        Map<Parameter, Boolean> known = new IdentityHashMap<>();
-        for (Parameter p : params) {
-            known.put(p, Boolean.TRUE);
-        }
-        for (Parameter p : group.params()) {
-            if (known.containsKey(p)) {
-                throw new IllegalArgumentException("some parameters appear in more than one parameter group");
+        try {
+            if (group == null) {
+                throw new IllegalArgumentException("group is null");
             }
+            group.checkUnowned();
+            List<Parameter> added = group.params();
+            for (Parameter p : added) {
+                if (known.contains(p)) {
+                    throw new IllegalArgumentException("some parameters appear in more than one parameter group");
+                }
+            }
+            NavigableMap<Long, MemorySegment> addedData = new TreeMap<>();
+            for (Parameter p : added) {
+                checkNoOverlap(dataByAddress, p.data());
+                checkNoOverlap(addedData, p.data());
+                addedData.put(p.data().address(), p.data());
+            }
+            group.adopt(defaults);
+            layout.addGroup(added);
+            List<ParamGroup> grown = new ArrayList<>(groups);
+            grown.add(group);
+            groups = List.copyOf(grown);
+            known.addAll(added);
+            dataByAddress.putAll(addedData);
+            Parameter[] all = Arrays.copyOf(params, params.length + added.size());
+            for (int i = 0; i < added.size(); i++) {
+                all[params.length + i] = added.get(i);
+            }
+            params = all;
+            stepGrads = new MemorySegment[all.length];
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
-        Parameter[] all = Arrays.copyOf(params, params.length + group.params().size());
-        for (int i = 0; i < group.params().size(); i++) {
-            all[params.length + i] = group.params().get(i);
-        }
-        checkNoOverlap(all);
-        group.inherit(defaults);
-        groups.add(group);
-        params = all;
-        writeLayout();
     }
 
     /**
-     * Writes what only addParamGroup changes: each tensor's data address and length (the
-     * device-buffer fields stay zero, as allocated) and each group's tensor range. A step then
-     * only writes gradient addresses and hyperparameters.
+     * Two parameters over the same memory would be updated twice per step. {@code byAddress}
+     * holds disjoint segments, so only the neighbours of {@code data}'s start can overlap it.
      */
-    private void writeLayout() {
-        tensors = arena.allocate(TENSOR_SIZE * params.length, 8);
-        for (int i = 0; i < params.length; i++) {
-            long at = i * TENSOR_SIZE;
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.data$offset(), params[i].data().address());
-            tensors.set(ValueLayout.JAVA_LONG, at + netcl_tensor.numel$offset(), params[i].numel());
-        }
-        groupStructs = arena.allocate(GROUP_SIZE * groups.size(), 8);
-        int first = 0;
-        for (int g = 0; g < groups.size(); g++) {
-            long at = g * GROUP_SIZE;
-            int count = groups.get(g).params().size();
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.first$offset(), first);
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.count$offset(), count);
-            first += count;
+    private static void checkNoOverlap(NavigableMap<Long, MemorySegment> byAddress, MemorySegment data) {
+        checkNoOverlap(byAddress.floorEntry(data.address()), data);
+        checkNoOverlap(byAddress.ceilingEntry(data.address()), data);
+    }
+
+    private static void checkNoOverlap(Map.Entry<Long, MemorySegment> neighbour, MemorySegment data) {
+        if (neighbour != null && Parameter.overlaps(neighbour.getValue(), data)) {
+            throw new IllegalArgumentException("two parameters share memory at 0x"
+                    + Long.toHexString(Math.max(neighbour.getKey(), data.address())));
         }
     }
 
-    /** Two parameters over the same memory would be updated twice per step. */
-    private static void checkNoOverlap(Parameter[] all) {
-        Parameter[] sorted = all.clone();
-        Arrays.sort(sorted, Comparator.comparingLong(p -> p.data().address()));
-        for (int i = 1; i < sorted.length; i++) {
-            if (Parameter.overlaps(sorted[i - 1].data(), sorted[i].data())) {
-                throw new IllegalArgumentException("two parameters share memory at 0x"
-                        + Long.toHexString(sorted[i].data().address()));
-            }
-        }
-    }
-
+    /**
+     * One update of every parameter that has a gradient, with each tensor's arena held open for
+     * the native call (see the class comment).
+     *
+     * @throws IllegalArgumentException a tensor's arena is closed, or the tensors live in more than
+     *                                  1,024 distinct arenas; nothing changed
+     * @throws WrongThreadException     a tensor belongs to a confined arena of another thread;
+     *                                  nothing changed
+     * @throws NetclException           the native step failed
+     */
     @Override
     public synchronized void step() {
         checkOpen();
-        for (int i = 0; i < params.length; i++) {
-            Parameter p = params[i];
-            MemorySegment data = p.data();
-            MemorySegment grad = p.grad();
-            if (!data.scope().isAlive() || (grad != null && !grad.scope().isAlive())) {
-                throw new IllegalArgumentException("parameter " + i + ": the arena of its "
-                        + (data.scope().isAlive() ? "grad" : "data") + " segment is closed");
+        try {
+            List<ParamGroup> stepGroups = groups;
+            for (int g = 0; g < stepGroups.size(); g++) {
+                stepGroups.get(g).writeOptions(layout, g);
             }
-            tensors.set(ValueLayout.JAVA_LONG, i * TENSOR_SIZE + netcl_tensor.grad$offset(),
-                    grad == null ? 0L : grad.address());
+            while (true) {
+                try {
+                    readGradients();
+                    NetclException.check(hold.run(), "netcl_rmsprop_step");
+                    return;
+                } catch (IllegalStateException e) {
+                    // An arena closed after readGradients checked it. When that follows a gradient swap
+                    // (another thread set a new gradient, then closed the old one's arena), the step
+                    // reads the gradients again: it uses each parameter's gradient as of one instant.
+                    if (!gradientSwapped()) {
+                        throw closedSinceChecked(e);
+                    }
+                } finally {
+                    Arrays.fill(stepGrads, null);
+                }
+            }
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
-        for (int g = 0; g < groups.size(); g++) {
-            ParamGroup group = groups.get(g);
-            long at = g * GROUP_SIZE;
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.lr$offset(), group.lr());
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.alpha$offset(), group.alpha());
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.eps$offset(), group.eps());
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.weight_decay$offset(), group.weightDecay());
-            groupStructs.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.momentum$offset(), group.momentum());
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.centered$offset(), group.centered() ? 1 : 0);
-            groupStructs.set(ValueLayout.JAVA_INT, at + netcl_param_group.maximize$offset(), group.maximize() ? 1 : 0);
+    }
+
+    /**
+     * Reads each parameter's gradient once (the address the step gets and the scope held for it
+     * are then the same segment's), checks it and the data, and adds both to the hold.
+     */
+    private void readGradients() {
+        Thread caller = Thread.currentThread();
+        for (int i = 0; i < params.length; i++) {
+            MemorySegment data = params[i].data();
+            if (!data.scope().isAlive()) {
+                throw closed(i, "data", null);
+            }
+            checkAccessible(i, "data", data, caller);
+            MemorySegment grad = params[i].grad();
+            while (grad != null && !grad.scope().isAlive()) {
+                MemorySegment now = params[i].grad();
+                if (now == grad) {
+                    throw closed(i, "grad", null);
+                }
+                grad = now;  // swapped since it was read, and the old one's arena closed: the new one counts
+            }
+            if (grad != null) {
+                checkAccessible(i, "grad", grad, caller);
+            }
+            stepGrads[i] = grad;
+            layout.grad(i, grad == null ? 0L : grad.address());
         }
-        NetclException.check(Netcl.netcl_rmsprop_step(optimizer, groupStructs, groups.size(), tensors,
-                params.length), "netcl_rmsprop_step");
+        for (int i = 0; i < params.length; i++) {
+            hold.add(params[i].data());
+            if (stepGrads[i] != null) {
+                hold.add(stepGrads[i]);
+            }
+        }
+    }
+
+    private boolean gradientSwapped() {
+        for (int i = 0; i < params.length; i++) {
+            if (params[i].grad() != stepGrads[i]) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static IllegalArgumentException closed(int index, String what, Throwable cause) {
+        return new IllegalArgumentException("parameter " + index + ": the arena of its " + what
+                + " segment is closed", cause);
+    }
+
+    /**
+     * A confined arena's segment may be handed to native code only on its owner thread (FFM's own
+     * rule: a plain read from another thread throws too).
+     */
+    private static void checkAccessible(int index, String what, MemorySegment segment, Thread caller) {
+        if (!segment.isAccessibleBy(caller)) {
+            throw new WrongThreadException("parameter " + index + ": its " + what + " segment belongs to a "
+                    + "confined arena of another thread, and step() ran on " + caller
+                    + ", which may not access it");
+        }
+    }
+
+    /** An arena closed after readGradients checked it, before the hold: the step is refused just the same. */
+    private RuntimeException closedSinceChecked(IllegalStateException e) {
+        for (int i = 0; i < params.length; i++) {
+            boolean dataClosed = !params[i].data().scope().isAlive();
+            if (dataClosed || (stepGrads[i] != null && !stepGrads[i].scope().isAlive())) {
+                return closed(i, dataClosed ? "data" : "grad", e);
+            }
+        }
+        return e;
     }
 
     @Override
@@ -285,11 +373,12 @@ public final class RMSProp implements Optimizer {
     public synchronized void zeroGrad(boolean setToNone) {
         checkOpen();
         for (Parameter p : params) {
-            if (p.grad() != null) {
+            MemorySegment grad = p.grad();  // once: another thread may swap it meanwhile
+            if (grad != null) {
                 if (setToNone) {
                     p.grad(null);
                 } else {
-                    p.grad().fill((byte) 0);
+                    grad.fill((byte) 0);
                 }
             }
         }
@@ -298,38 +387,41 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized StateDict stateDict() {
         checkOpen();
-        Map<Integer, ParamState> state = new LinkedHashMap<>();
-        try (Arena temp = Arena.ofConfined()) {
-            MemorySegment info = netcl_param_state.allocate(temp);
-            for (int i = 0; i < params.length; i++) {
-                NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, i, info), "netcl_rmsprop_get_state");
-                if (netcl_param_state.has_square_avg(info) == 0) {
-                    continue;
+        try {
+            Map<Integer, ParamState> state = new LinkedHashMap<>();
+            try (Arena temp = Arena.ofConfined()) {
+                MemorySegment info = netcl_param_state.allocate(temp);
+                for (int i = 0; i < params.length; i++) {
+                    NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, i, info), "netcl_rmsprop_get_state");
+                    if (netcl_param_state.has_square_avg(info) == 0) {
+                        continue;
+                    }
+                    long numel = netcl_param_state.numel(info);
+                    MemorySegment v = temp.allocate(ValueLayout.JAVA_FLOAT, numel);
+                    MemorySegment m = netcl_param_state.has_momentum_buffer(info) != 0
+                            ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
+                    MemorySegment ga = netcl_param_state.has_grad_avg(info) != 0
+                            ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
+                    NetclException.check(Netcl.netcl_rmsprop_read_state(optimizer, i, numel, v, m, ga),
+                            "netcl_rmsprop_read_state");
+                    state.put(i, new ParamState(netcl_param_state.step(info), v.toArray(ValueLayout.JAVA_FLOAT),
+                            m.equals(MemorySegment.NULL) ? null : m.toArray(ValueLayout.JAVA_FLOAT),
+                            ga.equals(MemorySegment.NULL) ? null : ga.toArray(ValueLayout.JAVA_FLOAT)));
                 }
-                long numel = netcl_param_state.numel(info);
-                MemorySegment v = temp.allocate(ValueLayout.JAVA_FLOAT, numel);
-                MemorySegment m = netcl_param_state.has_momentum_buffer(info) != 0
-                        ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
-                MemorySegment ga = netcl_param_state.has_grad_avg(info) != 0
-                        ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
-                NetclException.check(Netcl.netcl_rmsprop_read_state(optimizer, i, numel, v, m, ga),
-                        "netcl_rmsprop_read_state");
-                state.put(i, new ParamState(netcl_param_state.step(info), v.toArray(ValueLayout.JAVA_FLOAT),
-                        m.equals(MemorySegment.NULL) ? null : m.toArray(ValueLayout.JAVA_FLOAT),
-                        ga.equals(MemorySegment.NULL) ? null : ga.toArray(ValueLayout.JAVA_FLOAT)));
             }
-        }
-        List<StateDict.GroupState> groupStates = new ArrayList<>();
-        int index = 0;
-        for (ParamGroup g : groups) {
-            List<Integer> ids = new ArrayList<>();
-            for (int k = 0; k < g.params().size(); k++) {
-                ids.add(index++);
+            List<StateDict.GroupState> groupStates = new ArrayList<>();
+            int index = 0;
+            for (ParamGroup g : groups) {
+                List<Integer> ids = new ArrayList<>();
+                for (int k = 0; k < g.params().size(); k++) {
+                    ids.add(index++);
+                }
+                groupStates.add(g.state(List.copyOf(ids)));
             }
-            groupStates.add(new StateDict.GroupState(g.lr(), g.alpha(), g.eps(), g.weightDecay(), g.momentum(),
-                    g.centered(), g.maximize(), List.copyOf(ids)));
+            return new StateDict(Collections.unmodifiableMap(state), List.copyOf(groupStates));
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
-        return new StateDict(Collections.unmodifiableMap(state), List.copyOf(groupStates));
     }
 
     /**
@@ -341,27 +433,31 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized void loadStateDict(StateDict stateDict) {
         checkOpen();
-        List<ParamGroup> loadedGroups = checkStateDict(stateDict);
-        // One native call for every parameter: it reserves all memory before it writes any, so a
-        // device out of memory leaves every parameter's state as it was.
-        try (Arena temp = Arena.ofConfined()) {
-            MemorySegment values = netcl_state_values.allocateArray(Math.max(1, params.length), temp);
-            for (int i = 0; i < params.length; i++) {
-                ParamState s = stateDict.state().get(i);
-                MemorySegment entry = netcl_state_values.asSlice(values, i);
-                if (s != null) {
-                    netcl_state_values.step(entry, s.step());
-                    netcl_state_values.numel(entry, params[i].numel());
-                    netcl_state_values.square_avg(entry, floats(temp, s.squareAvg()));
-                    netcl_state_values.momentum_buffer(entry, floats(temp, s.momentumBuffer()));
-                    netcl_state_values.grad_avg(entry, floats(temp, s.gradAvg()));
+        try {
+            List<ParamGroup> loadedGroups = checkStateDict(stateDict);
+            // One native call for every parameter: it reserves all memory before it writes any, so a
+            // device out of memory leaves every parameter's state as it was.
+            try (Arena temp = Arena.ofConfined()) {
+                MemorySegment values = netcl_state_values.allocateArray(Math.max(1, params.length), temp);
+                for (int i = 0; i < params.length; i++) {
+                    ParamState s = stateDict.state().get(i);
+                    MemorySegment entry = netcl_state_values.asSlice(values, i);
+                    if (s != null) {
+                        netcl_state_values.step(entry, s.step());
+                        netcl_state_values.numel(entry, params[i].numel());
+                        netcl_state_values.square_avg(entry, floats(temp, s.squareAvg()));
+                        netcl_state_values.momentum_buffer(entry, floats(temp, s.momentumBuffer()));
+                        netcl_state_values.grad_avg(entry, floats(temp, s.gradAvg()));
+                    }
                 }
+                NetclException.check(Netcl.netcl_rmsprop_load_state(optimizer, params.length, values),
+                        "netcl_rmsprop_load_state");
             }
-            NetclException.check(Netcl.netcl_rmsprop_load_state(optimizer, params.length, values),
-                    "netcl_rmsprop_load_state");
-        }
-        for (int g = 0; g < loadedGroups.size(); g++) {
-            groups.get(g).copyOptions(loadedGroups.get(g));
+            for (int g = 0; g < loadedGroups.size(); g++) {
+                groups.get(g).copyOptions(loadedGroups.get(g));
+            }
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
     }
 
@@ -423,15 +519,24 @@ public final class RMSProp implements Optimizer {
     /** Bytes copied between host tensors and the device so far: 0 on the zero-copy path. */
     public synchronized long stagedBytes() {
         checkOpen();
-        NetclException.check(Netcl.netcl_context_get_staged_bytes(context, scratch), "netcl_context_get_staged_bytes");
-        return scratch.get(ValueLayout.JAVA_LONG, 0);
+        try {
+            NetclException.check(Netcl.netcl_context_get_staged_bytes(context, scratch),
+                    "netcl_context_get_staged_bytes");
+            return scratch.get(ValueLayout.JAVA_LONG, 0);
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
     }
 
     /** The path the last successful step took ({@link StepPath#KERNEL} or {@link StepPath#HOST}). */
     public synchronized StepPath lastPath() {
         checkOpen();
-        NetclException.check(Netcl.netcl_rmsprop_get_last_path(optimizer, scratch), "netcl_rmsprop_get_last_path");
-        return StepPath.of(scratch.get(ValueLayout.JAVA_INT, 0));
+        try {
+            NetclException.check(Netcl.netcl_rmsprop_get_last_path(optimizer, scratch), "netcl_rmsprop_get_last_path");
+            return StepPath.of(scratch.get(ValueLayout.JAVA_INT, 0));
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
     }
 
     /**
@@ -440,18 +545,25 @@ public final class RMSProp implements Optimizer {
      */
     public synchronized int lastLaunchCount() {
         checkOpen();
-        NetclException.check(Netcl.netcl_rmsprop_get_last_launch_count(optimizer, scratch),
-                "netcl_rmsprop_get_last_launch_count");
-        return scratch.get(ValueLayout.JAVA_INT, 0);
+        try {
+            NetclException.check(Netcl.netcl_rmsprop_get_last_launch_count(optimizer, scratch),
+                    "netcl_rmsprop_get_last_launch_count");
+            return scratch.get(ValueLayout.JAVA_INT, 0);
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
     }
 
+    /**
+     * Frees the optimizer's native resources at once; later calls throw
+     * {@link IllegalStateException}; idempotent. An optimizer that is never closed is freed by a
+     * Cleaner once unreachable, later and at the cost of a garbage collection.
+     */
     @Override
     public synchronized void close() {
         if (!closed) {
             closed = true;
-            Netcl.netcl_rmsprop_destroy(optimizer);
-            Netcl.netcl_context_destroy(context);
-            arena.close();
+            cleanable.clean();
         }
     }
 

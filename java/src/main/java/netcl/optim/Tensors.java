@@ -20,10 +20,20 @@ public final class Tensors {
     private Tensors() {
     }
 
-    /** A zeroed, {@value #ZERO_COPY_ALIGNMENT}-byte aligned segment of {@code numel} floats. */
+    /**
+     * A zeroed, {@value #ZERO_COPY_ALIGNMENT}-byte aligned segment of {@code numel} floats.
+     *
+     * @throws IllegalArgumentException when {@code numel} is not positive or its byte size does not
+     *                                  fit in a {@code long}
+     */
     public static MemorySegment allocate(Arena arena, long numel) {
         if (numel <= 0) {
             throw new IllegalArgumentException("numel must be positive, got " + numel);
+        }
+        // numel * 4 would wrap around to a small size (2^62 floats gave a segment of 0 bytes).
+        if (numel > Long.MAX_VALUE / Float.BYTES) {
+            throw new IllegalArgumentException("numel " + numel + " is too large: " + numel
+                    + " floats do not fit in a memory segment");
         }
         return arena.allocate(numel * Float.BYTES, ZERO_COPY_ALIGNMENT);
     }

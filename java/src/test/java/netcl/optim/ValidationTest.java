@@ -77,6 +77,23 @@ class ValidationTest {
         }
     }
 
+    /** A length whose byte size overflows a long is refused, not wrapped into a small segment. */
+    @Test
+    void tensorLengthsBeyondTheAddressSpaceAreRefused() {
+        try (Arena arena = Arena.ofConfined()) {
+            for (long numel : new long[] {1L << 62, (1L << 62) + 1, (1L << 62) + 8, Long.MAX_VALUE / Float.BYTES + 1,
+                    Long.MAX_VALUE}) {
+                expect(IllegalArgumentException.class, "numel " + numel + " is too large: " + numel
+                        + " floats do not fit in a memory segment", () -> Tensors.allocate(arena, numel));
+            }
+            expect(IllegalArgumentException.class, "numel must be positive, got 0", () -> Tensors.allocate(arena, 0));
+            expect(IllegalArgumentException.class, "numel must be positive, got -1", () -> Tensors.allocate(arena, -1));
+            MemorySegment after = Tensors.allocate(arena, 3);
+            assertEquals(12, after.byteSize(), "the arena still allocates after a refused size");
+            assertEquals(0, after.address() % Tensors.ZERO_COPY_ALIGNMENT);
+        }
+    }
+
     @Test
     void parameterListsAreChecked() {
         try (Arena arena = Arena.ofConfined()) {
