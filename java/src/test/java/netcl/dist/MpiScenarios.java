@@ -199,9 +199,10 @@ public final class MpiScenarios {
                         maxStateDiff(handedState, ref.stateDict()));
                 boolean ok = paramDiff <= tolerance && stateDiff <= tolerance && resumedDiff <= tolerance
                         && handedDiff <= tolerance && (root || resumedState == null);
-                System.out.printf("RESULT rank=%d ranks=%d shard=%d stateBytes=%d paramDiff=%s stateDiff=%s "
-                        + "resumedDiff=%s handedDiff=%s ok=%s%n", comm.rank(), ranks, opt.shardSize(),
-                        opt.stateBytes(), paramDiff, stateDiff, resumedDiff, handedDiff, ok);
+                // One string per line: mpirun forwards each rank's writes as they come.
+                System.out.println(String.format("RESULT rank=%d ranks=%d shard=%d stateBytes=%d paramDiff=%s "
+                        + "stateDiff=%s resumedDiff=%s handedDiff=%s ok=%s", comm.rank(), ranks, opt.shardSize(),
+                        opt.stateBytes(), paramDiff, stateDiff, resumedDiff, handedDiff, ok));
                 return ok ? 0 : 1;
             }
         }
