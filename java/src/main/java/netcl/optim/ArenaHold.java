@@ -50,8 +50,9 @@ final class ArenaHold {
         static final MethodHandle HOLD = holdHandle(WIDE);
     }
 
-    private final IntSupplier call;
     private final MemorySegment callback;
+    /** The call of the current run. */
+    private IntSupplier call;
     private final MemorySegment[] narrow = new MemorySegment[NARROW];
     private MemorySegment[] wide;
     /** One segment per distinct scope, [0, count). */
@@ -61,9 +62,8 @@ final class ArenaHold {
     private int next;
     private Throwable failure;
 
-    /** {@code call} is made while the segments {@link #add added} since the last run are held. */
-    ArenaHold(Arena arena, IntSupplier call) {
-        this.call = call;
+    /** The upcall stub lives in {@code arena}. */
+    ArenaHold(Arena arena) {
         this.callback = netcl_hold_callback.allocate(this::proceed, arena);
     }
 
@@ -89,12 +89,13 @@ final class ArenaHold {
     }
 
     /**
-     * Makes the call with every added scope held and returns its status; forgets the segments.
+     * Makes {@code call} with every added scope held and returns its status; forgets the segments.
      * Throws what FFM throws for a scope it cannot hold (a closed arena: IllegalStateException;
      * another thread's confined arena: WrongThreadException), and IllegalArgumentException for
      * more than {@link #MAX_SCOPES} scopes; then the call is not made.
      */
-    int run() {
+    int run(IntSupplier call) {
+        this.call = call;
         next = 0;
         try {
             if (count > MAX_SCOPES) {
@@ -112,6 +113,7 @@ final class ArenaHold {
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         } finally {
+            this.call = null;
             failure = null;
             Arrays.fill(segments, 0, count, null);
             Arrays.fill(narrow, null);

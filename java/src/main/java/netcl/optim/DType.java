@@ -23,6 +23,11 @@ public enum DType {
         return byteSize;
     }
 
+    /** How messages count elements of this type: "floats" for FP32, else "BF16 elements". */
+    String elements() {
+        return this == FP32 ? "floats" : this + " elements";
+    }
+
     /** The C library's value ({@code NETCL_FP32}, ...). */
     int code() {
         return switch (this) {

@@ -4,9 +4,11 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
+import java.util.function.IntSupplier;
 
 import netcl.bindings.Netcl;
 import netcl.bindings.netcl_device_info;
+import netcl.bindings.netcl_step_options;
 
 /**
  * The native side of one {@link RMSProp}: its netcl context and optimizer, an arena for its own
@@ -40,8 +42,12 @@ final class NativeState implements Runnable {
     final MemorySegment context;
     final MemorySegment optimizer;
     final Device device;
-    /** Makes the step with every tensor's arena held open. */
+    /** Makes native calls with every tensor's arena held open. */
     final ArenaHold hold;
+    /** The step over the step arrays, and the same with stepOptions' gradient scaling. */
+    final IntSupplier stepCall;
+    final IntSupplier scaledStepCall;
+    final MemorySegment stepOptions;
 
     /**
      * Creates a context on the device {@code selector} picks (null: the default) and an optimizer
@@ -74,8 +80,14 @@ final class NativeState implements Runnable {
         optimizer = opt;
         MemorySegment handle = opt;
         StepLayout steps = layout;
-        hold = new ArenaHold(arena, () -> Netcl.netcl_rmsprop_step(handle, steps.groups(), steps.groupCount(),
-                steps.tensors(), steps.tensorCount()));
+        hold = new ArenaHold(arena);
+        stepCall = () -> Netcl.netcl_rmsprop_step(handle, steps.groups(), steps.groupCount(), steps.tensors(),
+                steps.tensorCount());
+        stepOptions = netcl_step_options.allocate(arena);
+        netcl_step_options.struct_size(stepOptions, (int) netcl_step_options.sizeof());
+        MemorySegment options = stepOptions;
+        scaledStepCall = () -> Netcl.netcl_rmsprop_step_with(handle, steps.groups(), steps.groupCount(),
+                steps.tensors(), steps.tensorCount(), options);
         created();
     }
 

@@ -16,10 +16,13 @@ import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.DoubleSupplier;
+import java.util.function.IntSupplier;
 
 import netcl.bindings.Netcl;
+import netcl.bindings.netcl_grad_stats;
 import netcl.bindings.netcl_param_state;
 import netcl.bindings.netcl_state_values;
+import netcl.bindings.netcl_step_options;
 
 /**
  * RMSProp with PyTorch's semantics ({@code torch.optim.RMSprop}, bit for bit on the CPU device),
@@ -75,6 +78,9 @@ public final class RMSProp implements Optimizer {
     private Parameter[] params = new Parameter[0];
     /** The gradients a step read, one per parameter, only while the step runs. */
     private MemorySegment[] stepGrads = new MemorySegment[0];
+    /** GradScaler's unscaling and clipGradNorm's coefficient, applied inside the next step. */
+    private float pendingInvScale = 1f;
+    private float pendingClip = 1f;
     private boolean closed;
 
     private RMSProp(ParamGroup defaults, String deviceSelector, StepPath path, ParamGroup first) {
@@ -261,25 +267,140 @@ public final class RMSProp implements Optimizer {
             for (int g = 0; g < stepGroups.size(); g++) {
                 stepGroups.get(g).writeOptions(layout, g);
             }
-            while (true) {
-                try {
-                    readGradients();
-                    NetclException.check(hold.run(), "netcl_rmsprop_step");
-                    return;
-                } catch (IllegalStateException e) {
-                    // An arena closed after readGradients checked it. When that follows a gradient swap
-                    // (another thread set a new gradient, then closed the old one's arena), the step
-                    // reads the gradients again: it uses each parameter's gradient as of one instant.
-                    if (!gradientSwapped()) {
-                        throw closedSinceChecked(e);
-                    }
-                } finally {
-                    Arrays.fill(stepGrads, null);
-                }
+            boolean scaled = pendingInvScale != 1f || Float.floatToRawIntBits(pendingClip) != Float.floatToRawIntBits(1f);
+            if (scaled) {
+                netcl_step_options.inv_scale(state.stepOptions, pendingInvScale);
+                netcl_step_options.clip_coef(state.stepOptions, pendingClip);
             }
+            runOnGradients(scaled ? state.scaledStepCall : state.stepCall,
+                    scaled ? "netcl_rmsprop_step_with" : "netcl_rmsprop_step");
+            dropPendingScaling();
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
+    }
+
+    /** Makes a native call over the step arrays with every tensor's current gradient, held open. */
+    private void runOnGradients(IntSupplier call, String name) {
+        while (true) {
+            try {
+                readGradients();
+                NetclException.check(hold.run(call), name);
+                return;
+            } catch (IllegalStateException e) {
+                // An arena closed after readGradients checked it. When that follows a gradient swap
+                // (another thread set a new gradient, then closed the old one's arena), the call
+                // reads the gradients again: it uses each parameter's gradient as of one instant.
+                if (!gradientSwapped()) {
+                    throw closedSinceChecked(e);
+                }
+            } finally {
+                Arrays.fill(stepGrads, null);
+            }
+        }
+    }
+
+    /** Sums of squares, largest magnitude and non-finite flag over every gradient, times a factor. */
+    private record GradientTotals(double sumSquares, double maxAbs, boolean nonFinite, boolean any) {
+    }
+
+    private GradientTotals gradientTotals(float factor) {
+        try (Arena temp = Arena.ofConfined()) {
+            MemorySegment stats = netcl_grad_stats.allocateArray(Math.max(1, params.length), temp);
+            runOnGradients(() -> Netcl.netcl_rmsprop_grad_stats(optimizer, layout.tensors(), layout.tensorCount(),
+                    factor, stats), "netcl_rmsprop_grad_stats");
+            double sum = 0;
+            double max = 0;
+            boolean nonFinite = false;
+            boolean any = false;
+            for (int i = 0; i < params.length; i++) {
+                MemorySegment s = netcl_grad_stats.asSlice(stats, i);
+                double m = netcl_grad_stats.max_abs(s);
+                sum += netcl_grad_stats.sum_squares(s);
+                max = m > max || Double.isNaN(m) ? m : max;  // a NaN stays, as in torch.max
+                nonFinite |= netcl_grad_stats.nonfinite(s) != 0;
+                any |= params[i].grad() != null;
+            }
+            return new GradientTotals(sum, max, nonFinite, any);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Clips the gradients of all parameters by their total L2 norm, like PyTorch's
+     * {@code clip_grad_norm_(params, maxNorm)}: see {@link #clipGradNorm(double, double, boolean)}.
+     */
+    public synchronized double clipGradNorm(double maxNorm) {
+        return clipGradNorm(maxNorm, 2.0, false);
+    }
+
+    /** {@link #clipGradNorm(double, double, boolean)} without the non-finite check. */
+    public synchronized double clipGradNorm(double maxNorm, double normType) {
+        return clipGradNorm(maxNorm, normType, false);
+    }
+
+    /**
+     * Clips the gradients of all parameters (that have one) as PyTorch 1.13's
+     * {@code clip_grad_norm_(params, maxNorm, normType, errorIfNonfinite)} does: the total norm
+     * over every element (L2, or the largest magnitude for {@code Double.POSITIVE_INFINITY}),
+     * computed in double from the float32 gradients and returned rounded to float32 (PyTorch's own
+     * float32 reduction order cannot be reproduced; this is at least as accurate), then the
+     * coefficient {@code min(maxNorm / (norm + 1e-6), 1)} in float32. The gradients are multiplied
+     * by it inside the next step's pass (after a {@link GradScaler#unscale} pending for this
+     * optimizer), not rewritten in memory. At most once between steps.
+     *
+     * @return the total norm of the gradients (0 when no parameter has one)
+     * @throws IllegalArgumentException {@code maxNorm} not finite and &gt; 0, or another norm type
+     * @throws IllegalStateException    called twice before a step, or the norm is not finite and
+     *                                  {@code errorIfNonfinite}; nothing changed
+     */
+    public synchronized double clipGradNorm(double maxNorm, double normType, boolean errorIfNonfinite) {
+        checkOpen();
+        if (!(maxNorm > 0) || Double.isInfinite(maxNorm)) {
+            throw new IllegalArgumentException("maxNorm must be finite and > 0, got " + maxNorm);
+        }
+        if (normType != 2.0 && normType != Double.POSITIVE_INFINITY) {
+            throw new IllegalArgumentException("normType must be 2.0 or Double.POSITIVE_INFINITY, got " + normType);
+        }
+        if (Float.floatToRawIntBits(pendingClip) != Float.floatToRawIntBits(1f)) {
+            throw new IllegalStateException("clipGradNorm was already called since the last step");
+        }
+        GradientTotals totals = gradientTotals(pendingInvScale);
+        if (!totals.any()) {
+            return 0.0;
+        }
+        float norm = (float) (normType == 2.0 ? Math.sqrt(totals.sumSquares()) : totals.maxAbs());
+        if (errorIfNonfinite && !Float.isFinite(norm)) {
+            throw new IllegalStateException("the total norm of order " + normType + " of the gradients is "
+                    + norm + ", so they cannot be clipped (errorIfNonfinite)");
+        }
+        float coef = (1.0f / (norm + 1e-6f)) * (float) maxNorm;
+        pendingClip = coef > 1.0f ? 1.0f : coef;  // clamp(max=1): a NaN stays NaN, as in PyTorch
+        return norm;
+    }
+
+    /**
+     * Makes the next step read every gradient times {@code invScale} (GradScaler's unscaling);
+     * with {@code check}, also reports in one pass whether any gradient is inf or NaN.
+     */
+    synchronized boolean unscaleGradients(float invScale, boolean check) {
+        checkOpen();
+        boolean nonFinite = check && gradientTotals(invScale).nonFinite();
+        pendingInvScale = invScale;
+        return nonFinite;
+    }
+
+    /** Whether any gradient is inf or NaN (one pass, nothing changed). */
+    synchronized boolean gradientsNonFinite() {
+        checkOpen();
+        return gradientTotals(1f).nonFinite();
+    }
+
+    /** Forgets a pending unscaling and clip coefficient: the step they were for is skipped. */
+    synchronized void dropPendingScaling() {
+        pendingInvScale = 1f;
+        pendingClip = 1f;
     }
 
     /**
@@ -404,9 +525,16 @@ public final class RMSProp implements Optimizer {
                             ? temp.allocate(ValueLayout.JAVA_FLOAT, numel) : MemorySegment.NULL;
                     NetclException.check(Netcl.netcl_rmsprop_read_state(optimizer, i, numel, v, m, ga),
                             "netcl_rmsprop_read_state");
+                    float[] master = null;
+                    if (netcl_param_state.has_master(info) != 0) {
+                        MemorySegment mw = temp.allocate(ValueLayout.JAVA_FLOAT, numel);
+                        NetclException.check(Netcl.netcl_rmsprop_read_master(optimizer, i, numel, mw),
+                                "netcl_rmsprop_read_master");
+                        master = mw.toArray(ValueLayout.JAVA_FLOAT);
+                    }
                     state.put(i, new ParamState(netcl_param_state.step(info), v.toArray(ValueLayout.JAVA_FLOAT),
                             m.equals(MemorySegment.NULL) ? null : m.toArray(ValueLayout.JAVA_FLOAT),
-                            ga.equals(MemorySegment.NULL) ? null : ga.toArray(ValueLayout.JAVA_FLOAT)));
+                            ga.equals(MemorySegment.NULL) ? null : ga.toArray(ValueLayout.JAVA_FLOAT), master));
                 }
             }
             List<StateDict.GroupState> groupStates = new ArrayList<>();
@@ -448,6 +576,7 @@ public final class RMSProp implements Optimizer {
                         netcl_state_values.square_avg(entry, floats(temp, s.squareAvg()));
                         netcl_state_values.momentum_buffer(entry, floats(temp, s.momentumBuffer()));
                         netcl_state_values.grad_avg(entry, floats(temp, s.gradAvg()));
+                        netcl_state_values.master(entry, floats(temp, s.master()));
                     }
                 }
                 NetclException.check(Netcl.netcl_rmsprop_load_state(optimizer, params.length, values),
@@ -501,6 +630,11 @@ public final class RMSProp implements Optimizer {
             checkLength(index, "squareAvg", s.squareAvg(), numel);
             checkLength(index, "momentumBuffer", s.momentumBuffer(), numel);
             checkLength(index, "gradAvg", s.gradAvg(), numel);
+            checkLength(index, "master", s.master(), numel);
+            if (s.master() != null && params[index].dtype() == DType.FP32) {
+                throw new IllegalArgumentException("parameter " + index + ": a master copy for an FP32 parameter "
+                        + "(only BF16 and FP16 parameters have one)");
+            }
         }
         return loaded;
     }

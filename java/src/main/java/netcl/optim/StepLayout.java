@@ -39,6 +39,7 @@ final class StepLayout {
             long t = tensorCount * TENSOR_SIZE;
             tensors.set(ValueLayout.JAVA_LONG, t + netcl_tensor.data$offset(), p.data().address());
             tensors.set(ValueLayout.JAVA_LONG, t + netcl_tensor.numel$offset(), p.numel());
+            tensors.set(ValueLayout.JAVA_INT, t + netcl_tensor.dtype$offset(), p.dtype().code());
             tensorCount++;
         }
         groupCount++;

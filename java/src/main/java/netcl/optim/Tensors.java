@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * Allocation helpers for float32 tensors that netcl updates without copies.
+ * Allocation helpers for tensors that netcl updates without copies.
  *
  * <p>On a CPU device netcl wraps the caller's memory in place when the tensor's first float is
  * aligned to {@link #ZERO_COPY_ALIGNMENT} bytes (the device's base-address alignment, 128 bytes
@@ -27,15 +27,29 @@ public final class Tensors {
      *                                  fit in a {@code long}
      */
     public static MemorySegment allocate(Arena arena, long numel) {
+        return allocate(arena, numel, DType.FP32);
+    }
+
+    /**
+     * A zeroed, {@value #ZERO_COPY_ALIGNMENT}-byte aligned segment of {@code numel} elements of
+     * {@code dtype}.
+     *
+     * @throws IllegalArgumentException when {@code numel} is not positive or its byte size does not
+     *                                  fit in a {@code long}
+     */
+    public static MemorySegment allocate(Arena arena, long numel, DType dtype) {
+        if (dtype == null) {
+            throw new IllegalArgumentException("dtype is null");
+        }
         if (numel <= 0) {
             throw new IllegalArgumentException("numel must be positive, got " + numel);
         }
-        // numel * 4 would wrap around to a small size (2^62 floats gave a segment of 0 bytes).
-        if (numel > Long.MAX_VALUE / Float.BYTES) {
-            throw new IllegalArgumentException("numel " + numel + " is too large: " + numel
-                    + " floats do not fit in a memory segment");
+        // numel * size would wrap around to a small size (2^62 floats gave a segment of 0 bytes).
+        if (numel > Long.MAX_VALUE / dtype.byteSize()) {
+            throw new IllegalArgumentException("numel " + numel + " is too large: " + numel + " "
+                    + dtype.elements() + " do not fit in a memory segment");
         }
-        return arena.allocate(numel * Float.BYTES, ZERO_COPY_ALIGNMENT);
+        return arena.allocate(numel * dtype.byteSize(), ZERO_COPY_ALIGNMENT);
     }
 
     /** A zero-copy segment holding a copy of {@code values}. */

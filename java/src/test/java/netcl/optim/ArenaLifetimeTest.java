@@ -18,6 +18,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.IntSupplier;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -98,24 +99,25 @@ class ArenaLifetimeTest {
         try (Arena own = Arena.ofShared()) {
             int[] calls = {0};
             List<Arena> held = new ArrayList<>();
-            ArenaHold hold = new ArenaHold(own, () -> {
+            IntSupplier call = () -> {
                 calls[0]++;
                 for (Arena a : held) {
                     assertThrows(IllegalStateException.class, a::close, "an arena closed during the call");
                 }
                 return 7;
-            });
+            };
+            ArenaHold hold = new ArenaHold(own);
             held.addAll(arenas);
             for (int round = 0; round < 2; round++) {  // a hold forgets its segments after each run
                 for (Arena a : arenas) {
                     hold.add(a.allocate(8));
                     hold.add(a.allocate(8).asSlice(4));  // the same scope: held once
                 }
-                assertEquals(7, hold.run());
+                assertEquals(7, hold.run(call));
             }
             assertEquals(2, calls[0]);
             held.clear();
-            assertEquals(7, hold.run(), "nothing to hold");
+            assertEquals(7, hold.run(call), "nothing to hold");
             assertEquals(3, calls[0]);
         }
         arenas.forEach(Arena::close);  // held no more
@@ -168,13 +170,14 @@ class ArenaLifetimeTest {
             int[] calls = {0};
             RuntimeException thrown = new IllegalStateException("thrown by the call");
             boolean[] throwFromCall = {false};
-            ArenaHold hold = new ArenaHold(own, () -> {
+            IntSupplier call = () -> {
                 calls[0]++;
                 if (throwFromCall[0]) {
                     throw thrown;
                 }
                 return 0;
-            });
+            };
+            ArenaHold hold = new ArenaHold(own);
             Arena closed = Arena.ofShared();
             MemorySegment dead = closed.allocate(8);
             closed.close();
@@ -186,17 +189,17 @@ class ArenaLifetimeTest {
                     }
                     hold.add(arenas.get(i).allocate(8));
                 }
-                RuntimeException e = assertThrows(RuntimeException.class, hold::run);
+                RuntimeException e = assertThrows(RuntimeException.class, () -> hold.run(call));
                 assertTrue(bad == dead ? e instanceof IllegalStateException && e.getMessage().contains("closed")
                         : e instanceof WrongThreadException, e.toString());
                 assertEquals(0, calls[0], "the call was not made");
             }
             throwFromCall[0] = true;
             arenas.forEach(a -> hold.add(a.allocate(8)));
-            assertSame(thrown, assertThrows(IllegalStateException.class, hold::run));
+            assertSame(thrown, assertThrows(IllegalStateException.class, () -> hold.run(call)));
             throwFromCall[0] = false;
             arenas.forEach(a -> hold.add(a.allocate(8)));
-            assertEquals(0, hold.run());
+            assertEquals(0, hold.run(call));
             assertEquals(2, calls[0]);
             arenas.forEach(Arena::close);
         }
