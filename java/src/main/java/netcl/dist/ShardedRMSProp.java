@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.DoubleSupplier;
 
+import netcl.optim.DType;
 import netcl.optim.Optimizer;
 import netcl.optim.ParamGroup;
 import netcl.optim.ParamState;
@@ -233,6 +234,10 @@ public final class ShardedRMSProp implements Optimizer {
         for (Parameter p : group.params()) {
             if (known.containsKey(p)) {
                 throw new IllegalArgumentException("some parameters appear in more than one parameter group");
+            }
+            // The flat buffers and MPI's sums are float32; mixed precision is not sharded yet.
+            if (p.dtype() != DType.FP32) {
+                throw new IllegalArgumentException("ShardedRMSProp takes float32 parameters only, got " + p.dtype());
             }
         }
         Parameter[] all = Arrays.copyOf(params, params.length + group.params().size());
