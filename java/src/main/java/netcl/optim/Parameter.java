@@ -99,6 +99,10 @@ public final class Parameter {
             throw new IllegalArgumentException(what + " is a heap segment; netcl needs native memory "
                     + "(Arena.allocate or Tensors.allocate)");
         }
+        if (segment.address() == 0) {
+            // netcl reads address 0 as "no gradient" and would silently skip the parameter.
+            throw new IllegalArgumentException(what + " is at address 0 (a NULL pointer, not memory)");
+        }
         if (segment.isReadOnly()) {
             throw new IllegalArgumentException(what + " is read-only");
         }

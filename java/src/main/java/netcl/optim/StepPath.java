@@ -4,11 +4,11 @@ package netcl.optim;
  * How {@link RMSProp#step()} runs (the C library's {@code enum netcl_path}).
  * <ul>
  * <li>{@link #KERNEL}: the fused OpenCL kernel on the device.</li>
- * <li>{@link #HOST}: the same update, bit for bit, on the calling thread with no OpenCL call at
- * all; it needs a CPU device that shares host memory (netcl then keeps its state in host
+ * <li>{@link #HOST}: the same update, bit for bit, on the calling thread (and a pool of worker
+ * threads for larger steps) with no OpenCL call at all; it needs a CPU device that shares host memory (netcl then keeps its state in host
  * memory) and host tensors.</li>
- * <li>{@link #AUTO}: the host path for small steps on such devices, where OpenCL's dispatch
- * would cost more than the update, else the kernel.</li>
+ * <li>{@link #AUTO}: the host path wherever it can run (measured as fast as the kernel or faster
+ * at every size on such devices, and small steps skip OpenCL's dispatch), else the kernel.</li>
  * </ul>
  * Without {@link RMSProp.Builder#path}, the environment variable {@code NETCL_PATH}
  * ({@code auto}, {@code kernel}, {@code host}) chooses, else {@link #AUTO}.

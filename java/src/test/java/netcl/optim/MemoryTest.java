@@ -87,8 +87,9 @@ class MemoryTest {
                 apart.add(Parameter.wrap(TestTensors.of(arena, init), TestTensors.of(arena, g)));
                 offset += sizes[i];
             }
-            try (RMSProp one = RMSProp.builder().centered(true).build(sliced);
-                 RMSProp many = RMSProp.builder().centered(true).build(apart)) {
+            // Launches are the kernel path's (the host path needs none).
+            try (RMSProp one = RMSProp.builder().centered(true).path(StepPath.KERNEL).build(sliced);
+                 RMSProp many = RMSProp.builder().centered(true).path(StepPath.KERNEL).build(apart)) {
                 for (int s = 0; s < 3; s++) {
                     one.step();
                     many.step();

@@ -66,6 +66,12 @@ class ValidationTest {
             expect(IllegalArgumentException.class, "grad overlaps data", () -> Parameter.wrap(good, good));
             Parameter p = Parameter.wrap(good, grad);
             expect(IllegalArgumentException.class, "grad has 2 floats", () -> p.grad(grad.asSlice(0, 8)));
+            // A segment at address 0 was taken as "no gradient" by the C side: the step skipped it.
+            @SuppressWarnings("restricted")
+            MemorySegment nullGrad = MemorySegment.ofAddress(0).reinterpret(32);
+            expect(IllegalArgumentException.class, "grad is at address 0", () -> p.grad(nullGrad));
+            expect(IllegalArgumentException.class, "data is at address 0", () -> Parameter.wrap(nullGrad, null));
+            assertEquals(grad, p.grad(), "the refused gradient did not replace the old one");
             MemorySegment closed;
             try (Arena shortLived = Arena.ofConfined()) {
                 closed = shortLived.allocate(32);
