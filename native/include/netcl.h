@@ -375,6 +375,7 @@ NETCL_API netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer,
  *    read_state, write_state and load_state wait for it first. get_state and get_param_count
  *    count it at once. An enqueue that creates state or a new launch plan (a first step, other
  *    tensors) may wait for work queued before it; steady-state enqueues never wait.
+ *    netcl_rmsprop_destroy waits for the optimizer's enqueued steps.
  *  - Errors: every argument, the wait list included (no NULL entry, wait_events NULL exactly
  *    when wait_count is 0, each event of the context's cl_context and not failed), is checked
  *    before anything is enqueued, and a failure then changes nothing and returns no event. A
