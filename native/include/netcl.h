@@ -23,7 +23,7 @@
  *    shared by its optimizers.
  *
  * OpenCL handle types are only forward-declared here, so this header needs no OpenCL headers;
- * they are the same types as cl_context, cl_device_id, cl_command_queue and cl_mem.
+ * they are the same types as cl_context, cl_device_id, cl_command_queue, cl_mem and cl_event.
  */
 #ifndef NETCL_H
 #define NETCL_H
@@ -44,6 +44,7 @@ struct _cl_context;
 struct _cl_device_id;
 struct _cl_command_queue;
 struct _cl_mem;
+struct _cl_event;
 
 typedef int32_t netcl_status;
 
@@ -88,7 +89,7 @@ enum netcl_memory_mode {
  * and with it the library's SOVERSION (libnetcl.so.N). Bindings compare netcl_abi_version()
  * with the value they were generated from and refuse a library that differs.
  */
-#define NETCL_ABI_VERSION 1
+#define NETCL_ABI_VERSION 2
 
 /* The ABI version the library was built with (NETCL_ABI_VERSION of its netcl.h). */
 NETCL_API int32_t netcl_abi_version(void);
@@ -117,6 +118,8 @@ typedef struct netcl_device_info {
     int32_t is_accelerator;
     int32_t is_cpu;
     int32_t host_unified_memory; /* 1 when the device shares host memory */
+    int32_t correctly_rounded_divide_sqrt; /* 1 when float divide and sqrt can be correctly
+                                              rounded, which netcl needs to run exactly */
 } netcl_device_info;
 
 /* Number of OpenCL devices over all platforms. */
@@ -130,10 +133,28 @@ NETCL_API netcl_status netcl_device_get_info(uint32_t global_index, netcl_device
 typedef struct netcl_context netcl_context;
 
 /*
+ * What a default device is chosen for, when neither a selector nor NETCL_DEVICE names one.
+ * Host tensors are copied to and from a device that does not share host memory at every step
+ * (over PCIe on a discrete GPU), so for them a CPU device that shares host memory comes first,
+ * where steps are zero-copy: NETCL_FOR_HOST_TENSORS prefers a CPU device sharing host memory,
+ * then any device sharing host memory, then a GPU, an accelerator, a CPU device.
+ * NETCL_FOR_DEVICE_TENSORS (tensors kept in device buffers, see netcl_buffer_create) prefers a
+ * GPU that has its own memory, then any GPU, an accelerator, a CPU device. Either skips devices
+ * netcl cannot run exactly (without correctly rounded divide and sqrt); ties go to the lower
+ * global index.
+ */
+enum netcl_device_use {
+    NETCL_FOR_HOST_TENSORS = 0,
+    NETCL_FOR_DEVICE_TENSORS = 1
+};
+
+/*
  * Creates a context on a device picked by `selector`: "2" (global index), "1:0"
  * (platform:device) or a case-insensitive substring of the device name. NULL or "" uses the
- * environment variable NETCL_DEVICE, and without it the first GPU, else the first accelerator,
- * else the first CPU device.
+ * environment variable NETCL_DEVICE, and without it the default device for host tensors
+ * (NETCL_FOR_HOST_TENSORS). A selector may pick any device; one netcl cannot run exactly fails
+ * with NETCL_UNSUPPORTED. With no device netcl can run exactly the default fails with
+ * NETCL_NO_DEVICE, naming the devices it skipped.
  * Contexts on one device within a process share one cl_context and the kernels built for it:
  * the first builds them (tens of milliseconds), further ones created while one lives cost well
  * under a millisecond, and the last one freed releases them. Each context has its own in-order
@@ -141,11 +162,16 @@ typedef struct netcl_context netcl_context;
  */
 NETCL_API netcl_status netcl_context_create(const char *selector, netcl_context **context);
 
+/* netcl_context_create with the default device chosen for `use` (enum netcl_device_use). */
+NETCL_API netcl_status netcl_context_create_for(int32_t use, const char *selector,
+                                                netcl_context **context);
+
 /*
  * Creates a context on the caller's existing OpenCL objects, so that netcl shares their queue
  * (no second context, no copies between them). The objects are retained and released again
- * when the netcl context is freed. The queue must be in-order. The kernels are built for each
- * such context; nothing is shared with other netcl contexts.
+ * when the netcl context is freed. The queue must be in-order. cl_device may be NULL: the
+ * queue's device. The kernels are built for each such context; nothing is shared with other
+ * netcl contexts.
  */
 NETCL_API netcl_status netcl_context_create_from_cl(struct _cl_context *cl_context,
                                                     struct _cl_device_id *cl_device,
@@ -163,6 +189,43 @@ NETCL_API netcl_status netcl_context_set_memory_mode(netcl_context *context, int
 
 /* Bytes copied between host tensors and device buffers so far (0 on the zero-copy path). */
 NETCL_API netcl_status netcl_context_get_staged_bytes(const netcl_context *context, uint64_t *bytes);
+
+/* ---- device buffers --------------------------------------------------------------------- */
+
+/*
+ * Device-resident tensors: float32 buffers on a context's device, for netcl_tensor's data_mem
+ * and grad_mem, which steps never copy (a host tensor on a discrete GPU crosses PCIe twice per
+ * step). These calls serve programs without OpenCL bindings of their own (netcl's Java layer);
+ * a program with OpenCL code may use its own cl_mem buffers instead, on the netcl context's
+ * cl_context (netcl_context_create_from_cl shares the caller's). Offsets and lengths count
+ * floats. A copy or fill runs on the context's queue after the work queued there before it and
+ * returns when it is done. A buffer must be a cl_mem buffer of the context's cl_context holding
+ * offset + numel floats: one of another context, an image or one too small fails with
+ * NETCL_INVALID_ARGUMENT before anything happens, one OpenCL rejects with OpenCL's status
+ * (OpenCL cannot tell a dangling or mistyped pointer from a buffer: those are undefined).
+ */
+
+/* A new zeroed buffer of `numel` floats; the caller holds its one reference (netcl_buffer_release). */
+NETCL_API netcl_status netcl_buffer_create(netcl_context *context, uint64_t numel,
+                                           struct _cl_mem **buffer);
+
+NETCL_API netcl_status netcl_buffer_write(netcl_context *context, struct _cl_mem *buffer,
+                                          uint64_t offset, uint64_t numel, const float *values);
+
+NETCL_API netcl_status netcl_buffer_read(netcl_context *context, struct _cl_mem *buffer,
+                                         uint64_t offset, uint64_t numel, float *values);
+
+NETCL_API netcl_status netcl_buffer_fill(netcl_context *context, struct _cl_mem *buffer,
+                                         uint64_t offset, uint64_t numel, float value);
+
+/* The buffer's size in floats, after checking that it is a buffer of the context's cl_context. */
+NETCL_API netcl_status netcl_buffer_get_numel(const netcl_context *context, struct _cl_mem *buffer,
+                                              uint64_t *numel);
+
+/* One more reference on a buffer (clRetainMemObject), and one less (clReleaseMemObject; NULL is
+ * accepted). A step's plan holds its own references on the buffers it uses. */
+NETCL_API netcl_status netcl_buffer_retain(struct _cl_mem *buffer);
+NETCL_API void netcl_buffer_release(struct _cl_mem *buffer);
 
 /* ---- RMSProp ---------------------------------------------------------------------------- */
 
@@ -241,7 +304,8 @@ NETCL_API netcl_status netcl_rmsprop_get_last_path(const netcl_rmsprop *optimize
  * parameter numbering: the state of tensor i belongs to parameter i). The groups must cover the
  * tensors exactly once, in order. State a tensor needs but lacks (all of it at its first step, a
  * momentum buffer once momentum becomes > 0, grad_avg once centered) starts at zero. Waits for
- * completion.
+ * completion (of this step only, on a queue shared with the caller), and for an earlier
+ * enqueued step first.
  */
 NETCL_API netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer,
                                           const netcl_param_group *groups, uint32_t group_count,
@@ -295,6 +359,46 @@ NETCL_API netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer,
                                                  const netcl_tensor *tensors,
                                                  uint32_t tensor_count, float factor,
                                                  netcl_grad_stats *stats);
+
+/*
+ * The same step, enqueued without waiting (after CLBlast's style), for device-resident tensors
+ * on a queue the caller shares: the step's commands go to the context's in-order queue and
+ * start once the `wait_count` events of `wait_events` (events of the context's cl_context) have
+ * completed; `*event`, unless `event` is NULL, receives an event that completes when the whole
+ * step has, which the caller releases (netcl_event_release or clReleaseEvent). It always takes
+ * the kernel path. `options` may be NULL (no gradient scaling), else as for
+ * netcl_rmsprop_step_with.
+ *  - Until that event completes the caller must not write the step's tensors (data and grads)
+ *    nor read their data, except by commands ordered after the step: later commands on the same
+ *    queue, or commands waiting for the event. netcl_buffer_read and _write on the same context
+ *    are. Host tensors are allowed under the same rule for their memory.
+ *  - netcl waits for the step itself where it touches state from the host: netcl_rmsprop_step,
+ *    read_state, write_state and load_state wait for it first. get_state and get_param_count
+ *    count it at once. An enqueue that creates state or a new launch plan (a first step, other
+ *    tensors) may wait for work queued before it; steady-state enqueues never wait.
+ *    netcl_rmsprop_destroy waits for the optimizer's enqueued steps.
+ *  - Errors: every argument, the wait list included (no NULL entry, wait_events NULL exactly
+ *    when wait_count is 0, each event of the context's cl_context and not failed), is checked
+ *    before anything is enqueued, and a failure then changes nothing and returns no event. A
+ *    failure while enqueueing after the step's first launch, or of the step on the device that
+ *    a later call finds while it waits for it, marks the optimizer broken (see the conventions
+ *    at the top); the event then reports the failure too.
+ */
+NETCL_API netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer,
+                                                  const netcl_param_group *groups,
+                                                  uint32_t group_count,
+                                                  const netcl_tensor *tensors,
+                                                  uint32_t tensor_count,
+                                                  const netcl_step_options *options,
+                                                  uint32_t wait_count,
+                                                  struct _cl_event *const *wait_events,
+                                                  struct _cl_event **event);
+
+/* Waits for an event (clWaitForEvents); returns the failure status of its command, if any. */
+NETCL_API netcl_status netcl_event_wait(struct _cl_event *event);
+
+/* Releases an event (clReleaseEvent); NULL is accepted. */
+NETCL_API void netcl_event_release(struct _cl_event *event);
 
 /* Number of parameters the optimizer holds state slots for (1 + highest index ever stepped). */
 NETCL_API netcl_status netcl_rmsprop_get_param_count(const netcl_rmsprop *optimizer, uint32_t *count);

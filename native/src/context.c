@@ -1,8 +1,10 @@
 /* Platforms and devices: enumeration, selection, and the context + queue netcl runs on. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_choice.h"
 #include "internal.h"
 
 #define MAX_PLATFORMS 16u
@@ -60,6 +62,7 @@ static netcl_status fill_device_info(cl_device_id device, netcl_device_info *inf
     cl_device_type type = 0;
     cl_ulong global_mem = 0, max_alloc = 0;
     cl_bool unified = CL_FALSE;
+    cl_device_fp_config fp = 0;
     cl_int err = clGetDeviceInfo(device, CL_DEVICE_NAME, sizeof info->name - 1, info->name, NULL);
     if (err == CL_SUCCESS) {
         err = clGetDeviceInfo(device, CL_DEVICE_VENDOR, sizeof info->vendor - 1, info->vendor, NULL);
@@ -78,6 +81,9 @@ static netcl_status fill_device_info(cl_device_id device, netcl_device_info *inf
         err = clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
     }
     if (err == CL_SUCCESS) {
+        err = clGetDeviceInfo(device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+    }
+    if (err == CL_SUCCESS) {
         /* Deprecated in OpenCL 2.0 but still answered by every ICD; a failure means "no". */
         if (clGetDeviceInfo(device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL)
             != CL_SUCCESS) {
@@ -93,6 +99,7 @@ static netcl_status fill_device_info(cl_device_id device, netcl_device_info *inf
     info->is_accelerator = (type & CL_DEVICE_TYPE_ACCELERATOR) != 0;
     info->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
     info->host_unified_memory = unified == CL_TRUE;
+    info->correctly_rounded_divide_sqrt = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
     return NETCL_SUCCESS;
 }
 
@@ -170,27 +177,40 @@ static int parse_indices(const char *selector, long *first, long *second)
     return *end == '\0';
 }
 
-static netcl_status select_device(const device_list *list, const char *selector, uint32_t *chosen)
+/* The default device for `use`; fails naming the devices skipped when none qualifies. */
+static netcl_status select_default(const device_list *list, int32_t use, uint32_t *chosen)
+{
+    netcl_device_info infos[MAX_DEVICES];
+    for (uint32_t i = 0; i < list->count; ++i) {
+        netcl_status status = describe(list, i, &infos[i]);
+        if (status != NETCL_SUCCESS) {
+            return status;
+        }
+    }
+    *chosen = netcl_choose_default_device(infos, list->count, use);
+    if (*chosen < list->count) {
+        return NETCL_SUCCESS;
+    }
+    char names[768] = "";
+    size_t used = 0;
+    for (uint32_t i = 0; i < list->count && used < sizeof names; ++i) {
+        const int n = snprintf(names + used, sizeof names - used, "%s'%s'", i > 0 ? ", " : "",
+                               infos[i].name);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return netcl_fail(NETCL_NO_DEVICE, "no OpenCL device netcl can run exactly: %s lack%s "
+                      "correctly rounded divide and sqrt", names, list->count == 1 ? "s" : "");
+}
+
+static netcl_status select_device(const device_list *list, int32_t use, const char *selector,
+                                  uint32_t *chosen)
 {
     if (list->count == 0) {
         return netcl_fail(NETCL_NO_DEVICE, "no OpenCL device found on any platform (PoCL needs a "
                                            "writable POCL_CACHE_DIR)");
     }
     if (selector == NULL || selector[0] == '\0') {
-        const cl_device_type preference[] = {CL_DEVICE_TYPE_GPU, CL_DEVICE_TYPE_ACCELERATOR,
-                                             CL_DEVICE_TYPE_CPU};
-        for (size_t p = 0; p < sizeof preference / sizeof preference[0]; ++p) {
-            for (uint32_t i = 0; i < list->count; ++i) {
-                cl_device_type type = 0;
-                if (clGetDeviceInfo(list->device[i], CL_DEVICE_TYPE, sizeof type, &type, NULL)
-                        == CL_SUCCESS && (type & preference[p])) {
-                    *chosen = i;
-                    return NETCL_SUCCESS;
-                }
-            }
-        }
-        *chosen = 0;
-        return NETCL_SUCCESS;
+        return select_default(list, use, chosen);
     }
     long first, second;
     if (parse_indices(selector, &first, &second)) {
@@ -236,9 +256,18 @@ netcl_status netcl_context_build(netcl_context *ctx)
 
 netcl_status netcl_context_create(const char *selector, netcl_context **context)
 {
+    return netcl_context_create_for(NETCL_FOR_HOST_TENSORS, selector, context);
+}
+
+netcl_status netcl_context_create_for(int32_t use, const char *selector, netcl_context **context)
+{
     netcl_clear_error();
     if (context == NULL) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "context is NULL");
+    }
+    if (use != NETCL_FOR_HOST_TENSORS && use != NETCL_FOR_DEVICE_TENSORS) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "unknown device use %d (NETCL_FOR_HOST_TENSORS "
+                          "or NETCL_FOR_DEVICE_TENSORS)", use);
     }
     *context = NULL;
     if (selector == NULL || selector[0] == '\0') {
@@ -248,7 +277,7 @@ netcl_status netcl_context_create(const char *selector, netcl_context **context)
     netcl_status status = list_devices(&list);
     uint32_t chosen = 0;
     if (status == NETCL_SUCCESS) {
-        status = select_device(&list, selector, &chosen);
+        status = select_device(&list, use, selector, &chosen);
     }
     if (status != NETCL_SUCCESS) {
         return status;
@@ -284,11 +313,10 @@ netcl_status netcl_context_create_from_cl(struct _cl_context *caller_context,
                                           netcl_context **context)
 {
     netcl_clear_error();
-    if (context == NULL || caller_context == NULL || caller_device == NULL || caller_queue == NULL) {
+    if (context == NULL || caller_context == NULL || caller_queue == NULL) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL",
                           context == NULL ? "context" : caller_context == NULL ? "cl_context"
-                                                      : caller_device == NULL ? "cl_device"
-                                                                          : "cl_queue");
+                                                                               : "cl_queue");
     }
     *context = NULL;
     cl_command_queue_properties properties = 0;
@@ -306,6 +334,9 @@ netcl_status netcl_context_create_from_cl(struct _cl_context *caller_context,
     }
     if (err != CL_SUCCESS) {
         return netcl_fail(err, "querying the caller's queue or device failed");
+    }
+    if (caller_device == NULL) {
+        caller_device = queue_device;
     }
     if (queue_context != caller_context || queue_device != caller_device) {
         return netcl_fail(NETCL_INVALID_ARGUMENT,

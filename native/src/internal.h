@@ -29,6 +29,17 @@ netcl_status netcl_fail(netcl_status status, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 void netcl_clear_error(void);
 
+/* validate.c: a caller's cl_mem must be a buffer of the context's cl_context; `what` names it in
+ * the message. The first gives its size in floats, the second checks [offset, offset + numel). */
+netcl_status netcl_check_buffer(const netcl_context *ctx, cl_mem mem, const char *what,
+                                uint64_t *floats);
+netcl_status netcl_check_buffer_range(const netcl_context *ctx, cl_mem mem, uint64_t offset,
+                                      uint64_t numel, const char *what);
+
+/* events.c: waits for an event; a failure of its command becomes the status, `what` failed the
+ * message. */
+netcl_status netcl_wait_event(cl_event event, const char *what);
+
 /* context.c */
 /* Sets info, base_align_bytes, chunk and program of a context whose device and cl_context are set. */
 netcl_status netcl_context_build(netcl_context *ctx);

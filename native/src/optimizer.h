@@ -96,6 +96,8 @@ struct netcl_rmsprop {
     int32_t path;                  /* enum netcl_path: which path steps take */
     int32_t last_path;
     uint32_t last_launches;
+    /* The end of the last step enqueued and not yet waited for (events.c), else NULL. */
+    cl_event pending;
     /* A device failure after a step's work was enqueued left parameters or state partly
      * updated; every later call then fails with NETCL_BROKEN and this message. */
     netcl_status broken;
@@ -132,12 +134,23 @@ static inline size_t tensor_element_size(const netcl_tensor *t)
 /* rmsprop.c: records a failure that left the optimizer partly updated; returns `status`. */
 netcl_status netcl_mark_broken(netcl_rmsprop *opt, netcl_status status);
 
-/* plan.c: the kernel path */
+/* plan.c: the kernel path. Enqueues a step after the caller's wait list and sets `*done` to an
+ * event that completes with it; nothing waits. */
 void netcl_plan_release(netcl_context *ctx, plan *pl);
-netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *groups,
-                               uint32_t group_count, const netcl_tensor *tensors,
-                               uint32_t tensor_count, const netcl_step_options *options,
-                               uint32_t *launches);
+netcl_status netcl_kernel_enqueue(netcl_rmsprop *opt, const netcl_param_group *groups,
+                                  uint32_t group_count, const netcl_tensor *tensors,
+                                  uint32_t tensor_count, const netcl_step_options *options,
+                                  uint32_t wait_count,
+                                  const cl_event *wait_events, cl_event *done, uint32_t *launches);
+
+/* events.c */
+/* Checks a caller's wait list: see netcl_rmsprop_enqueue_step. */
+netcl_status netcl_check_wait_list(const netcl_context *ctx, uint32_t count, const cl_event *events);
+/* Makes `done` the optimizer's pending step, replacing (and releasing) an older one. */
+void netcl_set_pending(netcl_rmsprop *opt, cl_event done);
+/* Waits for the pending step, if any, before the host touches state; its failure marks the
+ * optimizer broken. */
+netcl_status netcl_settle(netcl_rmsprop *opt);
 
 /* host_step.c: the host path (host tensors and host-visible state only) */
 void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,

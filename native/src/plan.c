@@ -419,14 +419,17 @@ static netcl_status set_plan_mapped(netcl_rmsprop *opt, int mapped)
 }
 
 /*
- * Enqueues the step's launches and waits. A failure before the first launch leaves everything
- * as it was (memory unmapped for it is mapped back). A failure once a launch was enqueued, or
- * one that leaves memory unmapped, cannot be undone: the optimizer is marked broken.
+ * Enqueues the step: a barrier on the caller's wait list (if any), then per span its staging,
+ * launch and staging back, then the remap of host memory, and last a marker whose event `*done`
+ * completes with all of it. A failure before the first launch leaves everything as it was
+ * (memory unmapped for it is mapped back). A failure once a launch was enqueued, or one that
+ * leaves memory unmapped, cannot be undone: the optimizer is marked broken.
  */
-netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *groups,
-                               uint32_t group_count, const netcl_tensor *tensors,
-                               uint32_t tensor_count, const netcl_step_options *options,
-                               uint32_t *launches)
+netcl_status netcl_kernel_enqueue(netcl_rmsprop *opt, const netcl_param_group *groups,
+                                  uint32_t group_count, const netcl_tensor *tensors,
+                                  uint32_t tensor_count, const netcl_step_options *options,
+                                  uint32_t wait_count,
+                                  const cl_event *wait_events, cl_event *done, uint32_t *launches)
 {
     netcl_context *ctx = opt->ctx;
     plan *pl = &opt->plan;
@@ -458,6 +461,13 @@ netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *grou
             return netcl_fail(err, "setting hyperparameters failed");
         }
     }
+    if (wait_count > 0) {
+        /* On an in-order queue everything enqueued after the barrier waits for the list. */
+        const cl_int err = clEnqueueBarrierWithWaitList(ctx->queue, wait_count, wait_events, NULL);
+        if (err != CL_SUCCESS) {
+            return netcl_fail(err, "enqueueing the wait for %u events failed", wait_count);
+        }
+    }
     uint32_t launched = 0;
     status = set_plan_mapped(opt, 0);
     for (uint32_t s = 0; s < pl->span_count && status == NETCL_SUCCESS; ++s) {
@@ -478,17 +488,31 @@ netcl_status netcl_kernel_step(netcl_rmsprop *opt, const netcl_param_group *grou
     char first_message[512];
     snprintf(first_message, sizeof first_message, "%s", netcl_last_error());
     const netcl_status remap = set_plan_mapped(opt, 1);
-    const cl_int finish = clFinish(ctx->queue);
+    /* The marker completes with everything enqueued above, also when the step stopped before its
+     * first launch: the host must then still wait for the remap before it touches memory. */
+    cl_event end = NULL;
+    cl_int marker = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &end);
+    if (marker == CL_SUCCESS) {
+        marker = clFlush(ctx->queue);  /* the step starts now, not at the caller's next wait */
+    }
     if (status == NETCL_SUCCESS && remap != NETCL_SUCCESS) {
         status = remap;
-    } else if (status == NETCL_SUCCESS && finish != CL_SUCCESS) {
-        status = netcl_fail(finish, "the RMSProp step failed on the device");
+    } else if (status == NETCL_SUCCESS && marker != CL_SUCCESS) {
+        status = netcl_fail(marker, "enqueueing the end of the RMSProp step failed");
     } else if (status != NETCL_SUCCESS) {
         netcl_fail(status, "%s", first_message);
     }
-    if (status != NETCL_SUCCESS && (launched > 0 || remap != NETCL_SUCCESS || finish != CL_SUCCESS)) {
+    if (status != NETCL_SUCCESS && (launched > 0 || remap != NETCL_SUCCESS || marker != CL_SUCCESS)) {
+        /* Nothing enqueued may still change memory once the failure is reported. */
+        clFinish(ctx->queue);
+        if (end != NULL) clReleaseEvent(end);
         return netcl_mark_broken(opt, status);
     }
+    if (status != NETCL_SUCCESS) {
+        netcl_set_pending(opt, end);
+        return status;
+    }
+    *done = end;
     *launches = launched;
     return status;
 }

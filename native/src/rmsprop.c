@@ -79,6 +79,7 @@ void netcl_rmsprop_destroy(netcl_rmsprop *optimizer)
         return;
     }
     clFinish(optimizer->ctx->queue);
+    netcl_set_pending(optimizer, NULL);
     netcl_plan_release(optimizer->ctx, &optimizer->plan);
     netcl_state_release(&optimizer->state);
     netcl_context_release(optimizer->ctx);
@@ -198,19 +199,17 @@ static int32_t choose_path(const netcl_rmsprop *opt, const netcl_tensor *tensors
                : NETCL_PATH_HOST;
 }
 
-static netcl_status step(netcl_rmsprop *optimizer, const netcl_param_group *groups,
-                         uint32_t group_count, const netcl_tensor *tensors,
-                         uint32_t tensor_count, const netcl_step_options *options)
+/*
+ * Everything a step does before its update: argument checks (nothing changes when they fail),
+ * state slots and regions for new tensors, and new state: zeroed, like PyTorch's
+ * torch.zeros_like, and a master copy made from the parameter's values. Host-visible state is
+ * written on the host, after an enqueued step that may still use it. `*slots_before` receives
+ * the slot count to give back to (undo_growth) if the step fails later.
+ */
+static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *groups,
+                                 uint32_t group_count, const netcl_tensor *tensors,
+                                 uint32_t tensor_count, uint32_t *slots_before)
 {
-    netcl_clear_error();
-    if (optimizer == NULL) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "optimizer is NULL");
-    }
-    netcl_rmsprop *opt = optimizer;
-    netcl_status status = check_usable(opt);
-    if (status != NETCL_SUCCESS) {
-        return status;
-    }
     if ((groups == NULL && group_count > 0) || (tensors == NULL && tensor_count > 0)) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL", groups == NULL ? "groups" : "tensors");
     }
@@ -218,7 +217,7 @@ static netcl_status step(netcl_rmsprop *optimizer, const netcl_param_group *grou
         return netcl_fail(NETCL_INVALID_ARGUMENT, "%u tensors in one step, more than netcl's "
                           "limit of %u parameters", tensor_count, NETCL_MAX_PARAMETERS);
     }
-    status = netcl_check_groups(groups, group_count, tensor_count);
+    netcl_status status = netcl_check_groups(groups, group_count, tensor_count);
     for (uint32_t i = 0; i < tensor_count && status == NETCL_SUCCESS; ++i) {
         status = netcl_check_tensor(opt, &tensors[i], i);
     }
@@ -226,49 +225,38 @@ static netcl_status step(netcl_rmsprop *optimizer, const netcl_param_group *grou
         return status;
     }
     state_store *st = &opt->state;
-    const uint32_t slots_before = st->slot_count;
+    *slots_before = st->slot_count;
     status = netcl_state_grow_slots(st, tensor_count);
     if (status == NETCL_SUCCESS) {
         status = reserve_step_state(opt, groups, group_count, tensors, tensor_count);
     }
-    if (status != NETCL_SUCCESS) {
-        return undo_growth(opt, slots_before, status);
-    }
-
-    /* Lazily created state starts at zero, like PyTorch's torch.zeros_like; a master copy
-     * starts as the parameter's values. */
     for (uint32_t g = 0; g < group_count && status == NETCL_SUCCESS; ++g) {
         for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
             const param_slot *slot = &st->slots[i];
             const unsigned kinds = tensor_kinds(&groups[g], &tensors[i]);
             for (int k = 0; k < STATE_KINDS && status == NETCL_SUCCESS; ++k) {
                 if (has_grad(&tensors[i]) && (kinds & (1u << k)) && !slot->has[k]) {
-                    status = k == STATE_MASTER ? netcl_state_fill_master(st, slot, &tensors[i])
-                                               : netcl_state_zero(st, slot, k);
+                    status = st->host_visible ? netcl_settle(opt) : NETCL_SUCCESS;
+                    if (status == NETCL_SUCCESS) {
+                        status = k == STATE_MASTER ? netcl_state_fill_master(st, slot, &tensors[i])
+                                                   : netcl_state_zero(st, slot, k);
+                    }
                 }
             }
         }
     }
-    if (status != NETCL_SUCCESS) {
-        return undo_growth(opt, slots_before, status);
-    }
-    uint64_t elements = 0;
-    const int32_t path = choose_path(opt, tensors, tensor_count, &elements);
-    uint32_t launches = 0;
-    if (path == NETCL_PATH_HOST) {
-        netcl_host_step(opt, groups, group_count, tensors, options, elements);
-    } else {
-        status = netcl_kernel_step(opt, groups, group_count, tensors, tensor_count, options,
-                                   &launches);
-        if (status != NETCL_SUCCESS) {
-            return undo_growth(opt, slots_before, status);
-        }
-    }
+    return status == NETCL_SUCCESS ? status : undo_growth(opt, *slots_before, status);
+}
+
+/* After a step's update: each stepped tensor has the state its group used, one step more. */
+static void count_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
+                       const netcl_tensor *tensors, int32_t path, uint32_t launches)
+{
     for (uint32_t g = 0; g < group_count; ++g) {
         for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
             if (has_grad(&tensors[i])) {
                 const unsigned kinds = tensor_kinds(&groups[g], &tensors[i]);
-                param_slot *slot = &st->slots[i];
+                param_slot *slot = &opt->state.slots[i];
                 for (int k = 0; k < STATE_KINDS; ++k) {
                     slot->has[k] |= (kinds & (1u << k)) != 0;
                 }
@@ -278,22 +266,11 @@ static netcl_status step(netcl_rmsprop *optimizer, const netcl_param_group *grou
     }
     opt->last_launches = launches;
     opt->last_path = path;
-    return NETCL_SUCCESS;
 }
 
-netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_group *groups,
-                                uint32_t group_count, const netcl_tensor *tensors,
-                                uint32_t tensor_count)
+/* Checks a step's options (see netcl_step_options). */
+static netcl_status check_options(const netcl_step_options *options)
 {
-    const netcl_step_options plain = {sizeof plain, 1.0f, 1.0f};
-    return step(optimizer, groups, group_count, tensors, tensor_count, &plain);
-}
-
-netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer, const netcl_param_group *groups,
-                                     uint32_t group_count, const netcl_tensor *tensors,
-                                     uint32_t tensor_count, const netcl_step_options *options)
-{
-    netcl_clear_error();
     if (options == NULL || options->struct_size != sizeof *options) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "options %s (struct_size must be %zu)",
                           options == NULL ? "is NULL" : "has the wrong struct_size", sizeof *options);
@@ -305,7 +282,121 @@ netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer, const netcl_param
         return netcl_fail(NETCL_INVALID_ARGUMENT, "inv_scale %g must be finite and clip_coef %g "
                           "in [0, 1] (or NaN)", options->inv_scale, options->clip_coef);
     }
-    return step(optimizer, groups, group_count, tensors, tensor_count, options);
+    return NETCL_SUCCESS;
+}
+
+static const netcl_step_options plain_step = {sizeof plain_step, 1.0f, 1.0f};
+
+/* The blocking step: an enqueued step first, then this one, on the host or enqueued and waited
+ * for. */
+static netcl_status step(netcl_rmsprop *opt, const netcl_param_group *groups,
+                         uint32_t group_count, const netcl_tensor *tensors,
+                         uint32_t tensor_count, const netcl_step_options *options)
+{
+    netcl_status status = check_usable(opt);
+    if (status == NETCL_SUCCESS) {
+        status = netcl_settle(opt);
+    }
+    uint32_t slots_before = 0;
+    if (status == NETCL_SUCCESS) {
+        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before);
+    }
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
+    uint64_t elements = 0;
+    const int32_t path = choose_path(opt, tensors, tensor_count, &elements);
+    uint32_t launches = 0;
+    if (path == NETCL_PATH_HOST) {
+        netcl_host_step(opt, groups, group_count, tensors, options, elements);
+    } else {
+        cl_event done = NULL;
+        status = netcl_kernel_enqueue(opt, groups, group_count, tensors, tensor_count, options, 0,
+                                      NULL, &done, &launches);
+        if (status == NETCL_SUCCESS) {
+            netcl_set_pending(opt, done);
+            status = netcl_settle(opt);
+        }
+        if (status != NETCL_SUCCESS) {
+            return undo_growth(opt, slots_before, status);
+        }
+    }
+    count_step(opt, groups, group_count, tensors, path, launches);
+    return NETCL_SUCCESS;
+}
+
+netcl_status netcl_rmsprop_step(netcl_rmsprop *optimizer, const netcl_param_group *groups,
+                                uint32_t group_count, const netcl_tensor *tensors,
+                                uint32_t tensor_count)
+{
+    netcl_clear_error();
+    if (optimizer == NULL) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "optimizer is NULL");
+    }
+    return step(optimizer, groups, group_count, tensors, tensor_count, &plain_step);
+}
+
+netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer, const netcl_param_group *groups,
+                                     uint32_t group_count, const netcl_tensor *tensors,
+                                     uint32_t tensor_count, const netcl_step_options *options)
+{
+    netcl_clear_error();
+    if (optimizer == NULL) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "optimizer is NULL");
+    }
+    netcl_status status = check_options(options);
+    return status == NETCL_SUCCESS
+               ? step(optimizer, groups, group_count, tensors, tensor_count, options)
+               : status;
+}
+
+netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_param_group *groups,
+                                        uint32_t group_count, const netcl_tensor *tensors,
+                                        uint32_t tensor_count, const netcl_step_options *options,
+                                        uint32_t wait_count, struct _cl_event *const *wait_events,
+                                        struct _cl_event **event)
+{
+    netcl_clear_error();
+    if (optimizer == NULL) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "optimizer is NULL");
+    }
+    if (event != NULL) {
+        *event = NULL;
+    }
+    netcl_rmsprop *opt = optimizer;
+    netcl_status status = check_usable(opt);
+    if (status == NETCL_SUCCESS && options != NULL) {
+        status = check_options(options);
+    }
+    if (status == NETCL_SUCCESS) {
+        status = netcl_check_wait_list(opt->ctx, wait_count, wait_events);
+    }
+    uint32_t slots_before = 0;
+    if (status == NETCL_SUCCESS) {
+        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before);
+    }
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
+    cl_event done = NULL;
+    uint32_t launches = 0;
+    status = netcl_kernel_enqueue(opt, groups, group_count, tensors, tensor_count,
+                                  options != NULL ? options : &plain_step, wait_count, wait_events,
+                                  &done, &launches);
+    if (status != NETCL_SUCCESS) {
+        return undo_growth(opt, slots_before, status);
+    }
+    netcl_set_pending(opt, done);
+    count_step(opt, groups, group_count, tensors, NETCL_PATH_KERNEL, launches);
+    if (event != NULL) {
+        /* The caller's reference; the optimizer keeps its own as the pending step. */
+        const cl_int err = clRetainEvent(done);
+        if (err != CL_SUCCESS) {
+            return netcl_mark_broken(opt, netcl_fail(err, "retaining the step's event failed"));
+        }
+        *event = done;
+    }
+    return NETCL_SUCCESS;
 }
 
 /* Checks the tensors of a gradient pass: host memory, valid types and lengths. */
@@ -447,6 +538,11 @@ static netcl_status readable_slot(const netcl_rmsprop *optimizer, uint32_t index
     if (status != NETCL_SUCCESS) {
         return status;
     }
+    /* Reading waits for an enqueued step; the optimizer is only const for the caller. */
+    status = netcl_settle((netcl_rmsprop *)optimizer);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
     const state_store *st = &optimizer->state;
     if (index >= st->slot_count || !st->slots[index].has[STATE_SQUARE_AVG]) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u has no state", index);
@@ -529,7 +625,7 @@ static netcl_status check_state_values(uint32_t index, const netcl_state_values 
 static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t count,
                                const netcl_state_values *states)
 {
-    netcl_status status = NETCL_SUCCESS;
+    netcl_status status = netcl_settle(opt);
     for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
         status = check_state_values(first + i, &states[i]);
     }

@@ -1,6 +1,7 @@
 /* Argument checks of a step, before anything is enqueued. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "optimizer.h"
 
@@ -46,28 +47,44 @@ netcl_status netcl_check_groups(const netcl_param_group *groups, uint32_t group_
     return NETCL_SUCCESS;
 }
 
-static netcl_status check_device_range(const netcl_context *ctx, cl_mem mem, uint64_t offset,
-                                       uint64_t numel, uint32_t index, const char *what)
+netcl_status netcl_check_buffer(const netcl_context *ctx, cl_mem mem, const char *what,
+                                uint64_t *floats)
 {
     size_t size = 0;
     cl_context owner = NULL;
-    cl_int err = clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL);
+    cl_mem_object_type type = 0;
+    cl_int err = clGetMemObjectInfo(mem, CL_MEM_TYPE, sizeof type, &type, NULL);
+    if (err == CL_SUCCESS) {
+        err = clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL);
+    }
     if (err == CL_SUCCESS) {
         err = clGetMemObjectInfo(mem, CL_MEM_CONTEXT, sizeof owner, &owner, NULL);
     }
     if (err != CL_SUCCESS) {
-        return netcl_fail(err, "tensor %u: %s is not a valid cl_mem", index, what);
+        return netcl_fail(err, "%s is not a valid cl_mem", what);
+    }
+    if (type != CL_MEM_OBJECT_BUFFER) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is an image, not a buffer", what);
     }
     if (owner != ctx->context) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %s belongs to another cl_context",
-                          index, what);
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "%s belongs to another cl_context than the "
+                          "netcl context's", what);
     }
-    if (offset > size / sizeof(float) || numel > size / sizeof(float) - offset) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %s holds %zu floats, too few for "
-                          "offset %llu + numel %llu", index, what, size / sizeof(float),
-                          (unsigned long long)offset, (unsigned long long)numel);
-    }
+    *floats = size / sizeof(float);
     return NETCL_SUCCESS;
+}
+
+netcl_status netcl_check_buffer_range(const netcl_context *ctx, cl_mem mem, uint64_t offset,
+                                      uint64_t numel, const char *what)
+{
+    uint64_t floats = 0;
+    netcl_status status = netcl_check_buffer(ctx, mem, what, &floats);
+    if (status == NETCL_SUCCESS && (offset > floats || numel > floats - offset)) {
+        status = netcl_fail(NETCL_INVALID_ARGUMENT, "%s holds %llu floats, too few for offset %llu "
+                            "+ numel %llu", what, (unsigned long long)floats,
+                            (unsigned long long)offset, (unsigned long long)numel);
+    }
+    return status;
 }
 
 /* Whether [a, a + bytes) and [b, b + bytes) share a byte; neither wraps the address space. */
@@ -125,10 +142,13 @@ netcl_status netcl_check_tensor_memory(const netcl_rmsprop *opt, const netcl_ten
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: device data (data_mem) with a "
                               "host gradient; use grad_mem", i);
         }
-        netcl_status status = check_device_range(ctx, t->data_mem, t->data_offset, t->numel, i,
-                                                 "data_mem");
+        char what[48];
+        snprintf(what, sizeof what, "tensor %u: data_mem", i);
+        netcl_status status = netcl_check_buffer_range(ctx, t->data_mem, t->data_offset, t->numel,
+                                                       what);
         if (status == NETCL_SUCCESS && t->grad_mem != NULL) {
-            status = check_device_range(ctx, t->grad_mem, t->grad_offset, t->numel, i, "grad_mem");
+            snprintf(what, sizeof what, "tensor %u: grad_mem", i);
+            status = netcl_check_buffer_range(ctx, t->grad_mem, t->grad_offset, t->numel, what);
         }
         if (status != NETCL_SUCCESS) {
             return status;

@@ -33,9 +33,10 @@ static void check_all_released(const char *when)
 {
     const netcl_fault_objects live = netcl_fault_live_objects();
     CHECK(live.contexts == 0 && live.programs == 0 && live.queues == 0 && live.kernels == 0 &&
-              live.buffers == 0,
-          "%s: %ld cl_context, %ld cl_program, %ld queue, %ld kernel, %ld cl_mem references left",
-          when, live.contexts, live.programs, live.queues, live.kernels, live.buffers);
+              live.buffers == 0 && live.events == 0,
+          "%s: %ld cl_context, %ld cl_program, %ld queue, %ld kernel, %ld cl_mem, %ld cl_event "
+          "references left", when, live.contexts, live.programs, live.queues, live.kernels,
+          live.buffers, live.events);
 }
 
 /* ---- a problem and its reference ---------------------------------------------------------- */

@@ -1,8 +1,8 @@
 /*
  * Device listing and selection: by index, platform:device, name substring, NETCL_DEVICE and the
- * default; bad NETCL_WORK_GROUP_SIZE values; with `--expect-no-platform` (run with
- * OCL_ICD_VENDORS pointing at an empty folder) the clear error when no OpenCL platform is
- * installed.
+ * defaults for host and device-resident tensors; bad NETCL_WORK_GROUP_SIZE values; with
+ * `--expect-no-platform` (run with OCL_ICD_VENDORS pointing at an empty folder) the clear error
+ * when no OpenCL platform is installed.
  */
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <ctype.h>
@@ -19,14 +19,14 @@ static void check_no_platform(void)
     CHECK(netcl_context_create(NULL, &ctx) == NETCL_NO_PLATFORM && ctx == NULL, "create without a platform");
 }
 
-static void check_selection(const char *selector, uint32_t expected_index)
+static void check_selection_for(int32_t use, const char *selector, uint32_t expected_index)
 {
     netcl_context *ctx = NULL;
-    REQUIRE_OK(netcl_context_create(selector, &ctx));
+    REQUIRE_OK(netcl_context_create_for(use, selector, &ctx));
     netcl_device_info info;
     REQUIRE_OK(netcl_context_get_info(ctx, &info));
-    CHECK(info.global_index == expected_index, "selector '%s' chose device %u, expected %u",
-          selector ? selector : "(null)", info.global_index, expected_index);
+    CHECK(info.global_index == expected_index, "use %d, selector '%s' chose device %u, expected %u",
+          use, selector ? selector : "(null)", info.global_index, expected_index);
     netcl_context_destroy(ctx);
 }
 
@@ -56,6 +56,35 @@ static void check_work_group_override(void)
     unsetenv("NETCL_WORK_GROUP_SIZE");
 }
 
+static void check_selection(const char *selector, uint32_t expected_index)
+{
+    check_selection_for(NETCL_FOR_HOST_TENSORS, selector, expected_index);
+}
+
+/* The first exact device that passes the first test of `order` any exact device passes. */
+typedef int (*device_test)(const netcl_device_info *);
+static int cpu_sharing_memory(const netcl_device_info *d) { return d->is_cpu && d->host_unified_memory; }
+static int sharing_memory(const netcl_device_info *d) { return d->host_unified_memory; }
+static int discrete_gpu(const netcl_device_info *d) { return d->is_gpu && !d->host_unified_memory; }
+static int gpu(const netcl_device_info *d) { return d->is_gpu; }
+static int accelerator(const netcl_device_info *d) { return d->is_accelerator; }
+static int cpu(const netcl_device_info *d) { return d->is_cpu; }
+static int any(const netcl_device_info *d) { (void)d; return 1; }
+
+static uint32_t expected_default(uint32_t count, const device_test *order)
+{
+    for (; *order != NULL; ++order) {
+        for (uint32_t i = 0; i < count; ++i) {
+            netcl_device_info info;
+            REQUIRE_OK(netcl_device_get_info(i, &info));
+            if (info.correctly_rounded_divide_sqrt && (*order)(&info)) {
+                return i;
+            }
+        }
+    }
+    return UINT32_MAX;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--expect-no-platform") == 0) {
@@ -66,27 +95,26 @@ int main(int argc, char **argv)
     uint32_t count = 0;
     REQUIRE_OK(netcl_device_count(&count));
     CHECK(count >= 1, "no devices");
-    /* The default: the first GPU, else the first accelerator, else the first CPU device. */
-    uint32_t first_of_kind[3] = {UINT32_MAX, UINT32_MAX, UINT32_MAX};
+    /* The defaults: for host tensors a CPU device sharing host memory first (zero-copy), for
+     * device-resident tensors a discrete GPU first; never a device netcl cannot run exactly. */
+    const device_test host_order[] = {cpu_sharing_memory, sharing_memory, gpu, accelerator, cpu,
+                                      any, NULL};
+    const device_test device_order[] = {discrete_gpu, gpu, accelerator, cpu, any, NULL};
+    check_selection(NULL, expected_default(count, host_order));
+    check_selection_for(NETCL_FOR_HOST_TENSORS, "", expected_default(count, host_order));
+    check_selection_for(NETCL_FOR_DEVICE_TENSORS, NULL, expected_default(count, device_order));
+    netcl_context *bad = NULL;
+    CHECK(netcl_context_create_for(2, NULL, &bad) == NETCL_INVALID_ARGUMENT && bad == NULL,
+          "an unknown device use is refused");
+    CHECK(strstr(netcl_last_error(), "unknown device use 2") != NULL, "message: %s", netcl_last_error());
     for (uint32_t i = 0; i < count; ++i) {
         netcl_device_info info;
         REQUIRE_OK(netcl_device_get_info(i, &info));
-        const int kinds[3] = {info.is_gpu, info.is_accelerator, info.is_cpu};
-        for (int k = 0; k < 3; ++k) {
-            if (kinds[k] && first_of_kind[k] == UINT32_MAX) first_of_kind[k] = i;
-        }
-    }
-    const uint32_t expected_default = first_of_kind[0] != UINT32_MAX ? first_of_kind[0]
-                                    : first_of_kind[1] != UINT32_MAX ? first_of_kind[1]
-                                    : first_of_kind[2] != UINT32_MAX ? first_of_kind[2] : 0;
-    check_selection(NULL, expected_default);
-    for (uint32_t i = 0; i < count; ++i) {
-        netcl_device_info info;
-        REQUIRE_OK(netcl_device_get_info(i, &info));
-        printf("device %u (%u:%u): %s | %s | %s | %llu MiB, max alloc %llu MiB, unified %d\n", i,
-               info.platform_index, info.device_index, info.name, info.vendor, info.version,
-               (unsigned long long)(info.global_mem_bytes >> 20),
-               (unsigned long long)(info.max_alloc_bytes >> 20), info.host_unified_memory);
+        printf("device %u (%u:%u): %s | %s | %s | %llu MiB, max alloc %llu MiB, unified %d, "
+               "exact divide/sqrt %d\n", i, info.platform_index, info.device_index, info.name,
+               info.vendor, info.version, (unsigned long long)(info.global_mem_bytes >> 20),
+               (unsigned long long)(info.max_alloc_bytes >> 20), info.host_unified_memory,
+               info.correctly_rounded_divide_sqrt);
         CHECK(info.name[0] != '\0' && info.global_mem_bytes > 0 && info.max_alloc_bytes > 0 &&
                   info.is_gpu + info.is_cpu + info.is_accelerator >= 1,
               "device %u info incomplete", i);
@@ -114,6 +142,7 @@ int main(int argc, char **argv)
     CHECK(strstr(netcl_last_error(), "no-such-device-xyz") != NULL, "message: %s", netcl_last_error());
     setenv("NETCL_DEVICE", "0", 1);
     check_selection(NULL, 0);
+    check_selection_for(NETCL_FOR_DEVICE_TENSORS, NULL, 0);
     unsetenv("NETCL_DEVICE");
     return test_finish("test_device");
 }

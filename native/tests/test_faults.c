@@ -3,8 +3,8 @@
  * netcl does about it is checked against its contract. `test_faults SRC_DIR` (native/src).
  *
  * For each scenario (context creation; first, steady and growing steps on the kernel path and
- * the host path; several spans; staged copies; read_state, write_state, load_state; on a
- * context like a CPU device's and on one like a discrete GPU's) a clean run first counts the
+ * the host path; several spans; staged copies; enqueued steps after a wait list; read_state,
+ * write_state, load_state; on a context like a CPU device's and on one like a discrete GPU's) a clean run first counts the
  * calls per function; then, for every function and every n up to its count, the scenario runs
  * again with the nth call failing (fault/fault_inject.h). Each such injection point ends in one
  * of:
@@ -15,7 +15,8 @@
  *               the optimizer stayed usable: the same call then succeeds and the trajectory
  *               equals the clean run's bit for bit;
  *   broken      the call failed with the injected status after some of its work had been
- *               enqueued (a kernel launch, or a buffer write, read or fill) or in clFinish,
+ *               enqueued (a kernel launch, or a buffer write, read or fill) or while waiting
+ *               for it (clFinish, clWaitForEvents),
  *               and every later call on the optimizer returns NETCL_BROKEN with a message naming
  *               that status, without touching the tensors; netcl_rmsprop_destroy frees it all;
  *   unexpected  anything else: a change without a reported failure (half-updated), another
@@ -64,7 +65,12 @@ static const injection injections[] = {
     {"clEnqueueWriteBuffer", CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES},
     {"clEnqueueReadBuffer", CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES},
     {"clEnqueueNDRangeKernel", CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES},
+    {"clEnqueueBarrierWithWaitList", CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES},
+    {"clEnqueueMarkerWithWaitList", CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES},
+    {"clFlush", CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES},
     {"clFinish", CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES},
+    {"clWaitForEvents", CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES},
+    {"clGetEventInfo", CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES},
 };
 enum { INJECTION_COUNT = sizeof injections / sizeof injections[0] };
 
@@ -90,6 +96,7 @@ typedef struct world {
     float *a_data, *a_grad, *b_data, *b_grad, *c_data, *c_grad, *small_data, *small_grad;
     uint16_t *bf16_data, *bf16_grad; /* A_FLOATS BF16 elements each */
     cl_mem device_data, device_grad;
+    cl_event ready;                                 /* a completed user event: a wait list */
     float *square_avg, *momentum_buffer, *grad_avg; /* state write_state writes */
     float *out[3];                                  /* state read_state reads */
 } world;
@@ -244,6 +251,7 @@ typedef enum operation {
     CREATE_CONTEXT_FROM_CL,
     STEP,
     STEP_WITH,               /* a step with its gradients unscaled and clipped on the fly */
+    ENQUEUE_STEP,            /* a step enqueued after a wait list (its event is let go) */
     READ_STATE,
     WRITE_STATE,
     LOAD_STATE               /* parameters 0, 1 and a new 2 of C_FLOATS at once */
@@ -282,6 +290,9 @@ static const scenario scenarios[] = {
      .after = TWO_STAGED_SPANS},
     {.name = "kernel_step_with", .op = STEP_WITH, .path = NETCL_PATH_KERNEL, .before = ONE_SPAN,
      .steps_before = 1, .after = ONE_SPAN},
+    {.name = "enqueue_first", .op = ENQUEUE_STEP, .before = THREE_SPANS, .after = THREE_SPANS},
+    {.name = "enqueue_steady", .op = ENQUEUE_STEP, .before = THREE_SPANS, .steps_before = 1,
+     .after = THREE_SPANS},
     {.name = "bf16_kernel_first_step", .op = STEP, .path = NETCL_PATH_KERNEL, .before = BF16_SPAN,
      .after = BF16_SPAN},
     {.name = "host_first_step", .op = STEP, .before = ONE_SPAN, .after = ONE_SPAN},
@@ -302,6 +313,8 @@ static const scenario scenarios[] = {
     {.name = "discrete_bf16_first_step", .op = STEP, .discrete = 1, .before = BF16_SPAN,
      .after = BF16_SPAN},
     {.name = "discrete_three_spans", .op = STEP, .discrete = 1, .before = THREE_SPANS,
+     .steps_before = 1, .after = THREE_SPANS},
+    {.name = "discrete_enqueue", .op = ENQUEUE_STEP, .discrete = 1, .before = THREE_SPANS,
      .steps_before = 1, .after = THREE_SPANS},
     {.name = "discrete_read_state", .op = READ_STATE, .discrete = 1, .before = ONE_SPAN,
      .steps_before = 2, .after = ONE_SPAN, .state_index = 0, .state_numel = 1000},
@@ -439,6 +452,15 @@ static netcl_status call(world *w, const scenario *s, netcl_rmsprop *opt, netcl_
         return netcl_rmsprop_step_with(opt, a.groups, a.group_count, a.tensors, a.tensor_count,
                                        &options);
     }
+    case ENQUEUE_STEP: {
+        const step_args a = make_step(w, s->after);
+        cl_event done = NULL;
+        const netcl_status status = netcl_rmsprop_enqueue_step(opt, a.groups, a.group_count,
+                                                               a.tensors, a.tensor_count, NULL, 1,
+                                                               &w->ready, &done);
+        netcl_event_release(done);
+        return status;
+    }
     case READ_STATE: {
         const netcl_status status = netcl_rmsprop_read_state(opt, s->state_index, s->state_numel,
                                                              w->out[0], w->out[1], w->out[2]);
@@ -530,6 +552,11 @@ static netcl_status finish(run *r, result *out)
         append(&out->memory_end, w->small_data, SMALL_FLOATS * sizeof(float));
         netcl_rmsprop_destroy(opt);
         return status;
+    }
+    /* An enqueued step may still be running: the host reads the memory after it. */
+    if (clFinish(w->queue) != CL_SUCCESS) {
+        fprintf(stderr, "waiting for the test's queue failed\n");
+        exit(1);
     }
     out->memory_after = snapshot_memory(w);
     netcl_status status = snapshot_state(r->opt, 0, &out->state_after);
@@ -634,7 +661,7 @@ static int check_broken(run *r, netcl_status original, char *why, size_t size)
         const char *call;
         netcl_status status;
         char message[256];
-    } calls[13];
+    } calls[14];
     int n = 0;
 #define BROKEN_CALL(expression)                                                            \
     calls[n].call = #expression;                                                           \
@@ -656,6 +683,8 @@ static int check_broken(run *r, netcl_status original, char *why, size_t size)
     BROKEN_CALL(netcl_rmsprop_read_master(r->opt, 0, numel, w->out[0]));
     BROKEN_CALL(netcl_rmsprop_grad_stats(r->opt, a.tensors, a.tensor_count, 1.0f, stats));
     BROKEN_CALL(netcl_rmsprop_scale_grads(r->opt, a.tensors, a.tensor_count, 0.5f, stats));
+    BROKEN_CALL(netcl_rmsprop_enqueue_step(r->opt, a.groups, a.group_count, a.tensors,
+                                           a.tensor_count, NULL, 0, NULL, NULL));
 #undef BROKEN_CALL
     bytes after = snapshot_memory(w);
     const int untouched = same(&before, &after);
@@ -696,7 +725,8 @@ static outcome injected_run(world *w, const scenario *s, const result *reference
     netcl_fault_arm(inj->function, nth, inj->code);
     r.status = call(w, s, r.opt, &r.ctx, &got.output);
     netcl_fault_disarm();
-    const int after_work = netcl_fault_work_before_fault() || strcmp(inj->function, "clFinish") == 0;
+    const int after_work = netcl_fault_work_before_fault() || strcmp(inj->function, "clFinish") == 0 ||
+                           strcmp(inj->function, "clWaitForEvents") == 0;
     const int context_written = r.ctx != unset;
     if (!context_written) {
         r.ctx = NULL;
@@ -775,13 +805,14 @@ static outcome injected_run(world *w, const scenario *s, const result *reference
     if (memcmp(&objects_before, &objects_after, sizeof objects_after) != 0) {
         const size_t used = strlen(why);
         snprintf(why + used, size - used, "%s%s OpenCL objects leaked (contexts %+ld, queues "
-                 "%+ld, programs %+ld, kernels %+ld, buffers %+ld)",
+                 "%+ld, programs %+ld, kernels %+ld, buffers %+ld, events %+ld)",
                  o == UNEXPECTED ? "; also" : outcome_names[o], o == UNEXPECTED ? "" : ", but",
                  objects_after.contexts - objects_before.contexts,
                  objects_after.queues - objects_before.queues,
                  objects_after.programs - objects_before.programs,
                  objects_after.kernels - objects_before.kernels,
-                 objects_after.buffers - objects_before.buffers);
+                 objects_after.buffers - objects_before.buffers,
+                 objects_after.events - objects_before.events);
         o = UNEXPECTED;
     }
     free(memory_before.data);
@@ -882,6 +913,8 @@ static void world_create(world *w)
         w->device_grad = clCreateBuffer(w->cl_ctx, CL_MEM_READ_WRITE, DEVICE_FLOATS * sizeof(float),
                                         NULL, &err);
     }
+    if (err == CL_SUCCESS) w->ready = clCreateUserEvent(w->cl_ctx, &err);
+    if (err == CL_SUCCESS) err = clSetUserEventStatus(w->ready, CL_COMPLETE);
     if (err != CL_SUCCESS) {
         fprintf(stderr, "setting up OpenCL for the test failed: %d\n", err);
         exit(1);
@@ -925,6 +958,7 @@ static void world_destroy(world *w)
     netcl_context_destroy(w->discrete_ctx);
     clReleaseMemObject(w->device_data);
     clReleaseMemObject(w->device_grad);
+    clReleaseEvent(w->ready);
     clReleaseCommandQueue(w->queue);
     clReleaseContext(w->cl_ctx);
     void *host[] = {w->a_data, w->a_grad, w->b_data, w->b_grad, w->c_data, w->c_grad,

@@ -18,7 +18,7 @@ enum { N = 1000 };
 
 static long total(netcl_fault_objects o)
 {
-    return o.contexts + o.queues + o.programs + o.kernels + o.buffers;
+    return o.contexts + o.queues + o.programs + o.kernels + o.buffers + o.events;
 }
 
 int main(int argc, char **argv)

@@ -12,9 +12,9 @@
  *
  * What a fault does: the call returns the armed status (or NULL with *errcode_ret set) without
  * reaching OpenCL, as a real failure would, so nothing is created, enqueued or changed. clFinish
- * is the exception: it stands for a device failure, after which the queue's commands may or may
- * not have run; the real clFinish still runs first, so that no command still writes memory
- * while the test compares it.
+ * and clWaitForEvents are the exception: they stand for a device failure, after which the
+ * queue's commands may or may not have run; the real call still runs first, so that no command
+ * still writes memory while the test compares it.
  *
  * Retains and releases are counted (netcl_fault_live_objects: a leaked object shows) but never
  * fail: a failed release leaves the caller nothing to do but the injection itself would leak,
@@ -53,16 +53,23 @@
     X(clEnqueueWriteBuffer, 1)      \
     X(clEnqueueReadBuffer, 1)       \
     X(clEnqueueNDRangeKernel, 1)    \
+    X(clEnqueueBarrierWithWaitList, 1) \
+    X(clEnqueueMarkerWithWaitList, 1) \
+    X(clFlush, 1)                   \
     X(clFinish, 1)                  \
+    X(clWaitForEvents, 1)           \
+    X(clGetEventInfo, 1)            \
     X(clRetainContext, 0)           \
     X(clRetainCommandQueue, 0)      \
     X(clRetainMemObject, 0)         \
     X(clRetainProgram, 0)           \
+    X(clRetainEvent, 0)             \
     X(clReleaseContext, 0)          \
     X(clReleaseCommandQueue, 0)     \
     X(clReleaseProgram, 0)          \
     X(clReleaseKernel, 0)           \
-    X(clReleaseMemObject, 0)
+    X(clReleaseMemObject, 0)        \
+    X(clReleaseEvent, 0)
 
 #define AS_ENUM(name, injectable) FN_##name,
 enum fault_function { FAULT_FUNCTIONS(AS_ENUM) FUNCTION_COUNT };
@@ -79,7 +86,7 @@ typedef void (*any_function)(void);
 
 /* Counting is atomic (tests create contexts on several threads at once); arming and injecting
  * are done by one test thread. */
-enum object_kind { CONTEXTS, QUEUES, PROGRAMS, KERNELS, BUFFERS, KIND_COUNT };
+enum object_kind { CONTEXTS, QUEUES, PROGRAMS, KERNELS, BUFFERS, EVENTS, KIND_COUNT };
 static atomic_long live[KIND_COUNT];
 static atomic_uint calls[FUNCTION_COUNT];
 static atomic_int armed;
@@ -125,12 +132,19 @@ static int inject(enum fault_function f, cl_int *code)
     return 0;
 }
 
-static cl_int note_work(cl_int status)
+/* A command that returned an event made one more object. */
+static cl_int note_event(cl_int status, const cl_event *event)
+{
+    atomic_fetch_add(&live[EVENTS], status == CL_SUCCESS && event != NULL && *event != NULL);
+    return status;
+}
+
+static cl_int note_work(cl_int status, const cl_event *event)
 {
     if (armed && !fired && status == CL_SUCCESS) {
         work_before_fault = 1;
     }
-    return status;
+    return note_event(status, event);
 }
 
 #define FAIL_STATUS(name)                 \
@@ -222,7 +236,7 @@ netcl_fault_objects netcl_fault_live_objects(void)
 {
     const netcl_fault_objects objects = {atomic_load(&live[CONTEXTS]), atomic_load(&live[QUEUES]),
                                          atomic_load(&live[PROGRAMS]), atomic_load(&live[KERNELS]),
-                                         atomic_load(&live[BUFFERS])};
+                                         atomic_load(&live[BUFFERS]), atomic_load(&live[EVENTS])};
     return objects;
 }
 
@@ -365,8 +379,14 @@ CL_API_ENTRY void *CL_API_CALL clEnqueueMapBuffer(cl_command_queue queue, cl_mem
                                                   cl_int *errcode_ret)
 {
     FAIL_HANDLE(clEnqueueMapBuffer, errcode_ret);
-    return REAL(clEnqueueMapBuffer)(queue, buffer, blocking, flags, offset, size, wait_count,
-                                    wait_list, event, errcode_ret);
+    cl_int status = CL_SUCCESS;
+    void *mapped = REAL(clEnqueueMapBuffer)(queue, buffer, blocking, flags, offset, size, wait_count,
+                                            wait_list, event, &status);
+    if (errcode_ret != NULL) {
+        *errcode_ret = status;
+    }
+    note_event(status, event);
+    return mapped;
 }
 
 CL_API_ENTRY cl_int CL_API_CALL clEnqueueUnmapMemObject(cl_command_queue queue, cl_mem buffer,
@@ -375,7 +395,8 @@ CL_API_ENTRY cl_int CL_API_CALL clEnqueueUnmapMemObject(cl_command_queue queue, 
                                                         cl_event *event)
 {
     FAIL_STATUS(clEnqueueUnmapMemObject);
-    return REAL(clEnqueueUnmapMemObject)(queue, buffer, mapped, wait_count, wait_list, event);
+    return note_event(REAL(clEnqueueUnmapMemObject)(queue, buffer, mapped, wait_count, wait_list,
+                                                    event), event);
 }
 
 CL_API_ENTRY cl_int CL_API_CALL clEnqueueFillBuffer(cl_command_queue queue, cl_mem buffer,
@@ -386,7 +407,7 @@ CL_API_ENTRY cl_int CL_API_CALL clEnqueueFillBuffer(cl_command_queue queue, cl_m
 {
     FAIL_STATUS(clEnqueueFillBuffer);
     return note_work(REAL(clEnqueueFillBuffer)(queue, buffer, pattern, pattern_size, offset, size,
-                                               wait_count, wait_list, event));
+                                               wait_count, wait_list, event), event);
 }
 
 CL_API_ENTRY cl_int CL_API_CALL clEnqueueWriteBuffer(cl_command_queue queue, cl_mem buffer,
@@ -396,7 +417,7 @@ CL_API_ENTRY cl_int CL_API_CALL clEnqueueWriteBuffer(cl_command_queue queue, cl_
 {
     FAIL_STATUS(clEnqueueWriteBuffer);
     return note_work(REAL(clEnqueueWriteBuffer)(queue, buffer, blocking, offset, size, source,
-                                                wait_count, wait_list, event));
+                                                wait_count, wait_list, event), event);
 }
 
 CL_API_ENTRY cl_int CL_API_CALL clEnqueueReadBuffer(cl_command_queue queue, cl_mem buffer,
@@ -406,7 +427,7 @@ CL_API_ENTRY cl_int CL_API_CALL clEnqueueReadBuffer(cl_command_queue queue, cl_m
 {
     FAIL_STATUS(clEnqueueReadBuffer);
     return note_work(REAL(clEnqueueReadBuffer)(queue, buffer, blocking, offset, size, destination,
-                                               wait_count, wait_list, event));
+                                               wait_count, wait_list, event), event);
 }
 
 CL_API_ENTRY cl_int CL_API_CALL clEnqueueNDRangeKernel(cl_command_queue queue, cl_kernel kernel,
@@ -417,7 +438,31 @@ CL_API_ENTRY cl_int CL_API_CALL clEnqueueNDRangeKernel(cl_command_queue queue, c
 {
     FAIL_STATUS(clEnqueueNDRangeKernel);
     return note_work(REAL(clEnqueueNDRangeKernel)(queue, kernel, dimensions, offset, global, local,
-                                                  wait_count, wait_list, event));
+                                                  wait_count, wait_list, event), event);
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clEnqueueBarrierWithWaitList(cl_command_queue queue,
+                                                             cl_uint wait_count,
+                                                             const cl_event *wait_list,
+                                                             cl_event *event)
+{
+    FAIL_STATUS(clEnqueueBarrierWithWaitList);
+    return note_event(REAL(clEnqueueBarrierWithWaitList)(queue, wait_count, wait_list, event), event);
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clEnqueueMarkerWithWaitList(cl_command_queue queue,
+                                                            cl_uint wait_count,
+                                                            const cl_event *wait_list,
+                                                            cl_event *event)
+{
+    FAIL_STATUS(clEnqueueMarkerWithWaitList);
+    return note_event(REAL(clEnqueueMarkerWithWaitList)(queue, wait_count, wait_list, event), event);
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clFlush(cl_command_queue queue)
+{
+    FAIL_STATUS(clFlush);
+    return REAL(clFlush)(queue);
 }
 
 CL_API_ENTRY cl_int CL_API_CALL clFinish(cl_command_queue queue)
@@ -425,6 +470,20 @@ CL_API_ENTRY cl_int CL_API_CALL clFinish(cl_command_queue queue)
     const cl_int status = REAL(clFinish)(queue);  /* first: see the file comment */
     FAIL_STATUS(clFinish);
     return status;
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clWaitForEvents(cl_uint count, const cl_event *events)
+{
+    const cl_int status = REAL(clWaitForEvents)(count, events);  /* first, like clFinish */
+    FAIL_STATUS(clWaitForEvents);
+    return status;
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clGetEventInfo(cl_event event, cl_event_info name, size_t size,
+                                               void *value, size_t *size_ret)
+{
+    FAIL_STATUS(clGetEventInfo);
+    return REAL(clGetEventInfo)(event, name, size, value, size_ret);
 }
 
 /* ---- object lifetimes (counted, never failed) --------------------------------------------- */
@@ -448,3 +507,5 @@ COUNTED(clReleaseCommandQueue, cl_command_queue, QUEUES, -1)
 COUNTED(clReleaseProgram, cl_program, PROGRAMS, -1)
 COUNTED(clReleaseKernel, cl_kernel, KERNELS, -1)
 COUNTED(clReleaseMemObject, cl_mem, BUFFERS, -1)
+COUNTED(clRetainEvent, cl_event, EVENTS, 1)
+COUNTED(clReleaseEvent, cl_event, EVENTS, -1)

@@ -19,6 +19,7 @@ typedef struct netcl_fault_objects {
     long programs;
     long kernels;
     long buffers;
+    long events;
 } netcl_fault_objects;
 
 /*

@@ -23,10 +23,10 @@ public class Netcl extends Netcl$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int NETCL_ABI_VERSION = (int)1L;
+    private static final int NETCL_ABI_VERSION = (int)2L;
     /**
      * {@snippet lang=c :
-     * #define NETCL_ABI_VERSION 1
+     * #define NETCL_ABI_VERSION 2
      * }
      */
     public static int NETCL_ABI_VERSION() {
@@ -519,6 +519,24 @@ public class Netcl extends Netcl$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    private static final int NETCL_FOR_HOST_TENSORS = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_device_use.NETCL_FOR_HOST_TENSORS = 0
+     * }
+     */
+    public static int NETCL_FOR_HOST_TENSORS() {
+        return NETCL_FOR_HOST_TENSORS;
+    }
+    private static final int NETCL_FOR_DEVICE_TENSORS = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_device_use.NETCL_FOR_DEVICE_TENSORS = 1
+     * }
+     */
+    public static int NETCL_FOR_DEVICE_TENSORS() {
+        return NETCL_FOR_DEVICE_TENSORS;
+    }
 
     private static class netcl_context_create {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -574,6 +592,68 @@ public class Netcl extends Netcl$shared {
                 traceDowncall("netcl_context_create", selector, context);
             }
             return (int)mh$.invokeExact(selector, context);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_context_create_for {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_context_create_for");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_context_create_for(int32_t use, const char *selector, netcl_context **context)
+     * }
+     */
+    public static FunctionDescriptor netcl_context_create_for$descriptor() {
+        return netcl_context_create_for.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_context_create_for(int32_t use, const char *selector, netcl_context **context)
+     * }
+     */
+    public static MethodHandle netcl_context_create_for$handle() {
+        return netcl_context_create_for.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_context_create_for(int32_t use, const char *selector, netcl_context **context)
+     * }
+     */
+    public static MemorySegment netcl_context_create_for$address() {
+        return netcl_context_create_for.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_context_create_for(int32_t use, const char *selector, netcl_context **context)
+     * }
+     */
+    public static int netcl_context_create_for(int use, MemorySegment selector, MemorySegment context) {
+        var mh$ = netcl_context_create_for.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_context_create_for", use, selector, context);
+            }
+            return (int)mh$.invokeExact(use, selector, context);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -879,6 +959,441 @@ public class Netcl extends Netcl$shared {
                 traceDowncall("netcl_context_get_staged_bytes", context, bytes);
             }
             return (int)mh$.invokeExact(context, bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_buffer_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_LONG,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_buffer_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_create(netcl_context *context, uint64_t numel, struct _cl_mem **buffer)
+     * }
+     */
+    public static FunctionDescriptor netcl_buffer_create$descriptor() {
+        return netcl_buffer_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_create(netcl_context *context, uint64_t numel, struct _cl_mem **buffer)
+     * }
+     */
+    public static MethodHandle netcl_buffer_create$handle() {
+        return netcl_buffer_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_create(netcl_context *context, uint64_t numel, struct _cl_mem **buffer)
+     * }
+     */
+    public static MemorySegment netcl_buffer_create$address() {
+        return netcl_buffer_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_create(netcl_context *context, uint64_t numel, struct _cl_mem **buffer)
+     * }
+     */
+    public static int netcl_buffer_create(MemorySegment context, long numel, MemorySegment buffer) {
+        var mh$ = netcl_buffer_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_buffer_create", context, numel, buffer);
+            }
+            return (int)mh$.invokeExact(context, numel, buffer);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_buffer_write {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER,
+            Netcl.C_LONG,
+            Netcl.C_LONG,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_buffer_write");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_write(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, const float *values)
+     * }
+     */
+    public static FunctionDescriptor netcl_buffer_write$descriptor() {
+        return netcl_buffer_write.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_write(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, const float *values)
+     * }
+     */
+    public static MethodHandle netcl_buffer_write$handle() {
+        return netcl_buffer_write.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_write(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, const float *values)
+     * }
+     */
+    public static MemorySegment netcl_buffer_write$address() {
+        return netcl_buffer_write.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_write(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, const float *values)
+     * }
+     */
+    public static int netcl_buffer_write(MemorySegment context, MemorySegment buffer, long offset, long numel, MemorySegment values) {
+        var mh$ = netcl_buffer_write.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_buffer_write", context, buffer, offset, numel, values);
+            }
+            return (int)mh$.invokeExact(context, buffer, offset, numel, values);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_buffer_read {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER,
+            Netcl.C_LONG,
+            Netcl.C_LONG,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_buffer_read");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_read(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, float *values)
+     * }
+     */
+    public static FunctionDescriptor netcl_buffer_read$descriptor() {
+        return netcl_buffer_read.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_read(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, float *values)
+     * }
+     */
+    public static MethodHandle netcl_buffer_read$handle() {
+        return netcl_buffer_read.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_read(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, float *values)
+     * }
+     */
+    public static MemorySegment netcl_buffer_read$address() {
+        return netcl_buffer_read.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_read(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, float *values)
+     * }
+     */
+    public static int netcl_buffer_read(MemorySegment context, MemorySegment buffer, long offset, long numel, MemorySegment values) {
+        var mh$ = netcl_buffer_read.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_buffer_read", context, buffer, offset, numel, values);
+            }
+            return (int)mh$.invokeExact(context, buffer, offset, numel, values);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_buffer_fill {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER,
+            Netcl.C_LONG,
+            Netcl.C_LONG,
+            Netcl.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_buffer_fill");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_fill(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, float value)
+     * }
+     */
+    public static FunctionDescriptor netcl_buffer_fill$descriptor() {
+        return netcl_buffer_fill.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_fill(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, float value)
+     * }
+     */
+    public static MethodHandle netcl_buffer_fill$handle() {
+        return netcl_buffer_fill.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_fill(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, float value)
+     * }
+     */
+    public static MemorySegment netcl_buffer_fill$address() {
+        return netcl_buffer_fill.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_fill(netcl_context *context, struct _cl_mem *buffer, uint64_t offset, uint64_t numel, float value)
+     * }
+     */
+    public static int netcl_buffer_fill(MemorySegment context, MemorySegment buffer, long offset, long numel, float value) {
+        var mh$ = netcl_buffer_fill.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_buffer_fill", context, buffer, offset, numel, value);
+            }
+            return (int)mh$.invokeExact(context, buffer, offset, numel, value);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_buffer_get_numel {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_buffer_get_numel");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_get_numel(const netcl_context *context, struct _cl_mem *buffer, uint64_t *numel)
+     * }
+     */
+    public static FunctionDescriptor netcl_buffer_get_numel$descriptor() {
+        return netcl_buffer_get_numel.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_get_numel(const netcl_context *context, struct _cl_mem *buffer, uint64_t *numel)
+     * }
+     */
+    public static MethodHandle netcl_buffer_get_numel$handle() {
+        return netcl_buffer_get_numel.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_get_numel(const netcl_context *context, struct _cl_mem *buffer, uint64_t *numel)
+     * }
+     */
+    public static MemorySegment netcl_buffer_get_numel$address() {
+        return netcl_buffer_get_numel.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_get_numel(const netcl_context *context, struct _cl_mem *buffer, uint64_t *numel)
+     * }
+     */
+    public static int netcl_buffer_get_numel(MemorySegment context, MemorySegment buffer, MemorySegment numel) {
+        var mh$ = netcl_buffer_get_numel.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_buffer_get_numel", context, buffer, numel);
+            }
+            return (int)mh$.invokeExact(context, buffer, numel);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_buffer_retain {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_buffer_retain");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_retain(struct _cl_mem *buffer)
+     * }
+     */
+    public static FunctionDescriptor netcl_buffer_retain$descriptor() {
+        return netcl_buffer_retain.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_retain(struct _cl_mem *buffer)
+     * }
+     */
+    public static MethodHandle netcl_buffer_retain$handle() {
+        return netcl_buffer_retain.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_retain(struct _cl_mem *buffer)
+     * }
+     */
+    public static MemorySegment netcl_buffer_retain$address() {
+        return netcl_buffer_retain.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_buffer_retain(struct _cl_mem *buffer)
+     * }
+     */
+    public static int netcl_buffer_retain(MemorySegment buffer) {
+        var mh$ = netcl_buffer_retain.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_buffer_retain", buffer);
+            }
+            return (int)mh$.invokeExact(buffer);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_buffer_release {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_buffer_release");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void netcl_buffer_release(struct _cl_mem *buffer)
+     * }
+     */
+    public static FunctionDescriptor netcl_buffer_release$descriptor() {
+        return netcl_buffer_release.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void netcl_buffer_release(struct _cl_mem *buffer)
+     * }
+     */
+    public static MethodHandle netcl_buffer_release$handle() {
+        return netcl_buffer_release.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void netcl_buffer_release(struct _cl_mem *buffer)
+     * }
+     */
+    public static MemorySegment netcl_buffer_release$address() {
+        return netcl_buffer_release.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void netcl_buffer_release(struct _cl_mem *buffer)
+     * }
+     */
+    public static void netcl_buffer_release(MemorySegment buffer) {
+        var mh$ = netcl_buffer_release.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_buffer_release", buffer);
+            }
+            mh$.invokeExact(buffer);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -1405,6 +1920,193 @@ public class Netcl extends Netcl$shared {
                 traceDowncall("netcl_rmsprop_scale_grads", optimizer, tensors, tensor_count, factor, stats);
             }
             return (int)mh$.invokeExact(optimizer, tensors, tensor_count, factor, stats);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_rmsprop_enqueue_step {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_enqueue_step");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options, uint32_t wait_count, struct _cl_event *const *wait_events, struct _cl_event **event)
+     * }
+     */
+    public static FunctionDescriptor netcl_rmsprop_enqueue_step$descriptor() {
+        return netcl_rmsprop_enqueue_step.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options, uint32_t wait_count, struct _cl_event *const *wait_events, struct _cl_event **event)
+     * }
+     */
+    public static MethodHandle netcl_rmsprop_enqueue_step$handle() {
+        return netcl_rmsprop_enqueue_step.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options, uint32_t wait_count, struct _cl_event *const *wait_events, struct _cl_event **event)
+     * }
+     */
+    public static MemorySegment netcl_rmsprop_enqueue_step$address() {
+        return netcl_rmsprop_enqueue_step.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options, uint32_t wait_count, struct _cl_event *const *wait_events, struct _cl_event **event)
+     * }
+     */
+    public static int netcl_rmsprop_enqueue_step(MemorySegment optimizer, MemorySegment groups, int group_count, MemorySegment tensors, int tensor_count, MemorySegment options, int wait_count, MemorySegment wait_events, MemorySegment event) {
+        var mh$ = netcl_rmsprop_enqueue_step.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_rmsprop_enqueue_step", optimizer, groups, group_count, tensors, tensor_count, options, wait_count, wait_events, event);
+            }
+            return (int)mh$.invokeExact(optimizer, groups, group_count, tensors, tensor_count, options, wait_count, wait_events, event);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_event_wait {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_event_wait");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_event_wait(struct _cl_event *event)
+     * }
+     */
+    public static FunctionDescriptor netcl_event_wait$descriptor() {
+        return netcl_event_wait.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_event_wait(struct _cl_event *event)
+     * }
+     */
+    public static MethodHandle netcl_event_wait$handle() {
+        return netcl_event_wait.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_event_wait(struct _cl_event *event)
+     * }
+     */
+    public static MemorySegment netcl_event_wait$address() {
+        return netcl_event_wait.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_event_wait(struct _cl_event *event)
+     * }
+     */
+    public static int netcl_event_wait(MemorySegment event) {
+        var mh$ = netcl_event_wait.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_event_wait", event);
+            }
+            return (int)mh$.invokeExact(event);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class netcl_event_release {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_event_release");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void netcl_event_release(struct _cl_event *event)
+     * }
+     */
+    public static FunctionDescriptor netcl_event_release$descriptor() {
+        return netcl_event_release.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void netcl_event_release(struct _cl_event *event)
+     * }
+     */
+    public static MethodHandle netcl_event_release$handle() {
+        return netcl_event_release.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void netcl_event_release(struct _cl_event *event)
+     * }
+     */
+    public static MemorySegment netcl_event_release$address() {
+        return netcl_event_release.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void netcl_event_release(struct _cl_event *event)
+     * }
+     */
+    public static void netcl_event_release(MemorySegment event) {
+        var mh$ = netcl_event_release.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_event_release", event);
+            }
+            mh$.invokeExact(event);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

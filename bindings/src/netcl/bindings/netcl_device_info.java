@@ -27,6 +27,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     int32_t is_accelerator;
  *     int32_t is_cpu;
  *     int32_t host_unified_memory;
+ *     int32_t correctly_rounded_divide_sqrt;
  * }
  * }
  */
@@ -49,7 +50,7 @@ public class netcl_device_info {
         Netcl.C_INT.withName("is_accelerator"),
         Netcl.C_INT.withName("is_cpu"),
         Netcl.C_INT.withName("host_unified_memory"),
-        MemoryLayout.paddingLayout(4)
+        Netcl.C_INT.withName("correctly_rounded_divide_sqrt")
     ).withName("netcl_device_info");
 
     /**
@@ -684,6 +685,50 @@ public class netcl_device_info {
      */
     public static void host_unified_memory(MemorySegment struct, int fieldValue) {
         struct.set(host_unified_memory$LAYOUT, host_unified_memory$OFFSET, fieldValue);
+    }
+
+    private static final OfInt correctly_rounded_divide_sqrt$LAYOUT = (OfInt)$LAYOUT.select(groupElement("correctly_rounded_divide_sqrt"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t correctly_rounded_divide_sqrt
+     * }
+     */
+    public static final OfInt correctly_rounded_divide_sqrt$layout() {
+        return correctly_rounded_divide_sqrt$LAYOUT;
+    }
+
+    private static final long correctly_rounded_divide_sqrt$OFFSET = $LAYOUT.byteOffset(groupElement("correctly_rounded_divide_sqrt"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t correctly_rounded_divide_sqrt
+     * }
+     */
+    public static final long correctly_rounded_divide_sqrt$offset() {
+        return correctly_rounded_divide_sqrt$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t correctly_rounded_divide_sqrt
+     * }
+     */
+    public static int correctly_rounded_divide_sqrt(MemorySegment struct) {
+        return struct.get(correctly_rounded_divide_sqrt$LAYOUT, correctly_rounded_divide_sqrt$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t correctly_rounded_divide_sqrt
+     * }
+     */
+    public static void correctly_rounded_divide_sqrt(MemorySegment struct, int fieldValue) {
+        struct.set(correctly_rounded_divide_sqrt$LAYOUT, correctly_rounded_divide_sqrt$OFFSET, fieldValue);
     }
 
     /**

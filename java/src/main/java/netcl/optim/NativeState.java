@@ -7,11 +7,11 @@ import java.lang.ref.Cleaner;
 import java.util.function.IntSupplier;
 
 import netcl.bindings.Netcl;
-import netcl.bindings.netcl_device_info;
 import netcl.bindings.netcl_step_options;
 
 /**
- * The native side of one {@link RMSProp}: its netcl context and optimizer, an arena for its own
+ * The native side of one {@link RMSProp}: its netcl context (its own, or a use of the caller's
+ * {@link DeviceContext}) and optimizer, its references on device buffers, an arena for its own
  * memory (scratch space, the netcl_hold upcall stub) and the step arrays. Freed exactly once: by
  * {@link RMSProp#close()}, or, for an optimizer dropped without close(), by a {@link Cleaner}
  * once the RMSProp is unreachable (unclosed optimizers had kept about 1.6 MiB each until the
@@ -39,9 +39,12 @@ final class NativeState implements Runnable {
     final Arena arena = Arena.ofShared();
     final MemorySegment scratch = arena.allocate(ValueLayout.JAVA_LONG);
     final StepLayout layout = new StepLayout();
+    private final DeviceContext deviceContext;
+    private final boolean ownsContext;
     final MemorySegment context;
     final MemorySegment optimizer;
     final Device device;
+    final DeviceBuffers deviceBuffers;
     /** Makes native calls with every tensor's arena held open. */
     final ArenaHold hold;
     /** The step over the step arrays, and the same with stepOptions' gradient scaling. */
@@ -50,21 +53,19 @@ final class NativeState implements Runnable {
     final MemorySegment stepOptions;
 
     /**
-     * Creates a context on the device {@code selector} picks (null: the default) and an optimizer
-     * on it that takes {@code path} (null: the library's choice).
+     * Creates an optimizer on {@code context} that takes {@code path} (null: the library's
+     * choice). The state closes the context when it {@code owns} it, else it has acquired a use
+     * of it (the builder did) and releases that; on failure too.
      */
-    NativeState(String selector, StepPath path) {
+    NativeState(DeviceContext context, boolean owns, StepPath path) {
         NativeLibrary.load();
-        MemorySegment ctx = MemorySegment.NULL;
+        deviceContext = context;
+        ownsContext = owns;
+        MemorySegment ctx = context.handle();
         MemorySegment opt = MemorySegment.NULL;
         try (Arena temp = Arena.ofConfined()) {
             MemorySegment out = temp.allocate(ValueLayout.ADDRESS);
-            NetclException.check(Netcl.netcl_context_create(selector == null ? MemorySegment.NULL
-                    : temp.allocateFrom(selector), out), "netcl_context_create");
-            ctx = out.get(ValueLayout.ADDRESS, 0);
-            MemorySegment info = netcl_device_info.allocate(temp);
-            NetclException.check(Netcl.netcl_context_get_info(ctx, info), "netcl_context_get_info");
-            device = Device.from(info);
+            device = context.device();
             NetclException.check(Netcl.netcl_rmsprop_create(ctx, out), "netcl_rmsprop_create");
             opt = out.get(ValueLayout.ADDRESS, 0);
             if (path != null) {
@@ -72,12 +73,13 @@ final class NativeState implements Runnable {
             }
         } catch (RuntimeException e) {
             Netcl.netcl_rmsprop_destroy(opt);
-            Netcl.netcl_context_destroy(ctx);
+            releaseContext();
             arena.close();
             throw e;
         }
-        context = ctx;
+        this.context = ctx;
         optimizer = opt;
+        deviceBuffers = new DeviceBuffers(ctx, scratch);
         MemorySegment handle = opt;
         StepLayout steps = layout;
         hold = new ArenaHold(arena);
@@ -137,6 +139,14 @@ final class NativeState implements Runnable {
         gcThreshold = Math.min(gcThreshold, Math.max(GC_BATCH, 2 * unfreed));
     }
 
+    private void releaseContext() {
+        if (ownsContext) {
+            deviceContext.close();
+        } else {
+            deviceContext.release();
+        }
+    }
+
     /** Frees this state when {@code owner} becomes unreachable, unless the returned cleanable ran first. */
     Cleaner.Cleanable freeWhenUnreachable(Object owner) {
         return CLEANER.register(owner, this);
@@ -146,7 +156,8 @@ final class NativeState implements Runnable {
     @Override
     public void run() {
         Netcl.netcl_rmsprop_destroy(optimizer);
-        Netcl.netcl_context_destroy(context);
+        deviceBuffers.release();
+        releaseContext();
         layout.close();
         arena.close();
         freed();

@@ -45,6 +45,17 @@ public final class NetclException extends RuntimeException {
         }
     }
 
+    /**
+     * Like {@link #check}, but a bad argument only the C side can see (a handle of another
+     * context, a buffer too small) becomes an {@link IllegalArgumentException}.
+     */
+    static void checkArgument(int status, String call) {
+        if (status == Netcl.NETCL_INVALID_ARGUMENT()) {
+            throw new IllegalArgumentException(call + ": " + cString(Netcl.netcl_last_error()));
+        }
+        check(status, call);
+    }
+
     static String cString(MemorySegment pointer) {
         return pointer.equals(MemorySegment.NULL) ? "" : pointer.reinterpret(Long.MAX_VALUE).getString(0);
     }

@@ -5,7 +5,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * A tensor the optimizer updates in place, and its gradient of the same {@link DType} (float32
  * unless wrapped with another): the caller's own off-heap memory, never copied on CPU devices
- * (see {@link Tensors}). A {@code null}
+ * (see {@link Tensors}), or float32 device memory ({@link DeviceTensor}s, never copied at all).
+ * A {@code null}
  * gradient means "no gradient": {@link RMSProp#step()} skips the parameter, like PyTorch's
  * {@code grad = None}.
  *
@@ -20,10 +21,14 @@ public final class Parameter {
     private final DType dtype;
     /** Volatile: another thread may swap it while a step runs; a step reads it once. */
     private volatile MemorySegment grad;
+    private final DeviceTensor deviceData;
+    /** Volatile, like grad. */
+    private volatile DeviceTensor deviceGrad;
 
-    private Parameter(MemorySegment data, DType dtype) {
+    private Parameter(MemorySegment data, DType dtype, DeviceTensor deviceData) {
         this.data = data;
         this.dtype = dtype;
+        this.deviceData = deviceData;
     }
 
     /**
@@ -45,13 +50,68 @@ public final class Parameter {
             throw new IllegalArgumentException("dtype is null");
         }
         checkSegment("data", data, dtype);
-        Parameter p = new Parameter(data, dtype);
+        Parameter p = new Parameter(data, dtype, null);
         p.grad(grad);
         return p;
     }
 
-    /** Sets the gradient the next step uses (of the parameter's type); {@code null} means none. */
+    /**
+     * A device-resident parameter: {@code data} and {@code grad} (of the same length, not
+     * overlapping, or {@code null}) stay in device memory. They must stay open while an optimizer
+     * uses them.
+     */
+    public static Parameter wrap(DeviceTensor data, DeviceTensor grad) {
+        if (data == null) {
+            throw new IllegalArgumentException("data is null");
+        }
+        if (!data.isOpen()) {
+            throw new IllegalArgumentException("data: the DeviceTensor is closed");
+        }
+        Parameter p = new Parameter(null, DType.FP32, data);
+        p.deviceGrad(grad);
+        return p;
+    }
+
+    /**
+     * Sets the gradient of a device-resident parameter; {@code null} means none. Like
+     * {@link #grad(MemorySegment)}, it may be swapped while a step runs.
+     *
+     * @throws IllegalArgumentException on a host parameter, or for a closed, shorter, longer or
+     *                                  overlapping tensor
+     */
+    public Parameter deviceGrad(DeviceTensor grad) {
+        if (deviceData == null) {
+            throw new IllegalArgumentException("a host parameter takes its gradient as a MemorySegment");
+        }
+        if (grad != null) {
+            if (!grad.isOpen()) {
+                throw new IllegalArgumentException("grad: the DeviceTensor is closed");
+            }
+            if (grad.numel() != deviceData.numel()) {
+                throw new IllegalArgumentException("grad has " + grad.numel() + " floats but data has "
+                        + deviceData.numel());
+            }
+            if (grad.overlaps(deviceData)) {
+                throw new IllegalArgumentException("grad overlaps data");
+            }
+        }
+        this.deviceGrad = grad;
+        return this;
+    }
+
+    /**
+     * Sets the gradient the next step uses (of the parameter's type); {@code null} means none
+     * (on a device-resident parameter too).
+     */
     public Parameter grad(MemorySegment grad) {
+        if (deviceData != null) {
+            if (grad != null) {
+                throw new IllegalArgumentException("a device-resident parameter takes its gradient as a "
+                        + "DeviceTensor (deviceGrad)");
+            }
+            this.deviceGrad = null;
+            return this;
+        }
         if (grad != null) {
             checkSegment("grad", grad, dtype);
             if (grad.byteSize() != data.byteSize()) {
@@ -66,22 +126,37 @@ public final class Parameter {
         return this;
     }
 
+    /** The host data, or {@code null} for a device-resident parameter. */
     public MemorySegment data() {
         return data;
     }
 
-    /** The current gradient, or {@code null}. */
+    /** The current host gradient, or {@code null}. */
     public MemorySegment grad() {
         return grad;
     }
 
-    /** The element type of the parameter and its gradient. */
+    /** The element type of the parameter and its gradient (FP32 for a device-resident one). */
     public DType dtype() {
         return dtype;
     }
 
+    /** The device data, or {@code null} for a host parameter. */
+    public DeviceTensor deviceData() {
+        return deviceData;
+    }
+
+    /** The current device gradient, or {@code null}. */
+    public DeviceTensor deviceGrad() {
+        return deviceGrad;
+    }
+
+    public boolean isDeviceResident() {
+        return deviceData != null;
+    }
+
     public long numel() {
-        return data.byteSize() / dtype.byteSize();
+        return deviceData != null ? deviceData.numel() : data.byteSize() / dtype.byteSize();
     }
 
     static boolean overlaps(MemorySegment a, MemorySegment b) {

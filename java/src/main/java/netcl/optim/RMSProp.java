@@ -9,6 +9,7 @@ import java.lang.ref.Reference;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -60,6 +61,11 @@ import netcl.bindings.netcl_step_options;
  * </ul>
  * A step holds at most 1,024 distinct arenas (allocate tensors from few arenas; slices of one
  * allocation also step faster).
+ *
+ * <p>Device-resident parameters ({@link Parameter#wrap(DeviceTensor, DeviceTensor)}) need no
+ * arena: the optimizer holds its own reference on each of their buffers until it is closed, so a
+ * {@link DeviceTensor} closed meanwhile leaves valid memory, and the next step refuses it.
+ * {@link #enqueueStep} steps them without waiting.
  */
 public final class RMSProp implements Optimizer {
     private final ParamGroup defaults;
@@ -71,11 +77,16 @@ public final class RMSProp implements Optimizer {
     private final MemorySegment scratch;
     private final StepLayout layout;
     private final ArenaHold hold;
+    private final DeviceBuffers deviceBuffers;
+    /** The cl_event wait list of enqueueStep, grown as needed. */
+    private MemorySegment waitList = MemorySegment.NULL;
     /** Immutable, replaced by addParamGroup: callers may iterate it while groups are added. */
     private volatile List<ParamGroup> groups = List.of();
     private final Set<Parameter> known = Collections.newSetFromMap(new IdentityHashMap<>());
     /** Every parameter's data by start address: finds an overlap in O(log n) per new parameter. */
     private final NavigableMap<Long, MemorySegment> dataByAddress = new TreeMap<>();
+    /** Device parameters' data by buffer address, then by offset: the same for device memory. */
+    private final Map<Long, NavigableMap<Long, DeviceTensor>> deviceDataByBuffer = new HashMap<>();
     private Parameter[] params = new Parameter[0];
     /** The gradients a step read, one per parameter, only while the step runs. */
     private MemorySegment[] stepGrads = new MemorySegment[0];
@@ -84,14 +95,15 @@ public final class RMSProp implements Optimizer {
     private float pendingClip = 1f;
     private boolean closed;
 
-    private RMSProp(ParamGroup defaults, String deviceSelector, StepPath path, ParamGroup first) {
+    private RMSProp(ParamGroup defaults, NativeState state, ParamGroup first) {
         this.defaults = defaults;
-        this.state = new NativeState(deviceSelector, path);
+        this.state = state;
         this.context = state.context;
         this.optimizer = state.optimizer;
         this.scratch = state.scratch;
         this.layout = state.layout;
         this.hold = state.hold;
+        this.deviceBuffers = state.deviceBuffers;
         try {
             addParamGroup(first);
         } catch (RuntimeException e) {
@@ -109,6 +121,9 @@ public final class RMSProp implements Optimizer {
     public static final class Builder {
         private final ParamGroup defaults = ParamGroup.defaults();
         private String device;
+        private DeviceContext context;
+        private MemorySegment clContext;
+        private MemorySegment clQueue;
         private StepPath path;
 
         private Builder() {
@@ -149,17 +164,37 @@ public final class RMSProp implements Optimizer {
             return this;
         }
 
-        /** The OpenCL device (see {@link Device}); without it {@code NETCL_DEVICE}, then the default. */
+        /**
+         * The OpenCL device (see {@link Device}); without it, {@link #context} or
+         * {@link #openclContext}: {@code NETCL_DEVICE}, then the default device for host tensors.
+         */
         public Builder device(String selector) {
-            if (selector == null || selector.isBlank()) {
-                throw new IllegalArgumentException("device selector is empty");
+            this.device = DeviceContext.checkSelector(selector);
+            return this;
+        }
+
+        /**
+         * Runs on {@code context}, where its {@link DeviceTensor}s live; the optimizer keeps it
+         * alive until closed.
+         */
+        public Builder context(DeviceContext context) {
+            if (context == null) {
+                throw new IllegalArgumentException("context is null");
             }
-            // The native side reads a C string: it would end at the NUL and pick another device.
-            int nul = selector.indexOf('\0');
-            if (nul >= 0) {
-                throw new IllegalArgumentException("device selector contains a NUL character at index " + nul);
-            }
-            this.device = selector;
+            this.context = context;
+            return this;
+        }
+
+        /**
+         * Runs on another OpenCL user's context and in-order queue (raw handles, see
+         * {@link DeviceContext#fromOpenCL}), whose buffers parameters may then wrap
+         * ({@link DeviceTensor#wrap}); the optimizer owns the netcl context it makes of them.
+         */
+        public Builder openclContext(MemorySegment clContext, MemorySegment clQueue) {
+            DeviceContext.checkHandle("clContext", clContext);
+            DeviceContext.checkHandle("clQueue", clQueue);
+            this.clContext = clContext;
+            this.clQueue = clQueue;
             return this;
         }
 
@@ -181,7 +216,20 @@ public final class RMSProp implements Optimizer {
             ParamGroup first = ParamGroup.of(params);
             ParamGroup snapshot = ParamGroup.defaults();
             snapshot.copyOptions(defaults);
-            return new RMSProp(snapshot, device, path, first);
+            if ((device != null ? 1 : 0) + (context != null ? 1 : 0) + (clContext != null ? 1 : 0) > 1) {
+                throw new IllegalArgumentException("choose the device once: with device(), context() or "
+                        + "openclContext()");
+            }
+            NativeState state;
+            if (context != null) {
+                context.acquire();
+                state = new NativeState(context, false, path);
+            } else {
+                NativeLibrary.load();
+                state = new NativeState(clContext != null ? DeviceContext.fromOpenCL(clContext, clQueue)
+                                                          : DeviceContext.forHostTensors(device), true, path);
+            }
+            return new RMSProp(snapshot, state, first);
         }
     }
 
@@ -211,13 +259,23 @@ public final class RMSProp implements Optimizer {
                 }
             }
             NavigableMap<Long, MemorySegment> addedData = new TreeMap<>();
+            List<DeviceTensor> addedDevice = new ArrayList<>();
             for (Parameter p : added) {
+                if (p.isDeviceResident()) {
+                    checkNoDeviceOverlap(p.deviceData(), addedDevice);
+                    addedDevice.add(p.deviceData());
+                    continue;
+                }
                 checkNoOverlap(dataByAddress, p.data());
                 checkNoOverlap(addedData, p.data());
                 addedData.put(p.data().address(), p.data());
             }
+            deviceBuffers.adopt(added, params.length);
             group.adopt(defaults);
             layout.addGroup(added);
+            for (DeviceTensor t : addedDevice) {
+                deviceDataByBuffer.computeIfAbsent(t.buffer().address(), b -> new TreeMap<>()).put(t.offset(), t);
+            }
             List<ParamGroup> grown = new ArrayList<>(groups);
             grown.add(group);
             groups = List.copyOf(grown);
@@ -247,6 +305,24 @@ public final class RMSProp implements Optimizer {
         if (neighbour != null && Parameter.overlaps(neighbour.getValue(), data)) {
             throw new IllegalArgumentException("two parameters share memory at 0x"
                     + Long.toHexString(Math.max(neighbour.getKey(), data.address())));
+        }
+    }
+
+    /** The same for device data: against the parameters so far and those being added. */
+    private void checkNoDeviceOverlap(DeviceTensor data, List<DeviceTensor> adding) {
+        NavigableMap<Long, DeviceTensor> inBuffer = deviceDataByBuffer.get(data.buffer().address());
+        List<DeviceTensor> neighbours = new ArrayList<>(adding);
+        if (inBuffer != null) {
+            Map.Entry<Long, DeviceTensor> below = inBuffer.floorEntry(data.offset());
+            Map.Entry<Long, DeviceTensor> above = inBuffer.ceilingEntry(data.offset());
+            if (below != null) neighbours.add(below.getValue());
+            if (above != null) neighbours.add(above.getValue());
+        }
+        for (DeviceTensor other : neighbours) {
+            if (other.overlaps(data)) {
+                throw new IllegalArgumentException("two parameters share device memory: floats from "
+                        + Math.max(other.offset(), data.offset()) + " of one buffer");
+            }
         }
     }
 
@@ -411,6 +487,10 @@ public final class RMSProp implements Optimizer {
     private void readGradients() {
         Thread caller = Thread.currentThread();
         for (int i = 0; i < params.length; i++) {
+            if (params[i].isDeviceResident()) {
+                deviceBuffers.writeGrad(layout, i, params[i]);  // no arena: the optimizer holds the buffers
+                continue;
+            }
             MemorySegment data = params[i].data();
             if (!data.scope().isAlive()) {
                 throw closed(i, "data", null);
@@ -431,7 +511,9 @@ public final class RMSProp implements Optimizer {
             layout.grad(i, grad == null ? 0L : grad.address());
         }
         for (int i = 0; i < params.length; i++) {
-            hold.add(params[i].data());
+            if (!params[i].isDeviceResident()) {
+                hold.add(params[i].data());
+            }
             if (stepGrads[i] != null) {
                 hold.add(stepGrads[i]);
             }
@@ -467,12 +549,78 @@ public final class RMSProp implements Optimizer {
     /** An arena closed after readGradients checked it, before the hold: the step is refused just the same. */
     private RuntimeException closedSinceChecked(IllegalStateException e) {
         for (int i = 0; i < params.length; i++) {
+            if (params[i].isDeviceResident()) {
+                continue;
+            }
             boolean dataClosed = !params[i].data().scope().isAlive();
             if (dataClosed || (stepGrads[i] != null && !stepGrads[i].scope().isAlive())) {
                 return closed(i, dataClosed ? "data" : "grad", e);
             }
         }
         return e;
+    }
+
+    /**
+     * Enqueues a step without waiting for it, for device-resident parameters on a queue shared
+     * with other OpenCL work: it starts once the events {@code waitFor} (raw {@code cl_event}
+     * handles of the optimizer's OpenCL context) have completed, and the returned event completes
+     * with it. Until then the parameters' data and gradients must not be written or the data
+     * read, except by work ordered after the step: later commands on the same queue (such as
+     * {@link DeviceTensor#copyFrom} and {@link DeviceTensor#copyTo} on the optimizer's context)
+     * or commands waiting for the event. Later calls that read or write the state
+     * ({@link #stateDict()}, {@link #loadStateDict}, {@link #step()}) wait for it first.
+     *
+     * @throws IllegalStateException    when a parameter with a gradient is in host memory (its
+     *                                  arena could not be held open while the step runs)
+     * @throws IllegalArgumentException for a null or heap handle, a closed tensor, or an event of
+     *                                  another context or one that failed; nothing is enqueued
+     */
+    public synchronized DeviceEvent enqueueStep(MemorySegment... waitFor) {
+        checkOpen();
+        try {
+            if (waitFor == null) {
+                throw new IllegalArgumentException("waitFor is null");
+            }
+            for (int i = 0; i < params.length; i++) {
+                if (!params[i].isDeviceResident() && params[i].grad() != null) {
+                    throw new IllegalStateException("enqueueStep needs device-resident parameters, but "
+                            + "parameter " + i + " is in host memory: use step()");
+                }
+            }
+            for (int i = 0; i < waitFor.length; i++) {
+                DeviceContext.checkHandle("waitFor[" + i + "]", waitFor[i]);
+            }
+            if (waitList.byteSize() < waitFor.length * ValueLayout.ADDRESS.byteSize()) {
+                waitList = state.arena.allocate(ValueLayout.ADDRESS, waitFor.length);
+            }
+            for (int i = 0; i < waitFor.length; i++) {
+                waitList.setAtIndex(ValueLayout.ADDRESS, i, waitFor[i]);
+            }
+            List<ParamGroup> stepGroups = groups;
+            for (int g = 0; g < stepGroups.size(); g++) {
+                stepGroups.get(g).writeOptions(layout, g);
+            }
+            for (int i = 0; i < params.length; i++) {
+                if (params[i].isDeviceResident()) {
+                    deviceBuffers.writeGrad(layout, i, params[i]);
+                } else {
+                    layout.grad(i, 0L);
+                }
+            }
+            boolean scaled = pendingInvScale != 1f || Float.floatToRawIntBits(pendingClip) != Float.floatToRawIntBits(1f);
+            if (scaled) {
+                netcl_step_options.inv_scale(state.stepOptions, pendingInvScale);
+                netcl_step_options.clip_coef(state.stepOptions, pendingClip);
+            }
+            NetclException.checkArgument(Netcl.netcl_rmsprop_enqueue_step(optimizer, layout.groups(),
+                    layout.groupCount(), layout.tensors(), layout.tensorCount(),
+                    scaled ? state.stepOptions : MemorySegment.NULL, waitFor.length,
+                    waitFor.length == 0 ? MemorySegment.NULL : waitList, scratch), "netcl_rmsprop_enqueue_step");
+            dropPendingScaling();
+            return new DeviceEvent(scratch.get(ValueLayout.ADDRESS, 0));
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
     }
 
     @Override
@@ -494,15 +642,27 @@ public final class RMSProp implements Optimizer {
     @Override
     public synchronized void zeroGrad(boolean setToNone) {
         checkOpen();
-        for (Parameter p : params) {
-            MemorySegment grad = p.grad();  // once: another thread may swap it meanwhile
-            if (grad != null) {
+        try {
+            DeviceTensor[] deviceGrads = new DeviceTensor[params.length];
+            for (int i = 0; i < params.length && !setToNone; i++) {  // all refusals before any change
+                deviceGrads[i] = params[i].deviceGrad();  // once: another thread may swap it meanwhile
+                if (deviceGrads[i] != null) {
+                    deviceBuffers.holdGrad(i, deviceGrads[i]);
+                }
+            }
+            for (int i = 0; i < params.length; i++) {
+                Parameter p = params[i];
+                MemorySegment grad = p.grad();  // once: another thread may swap it meanwhile
                 if (setToNone) {
                     p.grad(null);
-                } else {
+                } else if (deviceGrads[i] != null) {
+                    deviceBuffers.zero(deviceGrads[i]);
+                } else if (grad != null) {
                     grad.fill((byte) 0);
                 }
             }
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
     }
 

@@ -37,7 +37,12 @@ final class StepLayout {
         groups.set(ValueLayout.JAVA_INT, at + netcl_param_group.count$offset(), params.size());
         for (Parameter p : params) {
             long t = tensorCount * TENSOR_SIZE;
-            tensors.set(ValueLayout.JAVA_LONG, t + netcl_tensor.data$offset(), p.data().address());
+            if (p.isDeviceResident()) {
+                tensors.set(ValueLayout.ADDRESS, t + netcl_tensor.data_mem$offset(), p.deviceData().buffer());
+                tensors.set(ValueLayout.JAVA_LONG, t + netcl_tensor.data_offset$offset(), p.deviceData().offset());
+            } else {
+                tensors.set(ValueLayout.JAVA_LONG, t + netcl_tensor.data$offset(), p.data().address());
+            }
             tensors.set(ValueLayout.JAVA_LONG, t + netcl_tensor.numel$offset(), p.numel());
             tensors.set(ValueLayout.JAVA_INT, t + netcl_tensor.dtype$offset(), p.dtype().code());
             tensorCount++;
@@ -70,6 +75,12 @@ final class StepLayout {
     /** The gradient of tensor {@code index} for the next step; 0 = none. */
     void grad(int index, long address) {
         tensors.set(ValueLayout.JAVA_LONG, index * TENSOR_SIZE + netcl_tensor.grad$offset(), address);
+    }
+
+    /** The device gradient of tensor {@code index} for the next step; {@code MemorySegment.NULL} = none. */
+    void deviceGrad(int index, MemorySegment buffer, long offset) {
+        tensors.set(ValueLayout.ADDRESS, index * TENSOR_SIZE + netcl_tensor.grad_mem$offset(), buffer);
+        tensors.set(ValueLayout.JAVA_LONG, index * TENSOR_SIZE + netcl_tensor.grad_offset$offset(), offset);
     }
 
     /** The hyperparameters of group {@code index} for the next step. */

@@ -183,7 +183,7 @@ class ValidationTest {
             assertEquals(-2002, e.status());
             assertTrue(e.nativeMessage().contains("no OpenCL device whose name contains 'no-such-device-anywhere'"),
                     e.nativeMessage());
-            assertTrue(e.getMessage().startsWith("netcl_context_create failed: NETCL_NO_DEVICE: "), e.getMessage());
+            assertTrue(e.getMessage().startsWith("netcl_context_create_for failed: NETCL_NO_DEVICE: "), e.getMessage());
         }
     }
 }
