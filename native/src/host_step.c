@@ -117,6 +117,26 @@ static uint64_t part_start(uint64_t elements, unsigned part, unsigned parts)
     return part == parts ? elements : elements / parts * part / 16 * 16;
 }
 
+/*
+ * Consecutive tensors of a group whose data, gradient and every kind of state each continue
+ * where the previous tensor's end (slices of one allocation, stepped together from the start)
+ * are one run: one call of the vectorized loop instead of one per tensor, which for many small
+ * tensors (biases, norms) costs as much as the update itself.
+ */
+typedef struct host_run {
+    char *p;
+    const char *g;
+    float *v, *mb, *ga, *master;
+    uint64_t n;
+} host_run;
+
+static int continues(const host_run *r, const host_run *next, size_t size)
+{
+    return r->n > 0 && next->p == r->p + r->n * size && next->g == r->g + r->n * size &&
+           next->v == r->v + r->n && next->mb == r->mb + r->n && next->ga == r->ga + r->n &&
+           next->master == r->master + r->n;
+}
+
 static void run_part(void *arg, unsigned part, unsigned parts)
 {
     const host_job *job = arg;
@@ -128,6 +148,8 @@ static void run_part(void *arg, unsigned part, unsigned parts)
         const netcl_param_group *group = &job->groups[g];
         const kernel_hyper h = group_hyper(group, job->options);
         const unsigned variant = group_variant(group);
+        host_run run = {0};
+        int32_t dtype = NETCL_FP32;
         for (uint32_t i = group->first; i < group->first + group->count && at < end; ++i) {
             const netcl_tensor *t = &job->tensors[i];
             if (!has_grad(t)) {
@@ -140,14 +162,26 @@ static void run_part(void *arg, unsigned part, unsigned parts)
                 continue;
             }
             const param_slot *slot = &st->slots[i];
-            float *v = netcl_state_host(st, slot, STATE_SQUARE_AVG);
-            float *mb = (variant & 2u) ? netcl_state_host(st, slot, STATE_MOMENTUM) : v;
-            float *ga = (variant & 1u) ? netcl_state_host(st, slot, STATE_GRAD_AVG) : v;
-            float *master = t->dtype != NETCL_FP32 ? netcl_state_host(st, slot, STATE_MASTER) : v;
             const size_t size = tensor_element_size(t);
-            update_variant(variant, t->dtype, h, (char *)t->data + from * size,
-                           (const char *)t->grad + from * size, v + from, mb + from, ga + from,
-                           master + from, to - from);
+            float *v = netcl_state_host(st, slot, STATE_SQUARE_AVG) + from;
+            host_run next = {(char *)t->data + from * size, (const char *)t->grad + from * size, v,
+                             (variant & 2u) ? netcl_state_host(st, slot, STATE_MOMENTUM) + from : v,
+                             (variant & 1u) ? netcl_state_host(st, slot, STATE_GRAD_AVG) + from : v,
+                             t->dtype != NETCL_FP32 ? netcl_state_host(st, slot, STATE_MASTER) + from : v,
+                             to - from};
+            if (t->dtype == dtype && continues(&run, &next, size)) {
+                run.n += next.n;
+                continue;
+            }
+            if (run.n > 0) {
+                update_variant(variant, dtype, h, run.p, run.g, run.v, run.mb, run.ga, run.master,
+                               run.n);
+            }
+            run = next;
+            dtype = t->dtype;
+        }
+        if (run.n > 0) {
+            update_variant(variant, dtype, h, run.p, run.g, run.v, run.mb, run.ga, run.master, run.n);
         }
     }
 }

@@ -67,7 +67,14 @@ netcl_status netcl_program_build(netcl_context *ctx)
     if (err != CL_SUCCESS) {
         return netcl_fail(err, "clCreateProgramWithSource failed");
     }
+    /* PoCL's kernel cache is shared by every process using one POCL_CACHE_DIR, and two processes
+     * building the same program at once can collide on its temporary files ("unable to rename
+     * temporary ..."; seen with ranks under mpirun and tests beside each other). Such a failure
+     * is transient, a real one fails again: build once more before giving up. */
     err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    }
     if (err != CL_SUCCESS) {
         char log[768] = "";
         clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log,

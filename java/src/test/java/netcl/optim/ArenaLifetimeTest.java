@@ -277,6 +277,8 @@ class ArenaLifetimeTest {
                 for (int attempt = 0; attempt < attempts && problems.isEmpty(); attempt++) {
                     refusedCloses += attempt(numel, canaries, problems);
                 }
+            } catch (RuntimeException e) {  // a verdict, not a child that never ends
+                problems.add("unexpected " + e);
             }
             System.out.println(numel + " floats, " + attempts + " attempts: " + refusedCloses
                     + " closes refused while a step held the arena");
@@ -315,6 +317,7 @@ class ArenaLifetimeTest {
                             .fill((byte) 0).fill((byte) 0x42));
                 }
             });
+            closer.setDaemon(true);  // an attempt that fails must not keep the child JVM alive
             closer.start();
             try (RMSProp opt = RMSProp.builder().build(List.of(Parameter.wrap(data, grad)))) {
                 boolean refusedStep = false;
