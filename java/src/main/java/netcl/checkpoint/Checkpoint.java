@@ -191,7 +191,7 @@ public final class Checkpoint {
         }
         Map<String, Target> targets = new LinkedHashMap<>();
         tensors.forEach((name, segment) -> targets.put(name, new Target(ElementType.F32, segment)));
-        return load(file, optimizer, null, targets);
+        return loadInto(file, optimizer, null, targets);
     }
 
     /**
@@ -214,14 +214,14 @@ public final class Checkpoint {
             }
             targets.put(name, new Target(tensor.type(), tensor.data()));
         });
-        return load(file, optimizer, scaler, targets);
+        return loadInto(file, optimizer, scaler, targets);
     }
 
     /** Memory to load a file's tensor of this element type into. */
     private record Target(ElementType type, MemorySegment segment) {
     }
 
-    private static Map<String, String> load(Path file, RMSProp optimizer, GradScaler scaler, Map<String, Target> tensors)
+    private static Map<String, String> loadInto(Path file, RMSProp optimizer, GradScaler scaler, Map<String, Target> tensors)
             throws IOException {
         if (file == null) {
             throw new IllegalArgumentException("file and tensors must not be null");

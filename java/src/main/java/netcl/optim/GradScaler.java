@@ -236,7 +236,7 @@ public final class GradScaler {
         }
         Builder checked = builder().initScale(s.doubleValue()).growthFactor(number(state, "growth_factor", growthFactor))
                 .backoffFactor(number(state, "backoff_factor", backoffFactor));
-        Object interval = state.getOrDefault("growth_interval", growthInterval);
+        Object interval = state.containsKey("growth_interval") ? state.get("growth_interval") : (Object) growthInterval;
         if (!(interval instanceof Integer i)) {
             throw new IllegalArgumentException("growth_interval must be an Integer, got " + interval);
         }
