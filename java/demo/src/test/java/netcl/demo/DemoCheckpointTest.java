@@ -46,12 +46,12 @@ class DemoCheckpointTest {
         }
         try (Mlp model = trainer(2).newModel(); RMSProp opt = optimizer(model, options)) {
             trainer(2).train(model, opt::step, stats -> { });
-            DemoCheckpoint.save(file, opt, model, 2, SEED);
+            DemoCheckpoint.save(file, opt, null, model, 2, SEED);
         }
         // A fresh model with other weights: everything comes from the file.
         try (Mlp model = new Mlp(Trainer.BATCH_SIZE, RandomStream.INIT.from(SEED + 1));
              RMSProp opt = optimizer(model, options)) {
-            int done = DemoCheckpoint.resume(file, opt, model, options);
+            int done = DemoCheckpoint.resume(file, opt, null, model, options);
             trainer(3).train(model, opt::step, stats -> { }, done + 1);
             assertArrayEquals(uninterrupted, model.params().toArray(ValueLayout.JAVA_FLOAT));
         }
@@ -82,7 +82,7 @@ class DemoCheckpointTest {
         DemoOptions options = DemoOptions.parse("--epochs", "1", "--seed", Long.toString(SEED));
         try (Mlp model = trainer(1).newModel(); RMSProp opt = optimizer(model, options)) {
             trainer(1).train(model, opt::step, stats -> { });
-            DemoCheckpoint.save(file, opt, model, 1, SEED);
+            DemoCheckpoint.save(file, opt, null, model, 1, SEED);
         }
         assertRefused(file, "pass the same seed", "--epochs", "3", "--seed", "8");
         assertRefused(file, "pass the same options", "--epochs", "3", "--seed", Long.toString(SEED), "--lr", "0.1");
@@ -93,7 +93,7 @@ class DemoCheckpointTest {
         DemoOptions options = DemoOptions.parse(args);
         try (Mlp model = trainer(3).newModel(); RMSProp opt = optimizer(model, options)) {
             IOException e = assertThrows(DemoCheckpoint.MismatchException.class,
-                    () -> DemoCheckpoint.resume(file, opt, model, options));
+                    () -> DemoCheckpoint.resume(file, opt, null, model, options));
             assertTrue(e.getMessage().contains(message), e.getMessage());
         }
     }
