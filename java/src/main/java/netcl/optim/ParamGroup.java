@@ -130,15 +130,18 @@ public final class ParamGroup {
      * Refuses a group that already belongs to an optimizer, with nothing changed. Called before
      * any other check, for the clearer message; {@link #adopt} decides atomically.
      */
-    synchronized void checkUnowned() {
+    public synchronized void checkUnowned() {
         if (adopted) {
             throw new IllegalArgumentException("this ParamGroup already belongs to an optimizer: create a new one "
                     + "with ParamGroup.of(...) for another optimizer");
         }
     }
 
-    /** Makes this an optimizer's group: claims it and fills the options left unset from {@code defaults}. */
-    synchronized void adopt(ParamGroup defaults) {
+    /**
+     * Makes this an optimizer's group: claims it and fills the options left unset from
+     * {@code defaults}. Optimizers built on others ({@code netcl.dist.ShardedRMSProp}) call it too.
+     */
+    public synchronized void adopt(ParamGroup defaults) {
         checkUnowned();
         adopted = true;
         inherit(defaults);

@@ -21,7 +21,7 @@ import netcl.optim.RMSProp;
  */
 public final class Demo {
     /** Share of the images held out for testing. */
-    private static final int TEST_DIVISOR = 5;
+    static final int TEST_DIVISOR = 5;
     /**
      * Largest parameter difference still called agreement. netcl's kernel uses correctly rounded
      * division and square root and rounds every operation like the reference, so on the CPU

@@ -150,7 +150,7 @@ public final class Trainer {
     }
 
     /** Loss summed and correct answers counted over all of {@code data}, batch by batch. */
-    private static Mlp.BatchResult evaluate(Mlp model, DigitsDataset data, int[] labels) {
+    static Mlp.BatchResult evaluate(Mlp model, DigitsDataset data, int[] labels) {
         double lossSum = 0;
         int correct = 0;
         for (int from = 0; from < data.size(); from += model.maxBatch()) {

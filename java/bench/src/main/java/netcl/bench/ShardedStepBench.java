@@ -1,0 +1,52 @@
+package netcl.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+import netcl.dist.Communicator;
+import netcl.dist.ShardedRMSProp;
+import netcl.optim.Parameter;
+import netcl.optim.Tensors;
+
+/**
+ * Step time, time in communication and optimizer state per rank of {@link ShardedRMSProp}, run
+ * under {@code mpirun -np W}: {@code ShardedStepBench SIZE STEPS} with SIZE a number of floats or
+ * {@code resnet50} (see {@link Sizes}). Each rank prints one line; the first steps warm up.
+ */
+public final class ShardedStepBench {
+    private ShardedStepBench() {
+    }
+
+    public static void main(String[] args) {
+        long[] numels = Sizes.of(args[0]);
+        int steps = Integer.parseInt(args[1]);
+        int warmup = Math.max(1, steps / 5);
+        try (Communicator comm = Communicator.world(); Arena arena = Arena.ofConfined()) {
+            List<Parameter> params = new ArrayList<>();
+            for (long n : numels) {
+                MemorySegment grad = Tensors.allocate(arena, n);
+                grad.fill((byte) 0x3c);
+                params.add(Parameter.wrap(Tensors.allocate(arena, n), grad));
+            }
+            try (ShardedRMSProp opt = ShardedRMSProp.builder(comm).lr(1e-3).build(params)) {
+                for (int s = 0; s < warmup; s++) {
+                    opt.step();
+                }
+                comm.barrier();
+                long communication = comm.communicationNanos();
+                long start = System.nanoTime();
+                for (int s = 0; s < steps; s++) {
+                    opt.step();
+                }
+                long nanos = System.nanoTime() - start;
+                System.out.println(String.format(Locale.ROOT, "RESULT size=%s ranks=%d rank=%d floats=%d shard=%d "
+                        + "stateBytes=%d stepMs=%.3f commMs=%.3f", args[0], comm.size(), comm.rank(),
+                        Sizes.total(numels), opt.shardSize(), opt.stateBytes(), nanos / 1e6 / steps,
+                        (comm.communicationNanos() - communication) / 1e6 / steps));
+            }
+        }
+    }
+}
