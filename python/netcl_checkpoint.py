@@ -8,6 +8,13 @@ optimizer's state uses PyTorch's names: tensors state.<i>.square_avg, state.<i>.
 state.<i>.grad_avg; in __metadata__ state.<i>.step, param_groups (PyTorch's list as JSON) and
 format_version. Any other tensor is the user's (a model's parameters). See docs/checkpoints.md.
 
+Mixed precision: netcl keeps a float32 master copy of each bf16/fp16 parameter (tensor
+state.<i>.master). PyTorch's RMSprop has no such state: with torch.autocast the parameters
+themselves are float32, so a master IS the PyTorch parameter. load_optimizer_state_dict leaves
+masters out; load_masters returns them ({id: float32 tensor}) to copy into the float32 model,
+and save(masters=...) writes them. A GradScaler's state_dict() travels as scaler.<key> metadata
+(load_scaler_state_dict, save(scaler=...)).
+
 This module reads and writes the format itself with struct, json and torch only (no safetensors
 package), so it is a second, independent implementation of it.
 
@@ -226,13 +233,28 @@ def optimizer_to_tensors(state_dict):
     return tensors, metadata
 
 
-def save(path, optimizer=None, model=None, metadata=None):
+SCALER_KEYS = ("scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker")
+
+
+def save(path, optimizer=None, model=None, metadata=None, scaler=None, masters=None):
     """Saves an RMSprop optimizer (or its state_dict()), a model's state_dict() (or any
-    {name: tensor}) and string metadata as one netcl checkpoint."""
+    {name: tensor}) and string metadata as one netcl checkpoint; optionally a GradScaler (or its
+    state_dict()) and float32 masters {parameter id: tensor} for netcl's bf16/fp16 parameters
+    (ids with optimizer state only)."""
     tensors, header = {}, {"format_version": str(FORMAT_VERSION)}
     if optimizer is not None:
         state_dict = optimizer.state_dict() if hasattr(optimizer, "state_dict") else optimizer
         tensors, header = optimizer_to_tensors(state_dict)
+    for pid, master in (masters or {}).items():
+        if f"state.{pid}.step" not in header:
+            raise ValueError(f"a master for parameter {pid}, which has no optimizer state")
+        tensors[f"state.{pid}.master"] = master.detach().to(torch.float32).reshape(-1)
+    scaler_state = scaler.state_dict() if hasattr(scaler, "state_dict") else (scaler or {})
+    for key, value in scaler_state.items():
+        if key not in SCALER_KEYS:
+            raise ValueError(f"unknown GradScaler state key '{key}'")
+        header[f"scaler.{key}"] = repr(float(value)) if key in ("scale", "growth_factor", "backoff_factor") \
+            else str(int(value))
     for name, tensor in (model or {}).items():
         if name.startswith("state.") or name.startswith("scaler.") or name in tensors:
             raise ValueError(f"tensor name '{name}' is reserved for the optimizer's state")
@@ -281,6 +303,8 @@ def load_optimizer_state_dict(path, optimizer=None):
         if not name.startswith("state."):
             continue
         _, pid, buffer = name.split(".", 2)
+        if buffer == "master" and int(pid) in state:
+            continue   # netcl's float32 master copy: see load_masters
         if buffer not in STATE_BUFFERS or int(pid) not in state:
             raise CheckpointError(path, f"unexpected optimizer tensor '{name}'")
         shape = shapes.get(int(pid))
@@ -289,6 +313,40 @@ def load_optimizer_state_dict(path, optimizer=None):
         if "square_avg" not in s:
             raise CheckpointError(path, f"missing required tensor state.{pid}.square_avg")
     return {"state": state, "param_groups": groups}
+
+
+def load_masters(path, optimizer=None):
+    """netcl's float32 master copies {parameter id: tensor} (bf16/fp16 parameters only): the
+    values PyTorch's float32 parameters should take. With optimizer, each takes its parameter's
+    shape."""
+    tensors, _ = read_safetensors(path)
+    mine = [p for g in optimizer.param_groups for p in g["params"]] if optimizer is not None else None
+    masters = {}
+    for name, tensor in tensors.items():
+        if name.startswith("state.") and name.endswith(".master"):
+            pid = int(name.split(".")[1])
+            masters[pid] = tensor.reshape(mine[pid].shape) if mine is not None else tensor
+    return masters
+
+
+def load_scaler_state_dict(path):
+    """The file's GradScaler state as GradScaler.state_dict() holds it ({} when saved without
+    one, as a disabled scaler's state is)."""
+    _, metadata = read_safetensors(path)
+    state = {}
+    for key, value in metadata.items():
+        if not key.startswith("scaler."):
+            continue
+        name = key[len("scaler."):]
+        if name not in SCALER_KEYS:
+            raise CheckpointError(path, f"unknown scaler entry '{key}'")
+        try:
+            state[name] = float(value) if name in ("scale", "growth_factor", "backoff_factor") else int(value)
+        except ValueError:
+            raise CheckpointError(path, f"{key} is '{value}', not a number") from None
+    if state and set(state) != set(SCALER_KEYS):
+        raise CheckpointError(path, f"scaler entries {sorted(set(SCALER_KEYS) - set(state))} are missing")
+    return state
 
 
 def load_model_state_dict(path, like=None):

@@ -113,6 +113,31 @@ class OptimizerTest(unittest.TestCase):
                 self.assertTrue(torch.equal(a, b))
             self.assertEqual(opt.state_dict()["param_groups"], opt2.state_dict()["param_groups"])
 
+    def test_masters_and_scaler_state_round_trip(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "amp.safetensors")
+            params, opt = self.make(1)
+            self.steps(params, opt, 0, 2)
+            scaler = {"scale": 32768.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
+                      "_growth_tracker": 7}
+            masters = {0: params[0].detach() + 0.25}
+            nc.save(path, optimizer=opt, scaler=scaler, masters=masters)
+            _, metadata = nc.read_safetensors(path)
+            self.assertEqual("32768.0", metadata["scaler.scale"])
+            self.assertEqual("7", metadata["scaler._growth_tracker"])
+            self.assertEqual(scaler, nc.load_scaler_state_dict(path))
+            loaded = nc.load_masters(path, opt)
+            self.assertEqual([0], list(loaded))
+            self.assertTrue(torch.equal(masters[0], loaded[0]))
+            # PyTorch's RMSprop state has no masters: they stay out of it.
+            state = nc.load_optimizer_state_dict(path, opt)["state"]
+            self.assertNotIn("master", state[0])
+            opt.load_state_dict(nc.load_optimizer_state_dict(path, opt))
+            with self.assertRaises(ValueError):
+                nc.save(path, optimizer=opt, masters={9: torch.zeros(1)})
+            nc.save(path, optimizer=opt)
+            self.assertEqual({}, nc.load_scaler_state_dict(path))
+
     def test_future_version_and_reserved_names_are_refused(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "v.safetensors")

@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import netcl.optim.GradScaler;
 import netcl.optim.RMSProp;
 import netcl.optim.SegmentStateDict;
 
@@ -25,6 +26,10 @@ import netcl.optim.SegmentStateDict;
  * Checkpoint.save(Path.of("run.safetensors"), opt, Map.of("fc1.weight", w1, "fc1.bias", b1));
  * // ... later, in a new process, with the same model and optimizer built again:
  * Checkpoint.load(Path.of("run.safetensors"), opt, Map.of("fc1.weight", w1, "fc1.bias", b1));
+ * // mixed precision: the float32 masters travel with the optimizer's state, the loss scaler's
+ * // state as scaler.* metadata, and the bf16 parameters as BF16 tensors
+ * Checkpoint.save(file, opt, scaler, Map.of("fc1.weight", new Tensor(ElementType.BF16, shape, w1)));
+ * Checkpoint.load(file, opt, scaler, Map.of("fc1.weight", new Tensor(ElementType.BF16, shape, w1)));
  * }</pre>
  *
  * <p>Saving is atomic: the file is either the complete old or the complete new checkpoint,
@@ -62,6 +67,21 @@ public final class Checkpoint {
      */
     public static void save(Path file, RMSProp optimizer, Map<String, Tensor> tensors, Map<String, String> metadata)
             throws IOException {
+        save(file, optimizer, null, tensors, metadata);
+    }
+
+    /** Saves {@code optimizer}'s state, {@code scaler}'s state and {@code tensors} of any type and shape. */
+    public static void save(Path file, RMSProp optimizer, GradScaler scaler, Map<String, Tensor> tensors)
+            throws IOException {
+        save(file, optimizer, scaler, tensors, Map.of());
+    }
+
+    /**
+     * {@link #save(Path, RMSProp, Map, Map)} plus the state of {@code scaler} (unless it is
+     * {@code null}) as {@code scaler.*} entries of {@code __metadata__}; a disabled scaler has none.
+     */
+    public static void save(Path file, RMSProp optimizer, GradScaler scaler, Map<String, Tensor> tensors,
+                            Map<String, String> metadata) throws IOException {
         if (file == null || tensors == null || metadata == null) {
             throw new IllegalArgumentException("file, tensors and metadata must not be null");
         }
@@ -92,6 +112,9 @@ public final class Checkpoint {
         });
         OptimizerEntries.Plan plan = optimizer == null ? null : OptimizerEntries.Plan.of(optimizer);
         List<Placed> state = new ArrayList<>();
+        if (scaler != null) {
+            header.putAll(ScalerEntries.write(scaler));
+        }
         if (plan != null) {
             header.putAll(plan.metadata());
             for (Header.Entry e : plan.buffers()) {
@@ -163,15 +186,55 @@ public final class Checkpoint {
      */
     public static Map<String, String> load(Path file, RMSProp optimizer, Map<String, MemorySegment> tensors)
             throws IOException {
-        if (file == null || tensors == null) {
+        if (tensors == null) {
+            throw new IllegalArgumentException("file and tensors must not be null");
+        }
+        Map<String, Target> targets = new LinkedHashMap<>();
+        tensors.forEach((name, segment) -> targets.put(name, new Target(ElementType.F32, segment)));
+        return loadInto(file, optimizer, null, targets);
+    }
+
+    /**
+     * Loads {@code file} into {@code optimizer} and {@code scaler} (either may be {@code null})
+     * and copies each of the file's tensors named in {@code tensors} into the given tensor's
+     * memory: the file's tensor must have the same element type and number of elements (its shape
+     * may differ). An enabled scaler takes the file's {@code scaler.*} entries, which must all be
+     * there; a disabled one ignores them, as PyTorch's does. Everything is checked first: on any
+     * problem nothing changes. Returns the file's metadata.
+     */
+    public static Map<String, String> load(Path file, RMSProp optimizer, GradScaler scaler, Map<String, Tensor> tensors)
+            throws IOException {
+        if (tensors == null) {
+            throw new IllegalArgumentException("file and tensors must not be null");
+        }
+        Map<String, Target> targets = new LinkedHashMap<>();
+        tensors.forEach((name, tensor) -> {
+            if (tensor == null) {
+                throw new IllegalArgumentException("tensor names and tensors must not be null");
+            }
+            targets.put(name, new Target(tensor.type(), tensor.data()));
+        });
+        return loadInto(file, optimizer, scaler, targets);
+    }
+
+    /** Memory to load a file's tensor of this element type into. */
+    private record Target(ElementType type, MemorySegment segment) {
+    }
+
+    private static Map<String, String> loadInto(Path file, RMSProp optimizer, GradScaler scaler, Map<String, Target> tensors)
+            throws IOException {
+        if (file == null) {
             throw new IllegalArgumentException("file and tensors must not be null");
         }
         try (Arena arena = Arena.ofConfined()) {
             SafetensorsFile f = SafetensorsFile.open(file, arena);
             SegmentStateDict state = optimizer == null ? null : OptimizerEntries.read(f, optimizer);
+            Map<String, Object> scalerState = scaler == null || !scaler.isEnabled() ? null
+                    : ScalerEntries.read(f.path(), f.metadata());
             List<MemorySegment[]> copies = new ArrayList<>();
-            for (Map.Entry<String, MemorySegment> e : tensors.entrySet()) {
-                copies.add(new MemorySegment[] {checkedSource(f, e.getKey(), e.getValue()), e.getValue()});
+            for (Map.Entry<String, Target> e : tensors.entrySet()) {
+                Target target = e.getValue();
+                copies.add(new MemorySegment[] {checkedSource(f, e.getKey(), target), target.segment()});
             }
             if (state != null) {
                 try {
@@ -179,6 +242,9 @@ public final class Checkpoint {
                 } catch (IllegalArgumentException e) {
                     throw new CheckpointException(file, e.getMessage(), e);
                 }
+            }
+            if (scalerState != null) {
+                scaler.loadStateDict(scalerState);  // checked by ScalerEntries.read: cannot refuse
             }
             for (MemorySegment[] c : copies) {
                 MemorySegment.copy(c[0], 0, c[1], 0, c[0].byteSize());
@@ -188,8 +254,9 @@ public final class Checkpoint {
     }
 
     /** The file's tensor for a segment to fill, after checking that it fits. */
-    private static MemorySegment checkedSource(SafetensorsFile f, String name, MemorySegment target)
+    private static MemorySegment checkedSource(SafetensorsFile f, String name, Target into)
             throws CheckpointException {
+        MemorySegment target = into.segment();
         if (name == null || target == null) {
             throw new IllegalArgumentException("tensor names and segments must not be null");
         }
@@ -200,12 +267,12 @@ public final class Checkpoint {
         if (t == null) {
             throw new CheckpointException(f.path(), "missing required tensor '" + name + "'");
         }
-        if (t.type() != ElementType.F32) {
-            throw new CheckpointException(f.path(), "tensor '" + name + "' is " + t.type() + ", not F32");
+        if (t.type() != into.type()) {
+            throw new CheckpointException(f.path(), "tensor '" + name + "' is " + t.type() + ", not " + into.type());
         }
         if (t.data().byteSize() != target.byteSize()) {
             throw new CheckpointException(f.path(), "tensor '" + name + "' has " + t.numel()
-                    + " elements, the segment to load it into has " + target.byteSize() / Float.BYTES);
+                    + " elements, the segment to load it into has " + target.byteSize() * 8 / into.type().bits());
         }
         return t.data();
     }

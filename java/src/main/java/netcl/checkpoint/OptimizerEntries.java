@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import netcl.optim.DType;
 import netcl.optim.ParamGroup;
 import netcl.optim.ParamStateInfo;
 import netcl.optim.RMSProp;
@@ -21,7 +22,8 @@ import netcl.optim.StateDict;
 /**
  * An optimizer's state under PyTorch's names: tensors {@code state.<i>.square_avg},
  * {@code state.<i>.momentum_buffer} and {@code state.<i>.grad_avg} (float32, the parameter's
- * number of elements), and in {@code __metadata__} the step count {@code state.<i>.step}, the
+ * number of elements), netcl's {@code state.<i>.master} (the float32 master copy of a BF16/FP16
+ * parameter; PyTorch keeps no such state), and in {@code __metadata__} the step count {@code state.<i>.step}, the
  * groups {@code param_groups} (see {@link ParamGroupsJson}) and {@code format_version}. {@code i}
  * is PyTorch's parameter id: the position over all groups in order, as the ids listed in
  * param_groups map it.
@@ -31,11 +33,12 @@ final class OptimizerEntries {
     static final int VERSION = 1;
     static final String PARAM_GROUPS = "param_groups";
     static final String STATE_PREFIX = "state.";
-    /** Reserved for the loss scaler's state once mixed precision is saved ({@code scaler.scale}, ...). */
+    /** The loss scaler's state ({@code scaler.scale}, ...): see {@link ScalerEntries}. */
     static final String SCALER_PREFIX = "scaler.";
     static final String SQUARE_AVG = "square_avg";
     static final String MOMENTUM_BUFFER = "momentum_buffer";
     static final String GRAD_AVG = "grad_avg";
+    static final String MASTER = "master";
     static final String STEP = "step";
 
     private static final Pattern STATE_NAME = Pattern.compile("state\\.(0|[1-9][0-9]{0,18})\\.([a-z_]+)");
@@ -79,6 +82,9 @@ final class OptimizerEntries {
                 if (info.hasGradAvg()) {
                     buffers.add(f32(name(i, GRAD_AVG), info.numel()));
                 }
+                if (info.hasMaster()) {
+                    buffers.add(f32(name(i, MASTER), info.numel()));
+                }
             }
             return new Plan(infos, groups, metadata, buffers);
         }
@@ -114,7 +120,7 @@ final class OptimizerEntries {
                 ParamStateInfo info = infos.get(e.getKey());
                 SegmentParamState s = e.getValue();
                 if (s.step() != info.step() || (s.momentumBuffer() != null) != info.hasMomentumBuffer()
-                        || (s.gradAvg() != null) != info.hasGradAvg()) {
+                        || (s.gradAvg() != null) != info.hasGradAvg() || (s.master() != null) != info.hasMaster()) {
                     return false;
                 }
             }
@@ -163,6 +169,7 @@ final class OptimizerEntries {
         }
         Map<Long, Integer> positions = new HashMap<>();
         List<Long> numels = new ArrayList<>();
+        List<DType> dtypes = new ArrayList<>();
         List<StateDict.GroupState> groupStates = new ArrayList<>();
         for (int g = 0; g < groups.size(); g++) {
             ParamGroupsJson.Group group = groups.get(g);
@@ -179,6 +186,7 @@ final class OptimizerEntries {
                 }
                 ids.add(numels.size());
                 numels.add(params.get(k).numel());
+                dtypes.add(params.get(k).dtype());
             }
             groupStates.add(new StateDict.GroupState(group.lr(), group.alpha(), group.eps(), group.weightDecay(),
                     group.momentum(), group.centered(), group.maximize(), List.copyOf(ids)));
@@ -213,7 +221,11 @@ final class OptimizerEntries {
             if (t.data().address() % Float.BYTES != 0) {
                 throw new CheckpointException(path, "tensor '" + name + "' is not 4-byte aligned in the file");
             }
-            buffers.computeIfAbsent(id, k -> new MemorySegment[3])[slot] = t.data();
+            if (slot == MASTER_SLOT && dtypes.get(position) == DType.FP32) {
+                throw new CheckpointException(path, "tensor '" + name + "' is a master copy, but its parameter (number "
+                        + position + " in the optimizer) is FP32; only BF16 and FP16 parameters have one");
+            }
+            buffers.computeIfAbsent(id, k -> new MemorySegment[MASTER_SLOT + 1])[slot] = t.data();
         }
 
         Map<Long, Long> steps = new HashMap<>();
@@ -247,16 +259,19 @@ final class OptimizerEntries {
                 throw new CheckpointException(path, "missing required entry " + STATE_PREFIX + id + "." + STEP
                         + " in __metadata__");
             }
-            state.put(positions.get(id), new SegmentParamState(step, b[0], b[1], b[2]));
+            state.put(positions.get(id), new SegmentParamState(step, b[0], b[1], b[2], b[MASTER_SLOT]));
         }
         return new SegmentStateDict(state, List.copyOf(groupStates));
     }
+
+    private static final int MASTER_SLOT = 3;
 
     private static int slot(String buffer) {
         return switch (buffer) {
             case SQUARE_AVG -> 0;
             case MOMENTUM_BUFFER -> 1;
             case GRAD_AVG -> 2;
+            case MASTER -> MASTER_SLOT;
             default -> -1;
         };
     }

@@ -33,9 +33,9 @@ import java.util.Map;
  */
 public final class GradScaler {
     private final boolean enabled;
-    private final double growthFactor;
-    private final double backoffFactor;
-    private final int growthInterval;
+    private double growthFactor;
+    private double backoffFactor;
+    private int growthInterval;
     private float scale;
     private int growthTracker;
     /** Per optimizer since the last update: whether unscale ran, and whether a gradient was not finite. */
@@ -223,17 +223,46 @@ public final class GradScaler {
         return state;
     }
 
-    /** Restores {@link #stateDict}'s scale and growth tracker (the factors are the builder's). */
+    /**
+     * Restores a {@link #stateDict}: the scale and growth tracker, and, like PyTorch's
+     * {@code load_state_dict}, the growth factor, backoff factor and growth interval where the
+     * state has them (else the builder's stay). Everything is checked first (the builder's rules;
+     * a growth tracker in 0 .. growth interval - 1); on an error nothing changes. A disabled
+     * scaler ignores the call, as PyTorch's does.
+     */
     public void loadStateDict(Map<String, ?> state) {
         if (state == null || !(state.get("scale") instanceof Number s) || !(state.get("_growth_tracker") instanceof Number t)) {
             throw new IllegalArgumentException("a GradScaler state needs numeric 'scale' and '_growth_tracker'");
         }
-        float loaded = s.floatValue();
-        if (!(loaded > 0) || Float.isInfinite(loaded) || t.intValue() < 0) {
-            throw new IllegalArgumentException("invalid scaler state: scale " + s + ", _growth_tracker " + t);
+        Builder checked = builder().initScale(s.doubleValue()).growthFactor(number(state, "growth_factor", growthFactor))
+                .backoffFactor(number(state, "backoff_factor", backoffFactor));
+        Object interval = state.containsKey("growth_interval") ? state.get("growth_interval") : (Object) growthInterval;
+        if (!(interval instanceof Integer i)) {
+            throw new IllegalArgumentException("growth_interval must be an Integer, got " + interval);
         }
-        scale = loaded;
-        growthTracker = t.intValue();
+        checked.growthInterval(i);
+        if (!(t instanceof Integer tracker) || tracker < 0 || tracker >= i) {
+            throw new IllegalArgumentException("_growth_tracker must be an Integer in 0.." + (i - 1) + ", got " + t);
+        }
+        if (!enabled) {
+            return;
+        }
+        scale = (float) checked.initScale;
+        growthFactor = checked.growthFactor;
+        backoffFactor = checked.backoffFactor;
+        growthInterval = checked.growthInterval;
+        growthTracker = tracker;
         stages.clear();
+    }
+
+    private static double number(Map<String, ?> state, String key, double otherwise) {
+        Object value = state.get(key);
+        if (value == null) {
+            return otherwise;
+        }
+        if (!(value instanceof Number n)) {
+            throw new IllegalArgumentException(key + " must be a number, got " + value);
+        }
+        return n.doubleValue();
     }
 }

@@ -775,12 +775,16 @@ public final class RMSProp implements Optimizer {
             checkLength(index, "momentumBuffer", s.momentumBuffer(), numel);
             checkLength(index, "gradAvg", s.gradAvg(), numel);
             checkLength(index, "master", s.master(), numel);
-            if (s.master() != null && params[index].dtype() == DType.FP32) {
-                throw new IllegalArgumentException("parameter " + index + ": a master copy for an FP32 parameter "
-                        + "(only BF16 and FP16 parameters have one)");
-            }
+            checkMasterType(index, s.master() != null);
         }
         return loaded;
+    }
+
+    private void checkMasterType(int index, boolean hasMaster) {
+        if (hasMaster && params[index].dtype() == DType.FP32) {
+            throw new IllegalArgumentException("parameter " + index + ": a master copy for an FP32 parameter "
+                    + "(only BF16 and FP16 parameters have one)");
+        }
     }
 
     private static void checkLength(int index, String name, float[] values, long numel) {
@@ -833,7 +837,8 @@ public final class RMSProp implements Optimizer {
                     NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, i, info), "netcl_rmsprop_get_state");
                     if (netcl_param_state.has_square_avg(info) != 0) {
                         infos.put(i, new ParamStateInfo(netcl_param_state.step(info), netcl_param_state.numel(info),
-                                netcl_param_state.has_momentum_buffer(info) != 0, netcl_param_state.has_grad_avg(info) != 0));
+                                netcl_param_state.has_momentum_buffer(info) != 0, netcl_param_state.has_grad_avg(info) != 0,
+                                netcl_param_state.has_master(info) != 0));
                     }
                 }
             }
@@ -848,7 +853,8 @@ public final class RMSProp implements Optimizer {
      * {@code allocator} (an {@link Arena}, or slices of a file mapping): no {@code float[]}, no
      * size cap. Buffers are requested in a fixed order, {@code numel * 4} bytes each with 4-byte
      * alignment: parameter by parameter in index order, {@code square_avg}, then
-     * {@code momentum_buffer} and {@code grad_avg} where they exist (see {@link #stateInfo()}).
+     * {@code momentum_buffer}, {@code grad_avg} and {@code master} where they exist (see
+     * {@link #stateInfo()}).
      * Each segment the allocator returns must be native, writable and exactly that size.
      */
     public synchronized SegmentStateDict stateDict(SegmentAllocator allocator) {
@@ -871,10 +877,16 @@ public final class RMSProp implements Optimizer {
                             ? stateBuffer(allocator, numel) : MemorySegment.NULL;
                     MemorySegment ga = netcl_param_state.has_grad_avg(info) != 0
                             ? stateBuffer(allocator, numel) : MemorySegment.NULL;
+                    MemorySegment master = netcl_param_state.has_master(info) != 0
+                            ? stateBuffer(allocator, numel) : null;
                     NetclException.check(Netcl.netcl_rmsprop_read_state(optimizer, i, numel, v, m, ga),
                             "netcl_rmsprop_read_state");
+                    if (master != null) {
+                        NetclException.check(Netcl.netcl_rmsprop_read_master(optimizer, i, numel, master),
+                                "netcl_rmsprop_read_master");
+                    }
                     state.put(i, new SegmentParamState(netcl_param_state.step(info), v,
-                            m.equals(MemorySegment.NULL) ? null : m, ga.equals(MemorySegment.NULL) ? null : ga));
+                            m.equals(MemorySegment.NULL) ? null : m, ga.equals(MemorySegment.NULL) ? null : ga, master));
                 }
             }
             return new SegmentStateDict(Collections.unmodifiableMap(state), groupStates());
@@ -938,6 +950,8 @@ public final class RMSProp implements Optimizer {
                 checkStateSegment(index, "squareAvg", s.squareAvg(), numel);
                 checkStateSegment(index, "momentumBuffer", s.momentumBuffer(), numel);
                 checkStateSegment(index, "gradAvg", s.gradAvg(), numel);
+                checkStateSegment(index, "master", s.master(), numel);
+                checkMasterType(index, s.master() != null);
             }
             try (Arena temp = Arena.ofConfined()) {
                 MemorySegment values = netcl_state_values.allocateArray(Math.max(1, params.length), temp);
@@ -950,6 +964,7 @@ public final class RMSProp implements Optimizer {
                         netcl_state_values.square_avg(entry, s.squareAvg());
                         netcl_state_values.momentum_buffer(entry, orNull(s.momentumBuffer()));
                         netcl_state_values.grad_avg(entry, orNull(s.gradAvg()));
+                        netcl_state_values.master(entry, orNull(s.master()));
                     }
                 }
                 NetclException.check(Netcl.netcl_rmsprop_load_state(optimizer, params.length, values),

@@ -30,6 +30,8 @@ class LoaderValidationTest {
     static Path dir;
     /** A valid checkpoint of {@link TrainingState} after 3 steps, with its tensors. */
     static byte[] valid;
+    /** A valid checkpoint of {@link AmpTrainingState} after 3 steps: masters, scaler, BF16 tensors. */
+    static byte[] validAmp;
 
     @BeforeAll
     static void writeValidCheckpoint() throws IOException {
@@ -38,6 +40,12 @@ class LoaderValidationTest {
             Path file = dir.resolve("valid.safetensors");
             Checkpoint.save(file, s.optimizer, s.named());
             valid = Files.readAllBytes(file);
+        }
+        try (AmpTrainingState s = new AmpTrainingState(1)) {
+            s.steps(0, 3);
+            Path file = dir.resolve("valid-amp.safetensors");
+            Checkpoint.save(file, s.optimizer, s.scaler, s.named());
+            validAmp = Files.readAllBytes(file);
         }
     }
 
@@ -213,6 +221,74 @@ class LoaderValidationTest {
             assertTrue(e.problem().contains(problem), "expected '" + problem + "' in: " + e.getMessage());
             assertEquals(file, e.file());
             before.assertSameAs(s.snapshot());
+        }
+    }
+
+    static List<Arguments> badMixedPrecisionFiles() {
+        List<Arguments> cases = new ArrayList<>();
+        cases.add(edit("master of an FP32 parameter", h -> h.replace("\"state.0.master\"", "\"state.2.master\""),
+                "tensor 'state.2.master' is a master copy, but its parameter (number 2 in the optimizer) is FP32"));
+        cases.add(edit("master of another length", h -> h.replace("\"state.0.master\"", "\"tmp\"")
+                .replace("\"state.1.master\"", "\"state.0.master\"").replace("\"tmp\"", "\"state.1.master\""),
+                "master' has "));
+        cases.add(edit("master not F32", h -> h.replace("\"state.0.master\":{\"dtype\":\"F32\"",
+                "\"state.0.master\":{\"dtype\":\"I32\""), "tensor 'state.0.master' is I32, not F32"));
+        cases.add(edit("missing scaler.scale", h -> h.replaceFirst("\"scaler.scale\":\"[^\"]*\",", ""),
+                "missing required entry scaler.scale in __metadata__ (saved without a GradScaler"));
+        cases.add(edit("missing growth tracker", h -> h.replaceFirst(",?\"scaler._growth_tracker\":\"[^\"]*\"", ""),
+                "missing required entry scaler._growth_tracker"));
+        cases.add(edit("scale NaN", h -> h.replace("\"scaler.scale\":\"2048.0\"", "\"scaler.scale\":\"NaN\""),
+                "scaler.scale is 'NaN', not a decimal number"));
+        cases.add(edit("scale in hex", h -> h.replace("\"scaler.scale\":\"2048.0\"", "\"scaler.scale\":\"0x1p11\""),
+                "not a decimal number"));
+        cases.add(edit("scale 0", h -> h.replace("\"scaler.scale\":\"2048.0\"", "\"scaler.scale\":\"0.0\""),
+                "invalid scaler state: initScale must be a finite float32 > 0"));
+        cases.add(edit("scale beyond float32", h -> h.replace("\"scaler.scale\":\"2048.0\"", "\"scaler.scale\":\"1e39\""),
+                "invalid scaler state"));
+        cases.add(edit("growth factor below 1", h -> h.replace("\"scaler.growth_factor\":\"2.0\"",
+                "\"scaler.growth_factor\":\"0.5\""), "growthFactor must be finite and > 1"));
+        cases.add(edit("backoff factor 1", h -> h.replace("\"scaler.backoff_factor\":\"0.5\"",
+                "\"scaler.backoff_factor\":\"1\""), "backoffFactor must be in (0, 1)"));
+        cases.add(edit("growth interval 0", h -> h.replace("\"scaler.growth_interval\":\"3\"",
+                "\"scaler.growth_interval\":\"0\""), "growthInterval must be > 0"));
+        cases.add(edit("growth interval over 2^31 - 1", h -> h.replace("\"scaler.growth_interval\":\"3\"",
+                "\"scaler.growth_interval\":\"2147483648\""), "not an integer in 0 .. 2^31 - 1"));
+        cases.add(edit("growth tracker at the interval", h -> h.replace("\"scaler._growth_tracker\":\"0\"",
+                "\"scaler._growth_tracker\":\"3\""), "_growth_tracker must be an Integer in 0..2, got 3"));
+        cases.add(edit("negative growth tracker", h -> h.replace("\"scaler._growth_tracker\":\"0\"",
+                "\"scaler._growth_tracker\":\"-1\""), "not an integer"));
+        cases.add(edit("unknown scaler entry", h -> h.replace("\"scaler.scale\"", "\"scaler.speed\":\"1\",\"scaler.scale\""),
+                "unknown scaler entry 'scaler.speed'"));
+        cases.add(edit("BF16 tensor stored as F16", h -> h.replace("\"layer0.weight\":{\"dtype\":\"BF16\"",
+                "\"layer0.weight\":{\"dtype\":\"F16\""), "tensor 'layer0.weight' is F16, not BF16"));
+        return cases;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badMixedPrecisionFiles")
+    void mixedPrecisionRefusedWithoutChangingAnything(String name, byte[] content, String problem,
+                                                      UnaryOperator<String> edit) throws IOException {
+        byte[] bytes = RawFiles.editHeader(validAmp, edit);
+        assertTrue(!java.util.Arrays.equals(bytes, validAmp), "the edit changed the file");
+        Path file = RawFiles.write(dir.resolve("bad-amp.safetensors"), bytes);
+        try (AmpTrainingState s = new AmpTrainingState(5)) {
+            s.steps(0, 2);
+            AmpTrainingState.Snapshot before = s.snapshot();
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> Checkpoint.load(file, s.optimizer, s.scaler, s.named()));
+            assertTrue(e.getMessage().startsWith(file + ": "), e.getMessage());
+            assertTrue(e.problem().contains(problem), "expected '" + problem + "' in: " + e.getMessage());
+            before.assertSameAs(s.snapshot());
+        }
+    }
+
+    @Test
+    void validMixedPrecisionFileStillLoads() throws IOException {
+        Path file = RawFiles.write(dir.resolve("valid-amp-copy.safetensors"), validAmp);
+        try (AmpTrainingState s = new AmpTrainingState(5)) {
+            Checkpoint.load(file, s.optimizer, s.scaler, s.named());
+            assertEquals(3, s.optimizer.stateDict().state().get(0).step());
+            assertEquals(2048.0, s.scaler.getScale());
         }
     }
 

@@ -117,6 +117,7 @@ final class TrainingState implements AutoCloseable {
                 assertArrayEquals(x.squareAvg(), a.squareAvg(), p + "square_avg");
                 assertArrayEquals(x.momentumBuffer(), a.momentumBuffer(), p + "momentum_buffer");
                 assertArrayEquals(x.gradAvg(), a.gradAvg(), p + "grad_avg");
+                assertArrayEquals(x.master(), a.master(), p + "master");
             }
             assertEquals(expected.paramGroups(), actual.paramGroups(), "param_groups");
         }

@@ -9,6 +9,8 @@ import java.nio.file.Path;
 import java.util.Locale;
 
 import netcl.checkpoint.CheckpointException;
+import netcl.optim.DType;
+import netcl.optim.GradScaler;
 import netcl.optim.NetclException;
 import netcl.optim.RMSProp;
 
@@ -27,6 +29,11 @@ public final class Demo {
      * to zero, which OpenCL allows.
      */
     static final double TOLERANCE = 1e-5;
+    /**
+     * With {@code --amp}, netcl trains bf16 parameters and the reference float32 ones, so they
+     * cannot agree bit for bit: their held-out accuracies must lie within this much (2 points).
+     */
+    static final double AMP_ACCURACY_TOLERANCE = 0.02;
 
     private final DemoOptions options;
     private final PrintStream out;
@@ -92,23 +99,35 @@ public final class Demo {
         out.printf(Locale.ROOT, "training:  %d epochs of %d batches of %d, lr %s, alpha %s, eps %s, momentum %s, "
                 + "centered %s, seed %d%n", options.epochs(), trainer.batchesPerEpoch(), Trainer.BATCH_SIZE,
                 options.lr(), options.alpha(), DemoOptions.EPS, options.momentum(), options.centered(), options.seed());
+        if (options.amp()) {
+            out.println("precision: netcl's run in mixed precision (--amp): bf16 parameters and gradients, float32 "
+                    + "masters in netcl, loss scaling" + (options.clip() > 0 ? ", gradient norm clipped to "
+                    + options.clip() : "") + "; the reference stays float32");
+        }
 
         Trainer.Result netcl;
         float[] netclParams;
-        try (Mlp model = trainer.newModel(); RMSProp opt = netclOptimizer(model)) {
+        try (Mlp model = trainer.newModel(options.amp() ? DType.BF16 : DType.FP32);
+             RMSProp opt = netclOptimizer(model)) {
+            GradScaler scaler = options.amp() ? GradScaler.builder().build() : null;
             out.println("device:    " + opt.device());
             int first = 1;
             if (options.resume() != null) {
-                first = DemoCheckpoint.resume(options.resume(), opt, model, options) + 1;
+                first = DemoCheckpoint.resume(options.resume(), opt, scaler, model, options) + 1;
                 out.println("resumed:   " + options.resume() + " after epoch " + (first - 1));
             }
             out.println();
+            AmpStep ampStep = options.amp() ? new AmpStep(opt, scaler, model, options.clip()) : null;
             Trainer.Listener progress = new ProgressBar(out, ProgressBar.terminalAttached(), options.epochs());
-            netcl = trainer.train(model, opt::step, options.save() == null ? progress : saving(progress, opt, model),
-                    first);
-            netclParams = model.params().toArray(ValueLayout.JAVA_FLOAT);
+            netcl = trainer.train(model, ampStep != null ? ampStep : opt::step,
+                    options.save() == null ? progress : saving(progress, opt, scaler, model), first);
+            netclParams = model.parameterValues();
             out.println();
             printSummary("netcl", netcl, split.test().size());
+            if (ampStep != null) {
+                out.printf(Locale.ROOT, "           loss scale %s at the end; %d of %d steps skipped (inf or NaN "
+                        + "gradients)%n", scaler.getScale(), ampStep.skipped(), ampStep.steps());
+            }
             if (options.save() != null) {
                 out.println("           saved to " + options.save() + " after every epoch (resume with --resume)");
             }
@@ -131,11 +150,21 @@ public final class Demo {
         printSummary("reference", reference, split.test().size());
 
         double difference = maxAbsDifference(netclParams, referenceParams);
-        boolean agree = difference <= TOLERANCE;
         String agreement = String.format(Locale.ROOT, "largest |netcl - reference| over %,d parameters after %,d "
                 + "steps: %s", Mlp.SIZE, reference.steps(), describe(difference));
+        boolean agree;
         out.println();
-        out.println("agreement: " + agreement + (agree ? " -> AGREE" : " -> DIFFER (tolerance " + TOLERANCE + ")"));
+        if (options.amp()) {
+            double gap = Math.abs(netcl.last().testAccuracy() - reference.last().testAccuracy());
+            agree = gap <= AMP_ACCURACY_TOLERANCE;
+            out.printf(Locale.ROOT, "agreement: test accuracy %.2f%% (bf16, --amp) vs %.2f%% (float32 reference): "
+                    + "%.2f points apart%s%n", 100 * netcl.last().testAccuracy(), 100 * reference.last().testAccuracy(),
+                    100 * gap, agree ? " -> AGREE" : " -> DIFFER (tolerance " + 100 * AMP_ACCURACY_TOLERANCE + " points)");
+            out.println("           " + agreement + " (bf16 parameters: not compared)");
+        } else {
+            agree = difference <= TOLERANCE;
+            out.println("agreement: " + agreement + (agree ? " -> AGREE" : " -> DIFFER (tolerance " + TOLERANCE + ")"));
+        }
 
         Path png = TrainingChart.write(options.out(), String.format(Locale.ROOT,
                 "MLP %d-%d-%d on UCI digits: netcl RMSProp vs plain-Java RMSProp", Mlp.INPUTS, Mlp.HIDDEN,
@@ -149,7 +178,7 @@ public final class Demo {
     }
 
     /** {@code progress}, then a checkpoint to --save after every epoch. */
-    private Trainer.Listener saving(Trainer.Listener progress, RMSProp opt, Mlp model) {
+    private Trainer.Listener saving(Trainer.Listener progress, RMSProp opt, GradScaler scaler, Mlp model) {
         return new Trainer.Listener() {
             @Override
             public void batch(int epoch, int done, int batches, double loss, double accuracy) {
@@ -160,7 +189,7 @@ public final class Demo {
             public void epoch(Trainer.EpochStats stats) {
                 progress.epoch(stats);
                 try {
-                    DemoCheckpoint.save(options.save(), opt, model, stats.epoch(), options.seed());
+                    DemoCheckpoint.save(options.save(), opt, scaler, model, stats.epoch(), options.seed());
                 } catch (IOException e) {
                     throw new UncheckedIOException(e);
                 }

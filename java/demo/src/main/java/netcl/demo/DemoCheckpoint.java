@@ -1,7 +1,6 @@
 package netcl.demo;
 
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -9,14 +8,18 @@ import java.util.Map;
 import netcl.checkpoint.Checkpoint;
 import netcl.checkpoint.ElementType;
 import netcl.checkpoint.Tensor;
+import netcl.optim.DType;
+import netcl.optim.GradScaler;
 import netcl.optim.ParamGroup;
 import netcl.optim.RMSProp;
 
 /**
  * The demo's training state on disk ({@code --save} / {@code --resume}): the MLP's tensors under
  * PyTorch's names and shapes ({@code fc1.weight} [128, 64], {@code fc1.bias}, {@code fc2.weight},
- * {@code fc2.bias}), the optimizer's state, and the finished epoch and seed, which fix where the
- * batch order goes on. A resumed run continues bit for bit like an uninterrupted one.
+ * {@code fc2.bias}; BF16 with {@code --amp}), the optimizer's state (with the float32 masters under
+ * {@code --amp}), the loss scaler's state under {@code --amp}, and the finished epoch and seed,
+ * which fix where the batch order goes on. A resumed run continues bit for bit like an
+ * uninterrupted one.
  */
 final class DemoCheckpoint {
     static final String EPOCH = "demo.epoch";
@@ -29,12 +32,19 @@ final class DemoCheckpoint {
     }
 
     /** Saves the state after {@code epoch} (counted from 1), replacing {@code file} atomically. */
-    static void save(Path file, RMSProp opt, Mlp model, int epoch, long seed) throws IOException {
+    static void save(Path file, RMSProp opt, GradScaler scaler, Mlp model, int epoch, long seed) throws IOException {
+        Checkpoint.save(file, opt, scaler, tensors(model),
+                Map.of(EPOCH, Integer.toString(epoch), SEED, Long.toString(seed)));
+    }
+
+    /** The model's parameters under their PyTorch names and shapes, of the model's type. */
+    private static Map<String, Tensor> tensors(Mlp model) {
+        ElementType type = model.dtype() == DType.BF16 ? ElementType.BF16 : ElementType.F32;
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         for (int i = 0; i < NAMES.length; i++) {
-            tensors.put(NAMES[i], new Tensor(ElementType.F32, SHAPES[i], model.parameters().get(i).data()));
+            tensors.put(NAMES[i], new Tensor(type, SHAPES[i], model.parameters().get(i).data()));
         }
-        Checkpoint.save(file, opt, tensors, Map.of(EPOCH, Integer.toString(epoch), SEED, Long.toString(seed)));
+        return tensors;
     }
 
     /** Thrown when a checkpoint does not fit the options given; the message is one line for the user. */
@@ -47,16 +57,13 @@ final class DemoCheckpoint {
     }
 
     /**
-     * Loads {@code file} into the model and optimizer; returns the epoch it was saved after.
+     * Loads {@code file} into the model, optimizer and (with {@code --amp}) loss scaler; returns
+     * the epoch it was saved after.
      * Refuses a checkpoint made with another seed or other hyperparameters, or one that has
      * already trained all {@code options.epochs()}.
      */
-    static int resume(Path file, RMSProp opt, Mlp model, DemoOptions options) throws IOException {
-        Map<String, MemorySegment> tensors = new LinkedHashMap<>();
-        for (int i = 0; i < NAMES.length; i++) {
-            tensors.put(NAMES[i], model.parameters().get(i).data());
-        }
-        Map<String, String> metadata = Checkpoint.load(file, opt, tensors);
+    static int resume(Path file, RMSProp opt, GradScaler scaler, Mlp model, DemoOptions options) throws IOException {
+        Map<String, String> metadata = Checkpoint.load(file, opt, scaler, tensors(model));
         String seed = metadata.get(SEED);
         String epoch = metadata.get(EPOCH);
         if (seed == null || epoch == null || !epoch.matches("[1-9][0-9]{0,8}")) {

@@ -12,9 +12,18 @@ import java.util.function.DoublePredicate;
  * @param help     whether {@code --help} was given; the other fields then hold defaults
  * @param save     where netcl's run saves a checkpoint after every epoch, or {@code null}
  * @param resume   a checkpoint netcl's run continues from, or {@code null}
+ * @param amp      mixed precision for netcl's run: bf16 parameters and gradients, loss scaling
+ * @param clip     the largest gradient norm netcl's {@code --amp} run clips to, or 0 for none
  */
 public record DemoOptions(String device, int epochs, double lr, double alpha, double momentum,
-                          boolean centered, long seed, Path out, boolean help, Path save, Path resume) {
+                          boolean centered, long seed, Path out, boolean help, Path save, Path resume,
+                          boolean amp, double clip) {
+
+    /** The options without mixed precision. */
+    public DemoOptions(String device, int epochs, double lr, double alpha, double momentum, boolean centered,
+                       long seed, Path out, boolean help, Path save, Path resume) {
+        this(device, epochs, lr, alpha, momentum, centered, seed, out, help, save, resume, false, 0);
+    }
 
     /** PyTorch's default, passed explicitly to both optimizers so they cannot differ. */
     public static final double EPS = 1e-8;
@@ -50,6 +59,10 @@ public record DemoOptions(String device, int epochs, double lr, double alpha, do
                   --save FILE      save netcl's training state after every epoch (safetensors, atomic)
                   --resume FILE    continue netcl's run from a --save checkpoint (same options, more
                                    --epochs); it goes on bit for bit like an uninterrupted run
+                  --amp            mixed precision for netcl's run: bf16 parameters and gradients,
+                                   float32 masters in netcl, loss scaling with a GradScaler; the
+                                   float32 reference is then compared by test accuracy
+                  --clip NORM      with --amp: clip the unscaled gradients' L2 norm to NORM > 0
                   --help           print this help and exit
                 """.formatted(DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_ALPHA, DEFAULT_SEED, defaultOut());
     }
@@ -76,6 +89,8 @@ public record DemoOptions(String device, int epochs, double lr, double alpha, do
         Path save = null;
         Path resume = null;
         boolean help = false;
+        boolean amp = false;
+        double clip = 0;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             if (!arg.startsWith("--")) {
@@ -90,8 +105,12 @@ public record DemoOptions(String device, int epochs, double lr, double alpha, do
                     help = true;
                 }
                 case "--centered" -> centered = inline == null || parseBoolean(name, inline);
+                case "--amp" -> {
+                    noValue(name, inline);
+                    amp = true;
+                }
                 case "--device", "--epochs", "--lr", "--alpha", "--momentum", "--seed", "--out", "--save",
-                     "--resume" -> {
+                     "--resume", "--clip" -> {
                     String value = inline;
                     if (value == null) {
                         if (i + 1 == args.length) {
@@ -108,14 +127,18 @@ public record DemoOptions(String device, int epochs, double lr, double alpha, do
                         case "--seed" -> seed = parseSeed(value);
                         case "--save" -> save = Path.of(nonEmpty(name, value));
                         case "--resume" -> resume = Path.of(nonEmpty(name, value));
+                        case "--clip" -> clip = parseDouble(name, value, "a number > 0", x -> x > 0);
                         default -> out = Path.of(nonEmpty(name, value));
                     }
                 }
                 default -> throw new BadOptionException("unknown option '" + name + "'");
             }
         }
+        if (clip > 0 && !amp) {
+            throw new BadOptionException("--clip needs --amp (the plain-Java reference run does not clip)");
+        }
         return new DemoOptions(device, epochs, lr, alpha, momentum, centered, seed,
-                out == null ? defaultOut() : out, help, save, resume);
+                out == null ? defaultOut() : out, help, save, resume, amp, clip);
     }
 
     private static void noValue(String name, String inline) throws BadOptionException {

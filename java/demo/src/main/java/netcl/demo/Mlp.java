@@ -6,12 +6,18 @@ import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.SplittableRandom;
 
+import netcl.optim.DType;
 import netcl.optim.Parameter;
 import netcl.optim.Tensors;
 
 /**
  * A two-layer perceptron, 64 -> 128 (ReLU) -> 10 (softmax cross-entropy), computed in plain Java
  * over off-heap float32 memory.
+ *
+ * <p>Its parameters and gradients are float32, or, for mixed precision, {@link DType#BF16}: then
+ * the forward pass converts the bf16 weights to a float32 copy and computes in float32, and the
+ * backward pass computes float32 gradients and stores them as bf16 after multiplying them by the
+ * loss scale ({@link #gradScale(double)}), as backpropagating a scaled loss would.
  *
  * <p>All four parameter tensors are slices of one {@link Tensors#allocate} segment, laid out back
  * to back (W1, b1, W2, b2), and the gradients are slices of a second segment with the same
@@ -36,8 +42,14 @@ public final class Mlp implements AutoCloseable {
 
     private final Arena arena;
     private final int maxBatch;
+    private final DType dtype;
     private final MemorySegment params;
     private final MemorySegment grads;
+    /** The float32 values computed with: {@link #params} itself, or its bf16 values converted. */
+    private final MemorySegment weights;
+    /** The float32 gradients computed: {@link #grads} itself, or stored to it as bf16. */
+    private final MemorySegment gradients;
+    private float gradScale = 1f;
     private final List<Parameter> parameters;
     // The batch's input and the activations of its forward pass, which the backward pass reads.
     private final MemorySegment input;
@@ -55,31 +67,77 @@ public final class Mlp implements AutoCloseable {
      * uniform for the ReLU layer, Glorot uniform for the output layer, zero biases.
      */
     public Mlp(int maxBatch, SplittableRandom random) {
+        this(maxBatch, random, DType.FP32);
+    }
+
+    /**
+     * A model whose parameters and gradients are {@code dtype} (FP32 or BF16); BF16 weights are
+     * the float32 initial weights rounded to nearest even.
+     */
+    public Mlp(int maxBatch, SplittableRandom random, DType dtype) {
         if (maxBatch <= 0) {
             throw new IllegalArgumentException("maxBatch must be positive, got " + maxBatch);
         }
+        if (dtype != DType.FP32 && dtype != DType.BF16) {
+            throw new IllegalArgumentException("the model is FP32 or BF16, got " + dtype);
+        }
         this.maxBatch = maxBatch;
+        this.dtype = dtype;
         this.arena = Arena.ofConfined();
-        this.params = Tensors.allocate(arena, SIZE);
-        this.grads = Tensors.allocate(arena, SIZE);
+        this.params = Tensors.allocate(arena, SIZE, dtype);
+        this.grads = Tensors.allocate(arena, SIZE, dtype);
+        this.weights = dtype == DType.FP32 ? params : arena.allocate(F, SIZE);
+        this.gradients = dtype == DType.FP32 ? grads : arena.allocate(F, SIZE);
         this.parameters = List.of(wrap(W1, B1), wrap(B1, W2), wrap(W2, B2), wrap(B2, SIZE));
         this.input = arena.allocate(F, (long) maxBatch * INPUTS);
         this.hidden = arena.allocate(F, (long) maxBatch * HIDDEN);
         this.probs = arena.allocate(F, (long) maxBatch * OUTPUTS);
         fillUniform(W1, B1, Math.sqrt(6.0 / INPUTS), random);
         fillUniform(W2, B2, Math.sqrt(6.0 / (HIDDEN + OUTPUTS)), random);
+        if (dtype == DType.BF16) {
+            for (long i = 0; i < SIZE; i++) {
+                params.setAtIndex(Bf16.LAYOUT, i, Bf16.fromFloat(weights.getAtIndex(F, i)));
+            }
+        }
     }
 
     private Parameter wrap(long from, long to) {
-        long offset = from * Float.BYTES;
-        long bytes = (to - from) * Float.BYTES;
-        return Parameter.wrap(params.asSlice(offset, bytes), grads.asSlice(offset, bytes));
+        long offset = from * dtype.byteSize();
+        long bytes = (to - from) * dtype.byteSize();
+        return Parameter.wrap(params.asSlice(offset, bytes), grads.asSlice(offset, bytes), dtype);
     }
 
     private void fillUniform(long from, long to, double bound, SplittableRandom random) {
         for (long i = from; i < to; i++) {
-            params.setAtIndex(F, i, (float) random.nextDouble(-bound, bound));
+            weights.setAtIndex(F, i, (float) random.nextDouble(-bound, bound));
         }
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    /**
+     * The loss scale the next backward passes multiply the gradients by before storing them (a
+     * GradScaler's current scale); 1 at first.
+     */
+    public void gradScale(double scale) {
+        if (!(scale > 0) || Float.isInfinite((float) scale)) {
+            throw new IllegalArgumentException("the gradient scale must be a finite float > 0, got " + scale);
+        }
+        this.gradScale = (float) scale;
+    }
+
+    /** Every parameter's value as a float (bf16 values converted exactly). */
+    public float[] parameterValues() {
+        if (dtype == DType.FP32) {
+            return params.toArray(F);
+        }
+        float[] values = new float[(int) SIZE];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = Bf16.toFloat(params.getAtIndex(Bf16.LAYOUT, i));
+        }
+        return values;
     }
 
     /** W1, b1, W2, b2, each wrapping its slice of {@link #params()} and of {@link #grads()}. */
@@ -87,7 +145,7 @@ public final class Mlp implements AutoCloseable {
         return parameters;
     }
 
-    /** Every parameter, as one segment of {@link #SIZE} floats. */
+    /** Every parameter, as one segment of {@link #SIZE} elements of {@link #dtype()}. */
     public MemorySegment params() {
         return params;
     }
@@ -110,7 +168,12 @@ public final class Mlp implements AutoCloseable {
     public BatchResult forward(int n, int[] labels) {
         checkBatch(n, labels);
         MemorySegment x = input;
-        MemorySegment p = params;
+        MemorySegment p = weights;
+        if (dtype == DType.BF16) {
+            for (long i = 0; i < SIZE; i++) {
+                p.setAtIndex(F, i, Bf16.toFloat(params.getAtIndex(Bf16.LAYOUT, i)));
+            }
+        }
         for (int b = 0; b < n; b++) {
             long xRow = (long) b * INPUTS;
             for (int j = 0; j < HIDDEN; j++) {
@@ -153,13 +216,13 @@ public final class Mlp implements AutoCloseable {
 
     /**
      * Writes into {@link #grads()} the gradient of the mean loss of the last {@link #forward}
-     * (same {@code n} and labels). It overwrites rather than accumulates, so no zeroGrad is needed
-     * between steps.
+     * (same {@code n} and labels), times {@link #gradScale(double)}. It overwrites rather than
+     * accumulates, so no zeroGrad is needed between steps.
      */
     public void backward(int n, int[] labels) {
         checkBatch(n, labels);
-        MemorySegment g = grads;
-        MemorySegment p = params;
+        MemorySegment g = gradients;
+        MemorySegment p = weights;
         g.fill((byte) 0);
         float scale = 1f / n;
         float[] dz = rowScratch;
@@ -189,6 +252,15 @@ public final class Mlp implements AutoCloseable {
                 for (int i = 0; i < INPUTS; i++) {
                     g.setAtIndex(F, wRow + i, g.getAtIndex(F, wRow + i) + dh * input.getAtIndex(F, xRow + i));
                 }
+            }
+        }
+        if (dtype == DType.BF16) {
+            for (long i = 0; i < SIZE; i++) {
+                grads.setAtIndex(Bf16.LAYOUT, i, Bf16.fromFloat(g.getAtIndex(F, i) * gradScale));
+            }
+        } else if (gradScale != 1f) {
+            for (long i = 0; i < SIZE; i++) {
+                g.setAtIndex(F, i, g.getAtIndex(F, i) * gradScale);
             }
         }
     }

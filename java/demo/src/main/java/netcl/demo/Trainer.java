@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 
+import netcl.optim.DType;
+
 /**
  * The training loop: mini-batches in a per-epoch order drawn from the seed, forward, backward,
  * one optimizer step per batch, and an evaluation on the held-out images after every epoch.
@@ -79,6 +81,11 @@ public final class Trainer {
     /** A model with this trainer's initial weights: every call gives the same ones. */
     public Mlp newModel() {
         return new Mlp(BATCH_SIZE, RandomStream.INIT.from(seed));
+    }
+
+    /** {@link #newModel()} with parameters and gradients of {@code dtype} (FP32 or BF16). */
+    public Mlp newModel(DType dtype) {
+        return new Mlp(BATCH_SIZE, RandomStream.INIT.from(seed), dtype);
     }
 
     public int batchesPerEpoch() {

@@ -34,6 +34,14 @@ class DemoOptionsTest {
                 "--momentum", "0.5", "--centered", "--seed=-12", "--out", "/tmp/x", "--save", "a.st", "--resume=b.st");
         assertEquals(new DemoOptions("0:0", 3, 5e-4, 0.9, 0.5, true, -12, Path.of("/tmp/x"), false, Path.of("a.st"),
                 Path.of("b.st")), o);
+        assertFalse(o.amp());
+        assertEquals(0.0, o.clip());
+        DemoOptions amp = DemoOptions.parse("--amp", "--clip", "1.5");
+        assertTrue(amp.amp());
+        assertEquals(1.5, amp.clip());
+        assertEquals(0.25, DemoOptions.parse("--clip=0.25", "--amp").clip());
+        assertTrue(DemoOptions.parse("--amp").amp());
+        assertEquals(0.0, DemoOptions.parse("--amp").clip(), "no clipping unless asked");
         assertFalse(DemoOptions.parse("--centered", "--centered=false").centered());
         assertTrue(DemoOptions.parse("--centered=true").centered());
     }
@@ -43,7 +51,7 @@ class DemoOptionsTest {
         assertTrue(DemoOptions.parse("--help").help());
         String usage = DemoOptions.usage();
         for (String option : new String[] {"--device", "--epochs", "--lr", "--alpha", "--momentum", "--centered",
-                "--seed", "--out", "--help"}) {
+                "--seed", "--out", "--save", "--resume", "--amp", "--clip", "--help"}) {
             assertTrue(usage.contains(option), option);
         }
     }
@@ -63,6 +71,13 @@ class DemoOptionsTest {
         "--centered=yes            | --centered must be true or false, got 'yes'",
         "--epochs                  | --epochs needs a value",
         "--help=now                | --help takes no value",
+        "--amp --clip 0            | --clip must be a number > 0, got '0'",
+        "--amp --clip -1           | --clip must be a number > 0, got '-1'",
+        "--amp --clip=abc          | --clip must be a number > 0, got 'abc'",
+        "--amp --clip Infinity     | --clip must be a number > 0, got 'Infinity'",
+        "--amp --clip              | --clip needs a value",
+        "--clip 1                  | --clip needs --amp (the plain-Java reference run does not clip)",
+        "--amp=yes                 | --amp takes no value",
         "--out=                    | --out needs a non-empty value",
         "train                     | unexpected argument 'train' (options start with --)",
     })

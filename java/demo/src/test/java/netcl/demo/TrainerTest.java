@@ -9,7 +9,9 @@ import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import netcl.optim.DType;
 import netcl.optim.Device;
+import netcl.optim.GradScaler;
 import netcl.optim.RMSProp;
 import netcl.optim.StepPath;
 
@@ -110,6 +112,35 @@ class TrainerTest {
         Run netcl = train(5e-4, 0.9, true, true);
         Run reference = train(5e-4, 0.9, true, false);
         assertAgree(netcl, reference);
+    }
+
+    /**
+     * --amp: bf16 parameters and gradients of the scaled loss, netcl's GradScaler and clipping.
+     * It cannot match the float32 reference bit for bit; it must learn as well as the float32
+     * run does here (> 60% after 3 epochs, like netclLearnsTheDigitsExactlyLikeTheReference).
+     */
+    @Test
+    void mixedPrecisionLearnsTheDigitsToo() {
+        Trainer trainer = new Trainer(train, test, EPOCHS, SEED);
+        try (Mlp model = trainer.newModel(DType.BF16);
+             RMSProp opt = RMSProp.builder().lr(DemoOptions.DEFAULT_LR).alpha(0.99).eps(DemoOptions.EPS)
+                     .build(model.parameters())) {
+            GradScaler scaler = GradScaler.builder().build();
+            AmpStep step = new AmpStep(opt, scaler, model, 1.0);
+            Trainer.Result result = trainer.train(model, step, stats -> { });
+            List<Trainer.EpochStats> epochs = result.epochs();
+            assertTrue(epochs.getLast().trainLoss() < 0.6 * epochs.getFirst().trainLoss(), "loss: " + epochs);
+            assertTrue(epochs.getLast().testAccuracy() > 0.6, "test accuracy " + epochs.getLast().testAccuracy());
+            assertEquals(EPOCHS * 10, step.steps());
+            assertEquals(0, step.skipped(), "bf16 has float32's range: 2^16 times these gradients stays finite");
+            assertEquals(65536.0, scaler.getScale(), "no growth before 2000 clean steps, no back-off");
+            // netcl kept float32 masters; the model holds them rounded to bf16.
+            float[] values = model.parameterValues();
+            float[] master = opt.stateDict().state().get(0).master();
+            for (int i = 0; i < master.length; i++) {
+                assertEquals(Bf16.toFloat(Bf16.fromFloat(master[i])), values[i], "W1[" + i + "]");
+            }
+        }
     }
 
     @Test
