@@ -55,7 +55,7 @@ netcl_param_group test_default_group(uint32_t first, uint32_t count)
     return g;
 }
 
-netcl_tensor test_host_tensor(float *data, const float *grad, uint64_t numel)
+netcl_tensor test_host_tensor(void *data, const void *grad, uint64_t numel)
 {
     netcl_tensor t = {0};
     t.data = data;

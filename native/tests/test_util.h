@@ -52,6 +52,6 @@ netcl_context *test_context(void);
 netcl_param_group test_default_group(uint32_t first, uint32_t count);
 
 /* A host tensor. */
-netcl_tensor test_host_tensor(float *data, const float *grad, uint64_t numel);
+netcl_tensor test_host_tensor(void *data, const void *grad, uint64_t numel);
 
 #endif
