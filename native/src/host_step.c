@@ -12,6 +12,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dtype.h"
@@ -201,22 +202,28 @@ void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32
 
 /* ---- gradient statistics and scaling (mixed precision) ---------------------------------- */
 
-/* One pass over a gradient: its statistics after scaling by `factor` (see netcl_grad_stats)
- * and, when `write` is set, the scaled values written back in place. */
+/*
+ * One pass over a gradient: its statistics after scaling by `factor` (see netcl_grad_stats)
+ * and, when `write` is set, the scaled values written back in place. The sum of squares is a
+ * vectorized reduction (lanes summed in their own order: the norm is specified as accurate as
+ * a double accumulation, not in one order; the AMP trajectories pin its float32 rounding), and
+ * the largest magnitude ignores NaNs here: a pass that met a non-finite value redoes the
+ * maximum in element order, so that a NaN makes it NaN, as torch.max does.
+ */
 static inline __attribute__((always_inline)) void grad_pass(void *g, int dtype, uint64_t n,
                                                             float factor, netcl_grad_stats *out,
                                                             const int write)
 {
     double sum = 0.0, max_abs = 0.0;
     int nonfinite = 0;
+#pragma omp simd reduction(+ : sum) reduction(max : max_abs) reduction(| : nonfinite)
     for (uint64_t i = 0; i < n; ++i) {
         const float given = load_element(g, i, dtype);
         nonfinite |= !isfinite(given);
         const float scaled = given * factor;
         const double u = (double)scaled;
         sum += u * u;
-        /* A NaN makes the largest magnitude NaN, as torch.max does. */
-        max_abs = fabs(u) > max_abs || u != u ? fabs(u) : max_abs;
+        max_abs = fabs(u) > max_abs ? fabs(u) : max_abs;
         if (write && dtype == NETCL_FP32) {
             ((float *)g)[i] = scaled;
         } else if (write) {
@@ -228,41 +235,130 @@ static inline __attribute__((always_inline)) void grad_pass(void *g, int dtype, 
     out->nonfinite = nonfinite;
 }
 
+/* The largest magnitude of a pass that met inf or NaN: NaN if any element is (after scaling). */
+static double nonfinite_max(const void *g, int dtype, uint64_t n, float factor, int written)
+{
+    double max_abs = 0.0;
+    for (uint64_t i = 0; i < n; ++i) {
+        const double u = (double)(written ? load_element(g, i, dtype)
+                                          : load_element(g, i, dtype) * factor);
+        if (u != u) {
+            return u;
+        }
+        max_abs = fabs(u) > max_abs ? fabs(u) : max_abs;
+    }
+    return max_abs;
+}
+
+/* One loop per element type and mode: a type chosen inside the loop would cost every lane all
+ * three conversions. */
 NETCL_CLONES
 static void grad_stats(const void *g, int dtype, uint64_t n, float factor, netcl_grad_stats *out)
 {
-    grad_pass((void *)(uintptr_t)g, dtype, n, factor, out, 0);
+    void *x = (void *)(uintptr_t)g;
+    switch (dtype) {
+    case NETCL_BF16: grad_pass(x, NETCL_BF16, n, factor, out, 0); break;
+    case NETCL_FP16: grad_pass(x, NETCL_FP16, n, factor, out, 0); break;
+    default: grad_pass(x, NETCL_FP32, n, factor, out, 0); break;
+    }
 }
 
 NETCL_CLONES
 static void scale_grad(void *g, int dtype, uint64_t n, float factor, netcl_grad_stats *out)
 {
-    grad_pass(g, dtype, n, factor, out, 1);
+    switch (dtype) {
+    case NETCL_BF16: grad_pass(g, NETCL_BF16, n, factor, out, 1); break;
+    case NETCL_FP16: grad_pass(g, NETCL_FP16, n, factor, out, 1); break;
+    default: grad_pass(g, NETCL_FP32, n, factor, out, 1); break;
+    }
 }
 
-void netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float inv_scale,
-                           netcl_grad_stats *stats)
+/* A gradient pass over all tensors, split like a step into parts of about equal element
+ * counts; each part keeps its own statistics per tensor, merged in part order afterwards. */
+typedef struct grad_job {
+    const netcl_tensor *tensors;
+    uint32_t count;
+    float factor;
+    int write;
+    uint64_t elements;
+    netcl_grad_stats *partial;   /* parts x count */
+} grad_job;
+
+static void run_grad_part(void *arg, unsigned part, unsigned parts)
 {
-    for (uint32_t i = 0; i < count; ++i) {
-        memset(&stats[i], 0, sizeof stats[i]);
-        if (tensors[i].grad != NULL) {
-            grad_stats(tensors[i].grad, tensors[i].dtype, tensors[i].numel, inv_scale, &stats[i]);
+    const grad_job *job = arg;
+    const uint64_t begin = part_start(job->elements, part, parts);
+    const uint64_t end = part_start(job->elements, part + 1, parts);
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < job->count && at < end; ++i) {
+        const netcl_tensor *t = &job->tensors[i];
+        if (t->grad == NULL) {
+            continue;
+        }
+        const uint64_t from = begin > at ? begin - at : 0;
+        const uint64_t to = end - at < t->numel ? end - at : t->numel;
+        at += t->numel;
+        if (from >= to) {
+            continue;
+        }
+        /* The caller's gradient memory: netcl_tensor holds it const for the step only. */
+        char *g = (char *)(uintptr_t)t->grad + from * tensor_element_size(t);
+        netcl_grad_stats *out = &job->partial[(size_t)part * job->count + i];
+        if (job->write) {
+            scale_grad(g, t->dtype, to - from, job->factor, out);
+        } else {
+            grad_stats(g, t->dtype, to - from, job->factor, out);
+        }
+        if (out->nonfinite) {
+            out->max_abs = nonfinite_max(g, t->dtype, to - from, job->factor, job->write);
         }
     }
 }
 
-void netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor,
-                            netcl_grad_stats *stats)
+/* Runs a gradient pass; `stats` (may be NULL when only writing) receives the merged results. */
+static netcl_status grad_passes(const netcl_tensor *tensors, uint32_t count, float factor,
+                                int write, netcl_grad_stats *stats)
 {
+    uint64_t elements = 0;
     for (uint32_t i = 0; i < count; ++i) {
-        netcl_grad_stats ignored, *out = stats != NULL ? &stats[i] : &ignored;
-        memset(out, 0, sizeof *out);
-        if (tensors[i].grad != NULL) {
-            /* The caller's gradient memory: netcl_tensor holds it const for the step only. */
-            scale_grad((void *)(uintptr_t)tensors[i].grad, tensors[i].dtype, tensors[i].numel,
-                       factor, out);
-        }
+        elements += tensors[i].grad != NULL ? tensors[i].numel : 0;
     }
+    const unsigned parts = elements >= HOST_PARALLEL_MIN_ELEMENTS ? netcl_pool_threads() : 1;
+    netcl_grad_stats *partial = calloc((size_t)parts * count + 1, sizeof *partial);
+    if (partial == NULL) {
+        return netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating gradient statistics failed");
+    }
+    grad_job job = {tensors, count, factor, write, elements, partial};
+    if (parts > 1) {
+        netcl_pool_run(run_grad_part, &job, parts);
+    } else {
+        run_grad_part(&job, 0, 1);
+    }
+    for (uint32_t i = 0; i < count && stats != NULL; ++i) {
+        netcl_grad_stats merged = {0.0, 0.0, 0};
+        for (unsigned p = 0; p < parts; ++p) {
+            const netcl_grad_stats *s = &partial[(size_t)p * count + i];
+            merged.sum_squares += s->sum_squares;
+            merged.max_abs = s->max_abs > merged.max_abs || s->max_abs != s->max_abs
+                                 ? s->max_abs : merged.max_abs;
+            merged.nonfinite |= s->nonfinite;
+        }
+        stats[i] = merged;
+    }
+    free(partial);
+    return NETCL_SUCCESS;
+}
+
+netcl_status netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float inv_scale,
+                                   netcl_grad_stats *stats)
+{
+    return grad_passes(tensors, count, inv_scale, 0, stats);
+}
+
+netcl_status netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor,
+                                    netcl_grad_stats *stats)
+{
+    return grad_passes(tensors, count, factor, 1, stats);
 }
 
 void netcl_host_to_float(const netcl_tensor *t, float *out)

@@ -161,10 +161,10 @@ void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32
                      const netcl_tensor *tensors, const netcl_step_options *options,
                      uint64_t elements);
 /* Gradient statistics and in-place scaling (netcl_rmsprop_grad_stats, _scale_grads). */
-void netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float inv_scale,
-                           netcl_grad_stats *stats);
-void netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor,
-                            netcl_grad_stats *stats);
+netcl_status netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float inv_scale,
+                                   netcl_grad_stats *stats);
+netcl_status netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor,
+                                    netcl_grad_stats *stats);
 /* Fills a master copy with a BF16/FP16 parameter's values, converted to float32. */
 void netcl_host_to_float(const netcl_tensor *t, float *out);
 

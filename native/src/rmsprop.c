@@ -435,7 +435,7 @@ netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer, const netcl_tens
         status = check_grad_tensors(optimizer, tensors, tensor_count);
     }
     if (status == NETCL_SUCCESS) {
-        netcl_host_grad_stats(tensors, tensor_count, inv_scale, stats);
+        status = netcl_host_grad_stats(tensors, tensor_count, inv_scale, stats);
     }
     return status;
 }
@@ -456,7 +456,7 @@ netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_ten
         status = check_grad_tensors(optimizer, tensors, tensor_count);
     }
     if (status == NETCL_SUCCESS) {
-        netcl_host_scale_grads(tensors, tensor_count, factor, stats);
+        status = netcl_host_scale_grads(tensors, tensor_count, factor, stats);
     }
     return status;
 }
