@@ -55,6 +55,11 @@ public final class AmpRounds {
     private interface Contender extends AutoCloseable {
         void step();
 
+        /** How it ran, for netcl the path of its last step ("" for the others). */
+        default String path() {
+            return "";
+        }
+
         @Override
         void close();
     }
@@ -94,6 +99,8 @@ public final class AmpRounds {
             contenders.put("copy", copy(arena, n * twoPassBytesPerElement() / 2));
             contenders.put("netcl-amp", netcl(arena, numels, DType.FP32, false));
             contenders.put("netcl-bf16-master", netcl(arena, numels, DType.BF16, false));
+            // The plain step alone (no scaler): what the AMP passes add on top of it.
+            contenders.put("netcl-step", netclPlainStep(arena, numels));
 
             Map<String, Integer> batch = new LinkedHashMap<>();
             contenders.forEach((name, c) -> batch.put(name, batchSize(c)));
@@ -104,7 +111,6 @@ public final class AmpRounds {
                     ms.get(e.getKey())[r] = timeBatch(e.getValue(), batch.get(e.getKey()));
                 }
             }
-            contenders.values().forEach(Contender::close);
 
             double[] javaOverNetcl = ratio(ms.get("java-loop-amp-clip"), ms.get("netcl-amp-clip"));
             double[] netclOverCopy = ratio(ms.get("netcl-amp-clip"), ms.get("copy"));
@@ -115,6 +121,13 @@ public final class AmpRounds {
             List<String> times = new ArrayList<>();
             ms.forEach((name, t) -> times.add(String.format(Locale.ROOT, "\"%s\": %s", name, quartiles(t))));
             s.append(String.join(", ", times)).append("},\n");
+            List<String> paths = new ArrayList<>();
+            contenders.forEach((name, c) -> {
+                if (!c.path().isEmpty()) {
+                    paths.add(String.format(Locale.ROOT, "\"%s\": \"%s\"", name, c.path()));
+                }
+            });
+            s.append("   \"netcl_path\": {").append(String.join(", ", paths)).append("},\n");
             s.append(String.format(Locale.ROOT,
                     "   \"bytes_per_step\": {\"amp-clip-two-passes\": %d, \"amp\": %d, \"bf16-master\": %d},%n",
                     n * twoPassBytesPerElement(), n * twoPassBytesPerElement(), n * bf16BytesPerElement()));
@@ -126,6 +139,8 @@ public final class AmpRounds {
                     size, median(ms.get("netcl-amp-clip")), median(ms.get("java-loop-amp-clip")), median(ms.get("copy")),
                     median(javaOverNetcl), median(netclOverCopy), median(ms.get("netcl-amp")),
                     median(ms.get("netcl-bf16-master")), median(bf16OverFp32));
+            System.out.printf(Locale.ROOT, "          netcl step alone %9.3f ms; paths %s%n", median(ms.get("netcl-step")), paths);
+            contenders.values().forEach(Contender::close);
             return s.toString();
         }
     }
@@ -161,21 +176,30 @@ public final class AmpRounds {
         };
     }
 
-    /** netcl's AMP step on tensors that are slices of one block, like a framework's flat buffer. */
+    /** netcl's RMSProp step without a scaler on float32 tensors. */
+    private static Contender netclPlainStep(Arena arena, long[] numels) {
+        RMSProp opt = optimizer(arena, numels, DType.FP32);
+        return new Contender() {
+            @Override
+            public void step() {
+                opt.step();
+            }
+
+            @Override
+            public String path() {
+                return String.valueOf(opt.lastPath());
+            }
+
+            @Override
+            public void close() {
+                opt.close();
+            }
+        };
+    }
+
+    /** netcl's AMP step: with {@code clip} unscale, clip, step, update; without it step and update. */
     private static Contender netcl(Arena arena, long[] numels, DType dtype, boolean clip) {
-        long n = Sizes.total(numels);
-        MemorySegment data = Tensors.allocate(arena, n, dtype);
-        MemorySegment grad = Tensors.allocate(arena, n, dtype);
-        fill(data, dtype, 0.5f);
-        fill(grad, dtype, SCALED_GRAD);
-        List<Parameter> params = new ArrayList<>();
-        long at = 0;
-        for (long numel : numels) {
-            long bytes = numel * dtype.byteSize();
-            params.add(Parameter.wrap(data.asSlice(at, bytes), grad.asSlice(at, bytes), dtype));
-            at += bytes;
-        }
-        RMSProp opt = RMSProp.builder().lr(Hyper.LR).alpha(Hyper.ALPHA).eps(Hyper.EPS).build(params);
+        RMSProp opt = optimizer(arena, numels, dtype);
         GradScaler scaler = GradScaler.builder().initScale(INIT_SCALE).build();
         return new Contender() {
             @Override
@@ -189,10 +213,32 @@ public final class AmpRounds {
             }
 
             @Override
+            public String path() {
+                return String.valueOf(opt.lastPath());
+            }
+
+            @Override
             public void close() {
                 opt.close();
             }
         };
+    }
+
+    /** An optimizer over tensors that are slices of one block, like a framework's flat buffer. */
+    private static RMSProp optimizer(Arena arena, long[] numels, DType dtype) {
+        long n = Sizes.total(numels);
+        MemorySegment data = Tensors.allocate(arena, n, dtype);
+        MemorySegment grad = Tensors.allocate(arena, n, dtype);
+        fill(data, dtype, 0.5f);
+        fill(grad, dtype, SCALED_GRAD);
+        List<Parameter> params = new ArrayList<>();
+        long at = 0;
+        for (long numel : numels) {
+            long bytes = numel * dtype.byteSize();
+            params.add(Parameter.wrap(data.asSlice(at, bytes), grad.asSlice(at, bytes), dtype));
+            at += bytes;
+        }
+        return RMSProp.builder().lr(Hyper.LR).alpha(Hyper.ALPHA).eps(Hyper.EPS).build(params);
     }
 
     /** Float i holds {@code value * (1 + i % 7)}; BF16 as the float's upper half (the values are exact enough). */
