@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch peer for scripts/bench: torch.optim.RMSprop on the CPU, timed on netcl-bench's cases.
 
-    torch_rmsprop.py --json FILE --shapes resnet50-shapes.txt [--quick]
+    torch_rmsprop.py --json FILE --shapes resnet50-shapes.txt [--quick] [--amp]
 
 Steps torch.optim.RMSprop with foreach=False (impl "torch", one kernel per tensor and
 operation) and foreach=True (impl "torch-foreach", multi-tensor kernels) on all cores, and
@@ -9,6 +9,15 @@ writes {"tool", "torch_version", "threads", "results": [...], "skipped": [...]} 
 in netcl-bench's schema. Timing follows netcl-bench: a few warm-up steps, then steps until a
 time budget is spent; median and 10th/90th percentiles per step. When torch cannot be
 imported, the file holds a "skipped" entry with the reason instead, and the script succeeds.
+
+--amp times PyTorch's AMP step instead (scripts/bench-amp, variant "amp-clip", impls
+"torch-amp" and "torch-amp-foreach"): GradScaler's unscale_, clip_grad_norm_, step and update,
+written out because torch 1.13's GradScaler and _amp_foreach_non_finite_check_and_unscale_ have
+no CPU kernel: found_inf from isfinite over every gradient, the gradients multiplied by the
+inverse scale in place, clip_grad_norm_, opt.step() unless found_inf, the scale's update. The
+scale is 1 and max_norm large (the coefficient is clamped to 1): the in-place multiplications
+run in full (torch does not skip a factor of 1) while the gradients keep their values from step
+to step, as netcl's (which are never rewritten) do.
 """
 import argparse
 import json
@@ -86,11 +95,57 @@ def run_case(torch, variant, layout, sizes, foreach, quick):
             "gb_per_s": bytes_per_step / (median * 1e6)}
 
 
+AMP_CASES = [(1 << 16,), (1 << 20,), (1 << 24,)]
+
+
+def run_amp_case(torch, layout, sizes, foreach, quick):
+    params = []
+    for numel in sizes:
+        pattern = (torch.arange(numel, dtype=torch.float32) % 7) + 1
+        p = torch.nn.Parameter(0.5 * pattern)
+        p.grad = 1e-3 * pattern
+        params.append(p)
+    grads = [p.grad for p in params]
+    opt = torch.optim.RMSprop(params, lr=LR, alpha=ALPHA, eps=EPS, foreach=foreach)
+    scaler = {"scale": 1.0, "tracker": 0}
+
+    def step():
+        inv_scale = 1.0 / scaler["scale"]
+        # unscale_: the inf/NaN check and the in-place unscaling.
+        found_inf = any(not bool(torch.isfinite(g).all()) for g in grads)
+        if foreach:
+            torch._foreach_mul_(grads, inv_scale)
+        else:
+            for g in grads:
+                g.mul_(inv_scale)
+        torch.nn.utils.clip_grad_norm_(params, 1e30)
+        if not found_inf:
+            opt.step()
+        # update: back off on inf/NaN, grow after 2000 clean steps.
+        if found_inf:
+            scaler["scale"] *= 0.5
+            scaler["tracker"] = 0
+        else:
+            scaler["tracker"] += 1
+            if scaler["tracker"] == 2000:
+                scaler["scale"] *= 2.0
+                scaler["tracker"] = 0
+
+    median, p10, p90, steps = measure(step, quick)
+    numel = sum(sizes)
+    bytes_per_step = numel * 24  # the two passes netcl-bench's accounting asks of an AMP step
+    return {"impl": "torch-amp-foreach" if foreach else "torch-amp", "variant": "amp-clip", "layout": layout,
+            "numel": numel, "tensors": len(sizes), "ms_per_step": median, "p10_ms": p10,
+            "p90_ms": p90, "steps": steps, "bytes_per_step": bytes_per_step,
+            "gb_per_s": bytes_per_step / (median * 1e6)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", required=True, help="where to write the results")
     parser.add_argument("--shapes", required=True, help="native/bench/resnet50-shapes.txt")
     parser.add_argument("--quick", action="store_true", help="netcl-bench --quick's sizes")
+    parser.add_argument("--amp", action="store_true", help="the AMP step (scripts/bench-amp) instead")
     args = parser.parse_args()
 
     out = {"tool": "torch_rmsprop.py", "results": [], "skipped": []}
@@ -103,13 +158,22 @@ def main():
         torch.set_num_threads(os.cpu_count())
         out.update(torch_version=torch.__version__, threads=torch.get_num_threads())
         resnet50 = read_shapes(args.shapes)
-        for variant, layout, sizes in cases(args.quick, resnet50):
-            for foreach in (False, True):
-                r = run_case(torch, variant, layout, sizes, foreach, args.quick)
-                print(f"{r['impl']:<14} {variant:<18} {layout:<9} {r['numel']:>10} {r['tensors']:>4} "
-                      f"{r['ms_per_step']:10.4f} ms [{r['p10_ms']:8.4f}, {r['p90_ms']:8.4f}] "
-                      f"{r['gb_per_s']:7.2f} GB/s", flush=True)
-                out["results"].append(r)
+        if args.amp:
+            runs = [(layout, sizes, foreach) for layout, sizes in
+                    [("single", list(s)) for s in AMP_CASES] + [("separate", resnet50)]
+                    for foreach in (False, True)]
+        else:
+            runs = [(variant, layout, sizes, foreach) for variant, layout, sizes in cases(args.quick, resnet50)
+                    for foreach in (False, True)]
+        for run in runs:
+            if args.amp:
+                r = run_amp_case(torch, *run, args.quick)
+            else:
+                r = run_case(torch, *run, args.quick)
+            print(f"{r['impl']:<17} {r['variant']:<18} {r['layout']:<9} {r['numel']:>10} {r['tensors']:>4} "
+                  f"{r['ms_per_step']:10.4f} ms [{r['p10_ms']:8.4f}, {r['p90_ms']:8.4f}] "
+                  f"{r['gb_per_s']:7.2f} GB/s", flush=True)
+            out["results"].append(r)
     with open(args.json, "w") as f:
         json.dump(out, f, indent=2)
 

@@ -14,6 +14,11 @@ final class Chunks {
         void run(int tensor, long from, long to);
     }
 
+    /** A loop body over the elements [from, to) of tensor {@code tensor} that returns a partial sum. */
+    interface Sum {
+        double run(int tensor, long from, long to);
+    }
+
     private final long[] starts;
     private final long total;
     private final int count = Runtime.getRuntime().availableProcessors();
@@ -28,6 +33,15 @@ final class Chunks {
 
     void forEachParallel(Body body) {
         IntStream.range(0, count).parallel().forEach(c -> visit(total * c / count, total * (c + 1) / count, body));
+    }
+
+    /** The sum of {@code body} over every range, the ranges run on all cores like {@link #forEachParallel}. */
+    double sumParallel(Sum body) {
+        return IntStream.range(0, count).parallel().mapToDouble(c -> {
+            double[] sum = {0};
+            visit(total * c / count, total * (c + 1) / count, (t, from, to) -> sum[0] += body.run(t, from, to));
+            return sum[0];
+        }).sum();
     }
 
     void forEachSerial(Body body) {

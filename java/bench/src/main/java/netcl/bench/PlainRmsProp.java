@@ -29,6 +29,19 @@ final class PlainRmsProp {
     }
 
     /**
+     * The loop reading every gradient as {@code g[i] * gradFactor}: the AMP update, where the factor
+     * is the loss scaler's inverse scale times the clip coefficient, applied in the update's pass.
+     */
+    static void step(float[] p, float[] g, float[] v, int from, int to, float gradFactor) {
+        for (int i = from; i < to; i++) {
+            float gi = g[i] * gradFactor;
+            float vi = ALPHA * v[i] + ONE_MINUS_ALPHA * gi * gi;
+            v[i] = vi;
+            p[i] -= LR * gi / ((float) Math.sqrt(vi) + EPS);
+        }
+    }
+
+    /**
      * The same loop over native segments. JDK 25's C2 leaves it scalar (it cannot prove that
      * three native segments do not overlap, and has no run-time aliasing check), which is what a
      * user of off-heap tensors gets from plain Java today.
