@@ -63,8 +63,8 @@ public final class AlternatingRounds {
         }
         Rounds rounds = quick ? new Rounds(11, 2, BATCH_NANOS, 3_000_000_000L)
                 : new Rounds(21, 3, BATCH_NANOS, 8_000_000_000L);
-        // Neighbours run next to each other in every round: netcl (automatic) beside both Java
-        // loops, and each forced path beside one of them.
+        // The cycle of a round (see Rounds): netcl (automatic) between the two Java loops, each
+        // forced path next to one of them.
         List<StepPath> paths = new ArrayList<>(List.of(StepPath.KERNEL, StepPath.AUTO, StepPath.HOST));
         List<String> skipped = new ArrayList<>();
         String hostMissing = hostPathMissing();
