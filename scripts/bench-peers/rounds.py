@@ -91,12 +91,14 @@ def summary_markdown(data):
 
 def table_markdown(data):
     threads = data.get("threads")
-    lines = [f"| case | rounds | netcl took | netcl ms | GB/s | java-loop ms | java-loop {threads}T ms "
+    lines = [f"| case | rounds | others | netcl took | netcl ms | GB/s | java-loop ms | java-loop {threads}T ms "
              "| java-loop / netcl | java-loop / netcl-kernel | java-loop / netcl-host | best Java loop / netcl |",
-             "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+             "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for c in ordered(data["cases"]):
         netcl_ms = c["times"]["netcl"]["median_ms"]
-        cells = [f"{c['variant']}, {size_label(c)}", str(c["rounds"]), c["auto_path"], fmt_ms(netcl_ms),
+        others = c.get("other_load_cores")
+        cells = [f"{c['variant']}, {size_label(c)}", str(c["rounds"]), "" if others is None else f"{others:.2f}",
+                 c["auto_path"], fmt_ms(netcl_ms),
                  f"{c['bytes_per_step'] / (netcl_ms * 1e6):.1f}", fmt_ms(c["times"][SERIAL]["median_ms"]),
                  fmt_ms(c["times"][PARALLEL]["median_ms"])]
         cells += [fmt_ratio(ratio(c, SERIAL, netcl)) for netcl in NETCL_PATHS]
@@ -114,5 +116,8 @@ def explanation(data):
             "passed. A ratio is peer time / netcl time in the same round (above 1: netcl is faster); cells give the "
             "median over the rounds and, in parentheses, the quartiles of the per-round ratios. ms and GB/s: "
             "medians over the rounds. \"best Java loop\": the faster of the two loops in each round. \"netcl took\": "
-            f"the path of netcl's automatic choice. Load average before and after: {data['loadavg_before']}; "
-            f"{data['loadavg_after']}.")
+            "the path of netcl's automatic choice. \"others\": the CPU other programs used while the case ran, "
+            f"in cores of {data['threads']}: netcl's larger steps and the {data['threads']}-thread loop use every "
+            "core and lose more to other work than the 1-thread loop does, so a ratio taken while others ran is "
+            "lower than on a quiet machine and moves with the load. Load average before and after: "
+            f"{data['loadavg_before']}; {data['loadavg_after']}.")

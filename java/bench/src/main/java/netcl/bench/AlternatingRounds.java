@@ -127,9 +127,13 @@ public final class AlternatingRounds {
             contenders.add(1, new JavaLoopContender(numels, variant, true));
             contenders.add(3, new JavaLoopContender(numels, variant, false));
             List<String> impls = contenders.stream().map(Contender::impl).toList();
+            OtherLoad before = OtherLoad.now();
             double[][] ms = rounds.measure(contenders,
-                    sofar -> new CaseResult(variant, numels, "", impls, sofar).precise(PRECISION));
-            return new CaseResult(variant, numels, auto.lastPath().name().toLowerCase(Locale.ROOT), impls, ms);
+                    sofar -> new CaseResult(variant, numels, "", impls, sofar, Double.NaN).precise(PRECISION));
+            OtherLoad after = OtherLoad.now();
+            double others = after == null ? Double.NaN
+                    : after.coresSince(before, Runtime.getRuntime().availableProcessors());
+            return new CaseResult(variant, numels, auto.lastPath().name().toLowerCase(Locale.ROOT), impls, ms, others);
         } finally {
             contenders.forEach(Contender::close);
             // The next case allocates as much again: give the last one's arrays back first.
@@ -143,9 +147,9 @@ public final class AlternatingRounds {
         Spread serial = result.ratio("java-loop-serial", "netcl");
         Spread best = result.ratio(CaseResult.BEST_JAVA_LOOP, "netcl");
         System.out.printf(Locale.ROOT,
-                "%-17s %-14s %3d rounds, netcl (%-6s) %9.4f ms, java-loop-serial %9.4f ms: serial/netcl %5.2f "
+                "%-17s %-14s %3d rounds, others %4.2f cores, netcl (%-6s) %9.4f ms, java-loop-serial %9.4f ms: serial/netcl %5.2f "
                         + "[%.2f-%.2f], best-java-loop/netcl %5.2f [%.2f-%.2f]%n",
-                result.variant.label, size, result.rounds(), result.autoPath, Spread.of(result.roundsMs("netcl")).median(),
+                result.variant.label, size, result.rounds(), result.otherCores, result.autoPath, Spread.of(result.roundsMs("netcl")).median(),
                 Spread.of(result.roundsMs("java-loop-serial")).median(), serial.median(), serial.q1(), serial.q3(),
                 best.median(), best.q1(), best.q3());
         return result.json();

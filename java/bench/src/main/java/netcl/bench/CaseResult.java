@@ -20,16 +20,19 @@ final class CaseResult {
     final long[] numels;
     /** What netcl's automatic choice took ("kernel" or "host"). */
     final String autoPath;
+    /** The CPU other programs used while the rounds ran, in cores (see {@link OtherLoad}); NaN if unknown. */
+    final double otherCores;
     private final List<String> impls;
     private final double[][] ms;
 
     /** {@code ms[c][r]}: the step time of {@code impls.get(c)} in round r. */
-    CaseResult(Variant variant, long[] numels, String autoPath, List<String> impls, double[][] ms) {
+    CaseResult(Variant variant, long[] numels, String autoPath, List<String> impls, double[][] ms, double otherCores) {
         this.variant = variant;
         this.numels = numels;
         this.autoPath = autoPath;
         this.impls = List.copyOf(impls);
         this.ms = ms;
+        this.otherCores = otherCores;
     }
 
     int rounds() {
@@ -89,8 +92,9 @@ final class CaseResult {
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT,
                 "{\"variant\": \"%s\", \"numel\": %d, \"tensors\": %d, \"bytes_per_step\": %d, \"auto_path\": \"%s\", "
-                        + "\"rounds\": %d,%n",
-                variant.label, numel(), numels.length, numel() * variant.bytesPerElement(), autoPath, rounds()));
+                        + "\"rounds\": %d, \"other_load_cores\": %s,%n",
+                variant.label, numel(), numels.length, numel() * variant.bytesPerElement(), autoPath, rounds(),
+                Double.isNaN(otherCores) ? "null" : String.format(Locale.ROOT, "%.3f", otherCores)));
         List<String> times = new ArrayList<>();
         for (String impl : impls) {
             double[] rounds = roundsMs(impl);
