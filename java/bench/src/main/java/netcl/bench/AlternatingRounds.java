@@ -27,13 +27,16 @@ import netcl.optim.StepPath;
  * <p>Method ({@link Rounds}): the contenders of a case take turns in rounds, one short batch
  * each, back to back; a ratio is computed per round from the two batches of that round, and
  * the report gives the median over the rounds with its quartiles and extremes
- * ({@link CaseResult}). Times taken seconds apart see the same load, so a ratio survives a
- * machine whose speed drifts with other work, where two separately timed benchmarks (JMH
- * one after the other, or two harnesses) do not. Before the cases, each variant's loops and
- * netcl's Java layer run a short unrecorded case so that the JIT has compiled them.
+ * ({@link CaseResult}). Times taken milliseconds apart see the same load, so a ratio survives
+ * a machine whose speed drifts with other work, where two separately timed benchmarks (JMH
+ * one after the other, or two harnesses) do not. Rounds go on until every ratio's median is
+ * known within {@value #PRECISION} (relative, 95% confidence) or the case's time budget is
+ * spent. Before the cases, each variant's loops and netcl's Java layer run a short unrecorded
+ * case so that the JIT has compiled them.
  *
- * <p>Writes {"tool", "quick", "rounds", "warmup_rounds", "batch_ms", "threads", "jdk",
- * "cases": [...], "skipped": [...]} (see {@link CaseResult#json()}) and prints a line per case.
+ * <p>Writes {"tool", "quick", "min_rounds", "warmup_rounds", "batch_ms", "budget_s",
+ * "precision", "threads", "jdk", "loadavg_before", "loadavg_after", "cases": [...],
+ * "skipped": [...]} (a case: see {@link CaseResult#json()}) and prints a line per case.
  */
 public final class AlternatingRounds {
     private static final int JIT_WARMUP_NUMEL = 1 << 12;
@@ -53,13 +56,11 @@ public final class AlternatingRounds {
             } else if (args[i].equals("--json") && i + 1 < args.length) {
                 json = Path.of(args[++i]);
             } else {
-                System.err.println("usage: AlternatingRounds [--quick] --json FILE");
-                System.exit(2);
+                usage();
             }
         }
         if (json == null) {
-            System.err.println("usage: AlternatingRounds [--quick] --json FILE");
-            System.exit(2);
+            usage();
         }
         Rounds rounds = quick ? new Rounds(11, 2, BATCH_NANOS, 3_000_000_000L)
                 : new Rounds(21, 3, BATCH_NANOS, 8_000_000_000L);
@@ -95,6 +96,11 @@ public final class AlternatingRounds {
                 PRECISION, Runtime.getRuntime().availableProcessors(),
                 quote(System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version")),
                 quote(loadBefore), quote(loadAverage()), String.join(",\n  ", cases), String.join(", ", skipped)));
+    }
+
+    private static void usage() {
+        System.err.println("usage: AlternatingRounds [--quick] --json FILE");
+        System.exit(2);
     }
 
     /** The load averages of /proc/loadavg (1, 5, 15 minutes), or "" where there is none. */
@@ -147,11 +153,11 @@ public final class AlternatingRounds {
         Spread serial = result.ratio("java-loop-serial", "netcl");
         Spread best = result.ratio(CaseResult.BEST_JAVA_LOOP, "netcl");
         System.out.printf(Locale.ROOT,
-                "%-17s %-14s %3d rounds, others %4.2f cores, netcl (%-6s) %9.4f ms, java-loop-serial %9.4f ms: serial/netcl %5.2f "
-                        + "[%.2f-%.2f], best-java-loop/netcl %5.2f [%.2f-%.2f]%n",
-                result.variant.label, size, result.rounds(), result.otherCores, result.autoPath, Spread.of(result.roundsMs("netcl")).median(),
-                Spread.of(result.roundsMs("java-loop-serial")).median(), serial.median(), serial.q1(), serial.q3(),
-                best.median(), best.q1(), best.q3());
+                "%-17s %-14s %3d rounds, others %4.2f cores, netcl (%-6s) %9.4f ms, java-loop-serial %9.4f ms: "
+                        + "serial/netcl %5.2f [%.2f-%.2f], best-java-loop/netcl %5.2f [%.2f-%.2f]%n",
+                result.variant.label, size, result.rounds(), result.otherCores, result.autoPath,
+                Spread.of(result.roundsMs("netcl")).median(), Spread.of(result.roundsMs("java-loop-serial")).median(),
+                serial.median(), serial.q1(), serial.q3(), best.median(), best.q1(), best.q3());
         return result.json();
     }
 
