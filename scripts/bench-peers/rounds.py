@@ -91,13 +91,15 @@ def summary_markdown(data):
 
 def table_markdown(data):
     threads = data.get("threads")
-    lines = [f"| case | rounds | others | netcl took | netcl ms | GB/s | java-loop ms | java-loop {threads}T ms "
+    lines = [f"| case | rounds used | others | netcl took | netcl ms | GB/s | java-loop ms | java-loop {threads}T ms "
              "| java-loop / netcl | java-loop / netcl-kernel | java-loop / netcl-host | best Java loop / netcl |",
              "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for c in ordered(data["cases"]):
         netcl_ms = c["times"]["netcl"]["median_ms"]
         others = c.get("other_load_cores")
-        cells = [f"{c['variant']}, {size_label(c)}", str(c["rounds"]), "" if others is None else f"{others:.2f}",
+        used = (f"{c['quiet_rounds']} of {c['rounds']} quiet" if c["ratios_from"] == "quiet rounds"
+                else f"all {c['rounds']} (busy)")
+        cells = [f"{c['variant']}, {size_label(c)}", used, "" if others is None else f"{others:.2f}",
                  c["auto_path"], fmt_ms(netcl_ms),
                  f"{c['bytes_per_step'] / (netcl_ms * 1e6):.1f}", fmt_ms(c["times"][SERIAL]["median_ms"]),
                  fmt_ms(c["times"][PARALLEL]["median_ms"])]
@@ -108,16 +110,18 @@ def table_markdown(data):
 
 
 def explanation(data):
+    threads = data["threads"]
     return (f"Alternating rounds (java/bench `AlternatingRounds`, one JVM): per case, netcl's `RMSProp.step()` on each "
-            f"path and the plain-Java loop over float[] (1 thread: `java-loop`, the baseline; all {data['threads']} "
-            f"cores: `java-loop {data['threads']}T`) take turns in batches of >= {data['batch_ms']} ms, "
-            f"{data['min_rounds']} rounds or more (after {data['warmup_rounds']} dropped) until every ratio's median "
-            f"is known within {100 * data['precision']:.0f}% (95% confidence) or {data['budget_s']:.0f} s have "
-            "passed. A ratio is peer time / netcl time in the same round (above 1: netcl is faster); cells give the "
-            "median over the rounds and, in parentheses, the quartiles of the per-round ratios. ms and GB/s: "
-            "medians over the rounds. \"best Java loop\": the faster of the two loops in each round. \"netcl took\": "
-            "the path of netcl's automatic choice. \"others\": the CPU other programs used while the case ran, "
-            f"in cores of {data['threads']}: netcl's larger steps and the {data['threads']}-thread loop use every "
-            "core and lose more to other work than the 1-thread loop does, so a ratio taken while others ran is "
-            "lower than on a quiet machine and moves with the load. Load average before and after: "
-            f"{data['loadavg_before']}; {data['loadavg_after']}.")
+            f"path and the plain-Java loop over float[] (1 thread: `java-loop`, the baseline; all {threads} cores: "
+            f"`java-loop {threads}T`) take turns in batches of >= {data['batch_ms']} ms. A ratio is peer time / netcl "
+            "time in the same round (above 1: netcl is faster); cells give the median over the rounds used and, in "
+            "parentheses, the quartiles of the per-round ratios. The rounds used are the quiet ones, during which no "
+            f"other program used the CPUs, when there are at least {data['min_rounds']} (else all, marked busy); "
+            f"rounds go on (after {data['warmup_rounds']} dropped) until every ratio's median is known within "
+            f"{100 * data['precision']:.0f}% (95% confidence) or {data['budget_s']:.0f} s have passed. \"others\": the "
+            f"CPU other programs used over all the case's rounds, in cores of {threads}: netcl's larger steps and the "
+            f"{threads}-thread loop use every core and lose more to other work than the 1-thread loop, so a ratio from "
+            "busy rounds is lower than on a quiet machine and moves with the load. ms and GB/s: medians over the "
+            "rounds used. \"best Java loop\": the faster of the two loops in each round. \"netcl took\": the path of "
+            f"netcl's automatic choice. Load average before and after: {data['loadavg_before']}; "
+            f"{data['loadavg_after']}.")

@@ -31,7 +31,9 @@ import netcl.optim.StepPath;
  * a machine whose speed drifts with other work, where two separately timed benchmarks (JMH
  * one after the other, or two harnesses) do not. Rounds go on until every ratio's median is
  * known within {@value #PRECISION} (relative, 95% confidence) or the case's time budget is
- * spent. Before the cases, each variant's loops and netcl's Java layer run a short unrecorded
+ * spent. The ratios come from the rounds during which no other program used the CPUs, when
+ * there are at least as many as the least number of rounds, else from all rounds; the JSON
+ * says which, and how much CPU other programs used. Before the cases, each variant's loops and netcl's Java layer run a short unrecorded
  * case so that the JIT has compiled them.
  *
  * <p>Writes {"tool", "quick", "min_rounds", "warmup_rounds", "batch_ms", "budget_s",
@@ -133,13 +135,10 @@ public final class AlternatingRounds {
             contenders.add(1, new JavaLoopContender(numels, variant, true));
             contenders.add(3, new JavaLoopContender(numels, variant, false));
             List<String> impls = contenders.stream().map(Contender::impl).toList();
-            OtherLoad before = OtherLoad.now();
-            double[][] ms = rounds.measure(contenders,
-                    sofar -> new CaseResult(variant, numels, "", impls, sofar, Double.NaN).precise(PRECISION));
-            OtherLoad after = OtherLoad.now();
-            double others = after == null ? Double.NaN
-                    : after.coresSince(before, Runtime.getRuntime().availableProcessors());
-            return new CaseResult(variant, numels, auto.lastPath().name().toLowerCase(Locale.ROOT), impls, ms, others);
+            Timings timings = rounds.measure(contenders,
+                    sofar -> new CaseResult(variant, numels, "", impls, sofar, rounds.minRounds()).precise(PRECISION));
+            return new CaseResult(variant, numels, auto.lastPath().name().toLowerCase(Locale.ROOT), impls, timings,
+                    rounds.minRounds());
         } finally {
             contenders.forEach(Contender::close);
             // The next case allocates as much again: give the last one's arrays back first.
@@ -153,9 +152,11 @@ public final class AlternatingRounds {
         Spread serial = result.ratio("java-loop-serial", "netcl");
         Spread best = result.ratio(CaseResult.BEST_JAVA_LOOP, "netcl");
         System.out.printf(Locale.ROOT,
-                "%-17s %-14s %3d rounds, others %4.2f cores, netcl (%-6s) %9.4f ms, java-loop-serial %9.4f ms: "
-                        + "serial/netcl %5.2f [%.2f-%.2f], best-java-loop/netcl %5.2f [%.2f-%.2f]%n",
-                result.variant.label, size, result.rounds(), result.otherCores, result.autoPath,
+                "%-17s %-14s %3d of %3d rounds (%s), others %4.2f cores, netcl (%-6s) %9.4f ms, "
+                        + "java-loop-serial %9.4f ms: serial/netcl %5.2f [%.2f-%.2f], best-java-loop/netcl %5.2f "
+                        + "[%.2f-%.2f]%n",
+                result.variant.label, size, result.rounds(), result.allRounds(), result.quietOnly() ? "quiet" : "all",
+                result.otherCores(), result.autoPath,
                 Spread.of(result.roundsMs("netcl")).median(), Spread.of(result.roundsMs("java-loop-serial")).median(),
                 serial.median(), serial.q1(), serial.q3(), best.median(), best.q1(), best.q3());
         return result.json();

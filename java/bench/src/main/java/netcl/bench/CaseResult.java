@@ -9,6 +9,9 @@ import java.util.Locale;
  * ratios the report shows, peer time / netcl time, each computed round by round (both times
  * from the same round) and summarized over the rounds by a {@link Spread}.
  *
+ * <p>The rounds used: the quiet ones (no other program on the CPUs, see {@link OtherLoad}) when
+ * there are enough of them, else all, and the report says which.
+ *
  * <p>Peers: "java-loop-serial" (the single-threaded loop, the baseline netcl must beat),
  * "java-loop-parallel" (all cores) and "java-loop-best", the faster of the two in each round.
  */
@@ -20,23 +23,42 @@ final class CaseResult {
     final long[] numels;
     /** What netcl's automatic choice took ("kernel" or "host"). */
     final String autoPath;
-    /** The CPU other programs used while the rounds ran, in cores (see {@link OtherLoad}); NaN if unknown. */
-    final double otherCores;
     private final List<String> impls;
+    private final Timings all;
+    private final Timings used;
     private final double[][] ms;
 
-    /** {@code ms[c][r]}: the step time of {@code impls.get(c)} in round r. */
-    CaseResult(Variant variant, long[] numels, String autoPath, List<String> impls, double[][] ms, double otherCores) {
+    /**
+     * {@code all.ms()[c]}: the step times of {@code impls.get(c)}; the quiet rounds are used
+     * when there are at least {@code minQuiet} of them.
+     */
+    CaseResult(Variant variant, long[] numels, String autoPath, List<String> impls, Timings all, int minQuiet) {
         this.variant = variant;
         this.numels = numels;
         this.autoPath = autoPath;
         this.impls = List.copyOf(impls);
-        this.ms = ms;
-        this.otherCores = otherCores;
+        this.all = all;
+        this.used = all.quietRounds() >= minQuiet ? all.quietOnly() : all;
+        this.ms = used.ms();
     }
 
+    /** Whether the ratios come from quiet rounds alone. */
+    boolean quietOnly() {
+        return used != all;
+    }
+
+    /** The rounds the ratios come from. */
     int rounds() {
-        return ms[0].length;
+        return used.rounds();
+    }
+
+    /** The CPU other programs used over all rounds, in cores (NaN when unknown). */
+    double otherCores() {
+        return all.meanOtherCores();
+    }
+
+    int allRounds() {
+        return all.rounds();
     }
 
     long numel() {
@@ -61,8 +83,14 @@ final class CaseResult {
         return ms[c];
     }
 
-    /** Whether every ratio's median is known within {@code halfWidth} (relative, 95% confidence). */
+    /**
+     * Whether every ratio's median is known within {@code halfWidth} (relative, 95% confidence)
+     * from quiet rounds.
+     */
     boolean precise(double halfWidth) {
+        if (!quietOnly()) {
+            return false;
+        }
         for (String peer : PEERS) {
             for (String netcl : netclImpls()) {
                 if (ratio(peer, netcl).relativeHalfWidth() > halfWidth) {
@@ -88,13 +116,19 @@ final class CaseResult {
         return Spread.of(ratios);
     }
 
+    private static String jsonNumber(double x) {
+        return Double.isNaN(x) ? "null" : String.format(Locale.ROOT, "%.3f", x);
+    }
+
     String json() {
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT,
                 "{\"variant\": \"%s\", \"numel\": %d, \"tensors\": %d, \"bytes_per_step\": %d, \"auto_path\": \"%s\", "
-                        + "\"rounds\": %d, \"other_load_cores\": %s,%n",
-                variant.label, numel(), numels.length, numel() * variant.bytesPerElement(), autoPath, rounds(),
-                Double.isNaN(otherCores) ? "null" : String.format(Locale.ROOT, "%.3f", otherCores)));
+                        + "\"rounds\": %d, \"quiet_rounds\": %d, \"ratios_from\": \"%s\",%n       "
+                        + "\"other_load_cores\": %s, \"other_load_cores_used\": %s,%n",
+                variant.label, numel(), numels.length, numel() * variant.bytesPerElement(), autoPath, all.rounds(),
+                all.quietRounds(), quietOnly() ? "quiet rounds" : "all rounds", jsonNumber(all.meanOtherCores()),
+                jsonNumber(used.meanOtherCores())));
         List<String> times = new ArrayList<>();
         for (String impl : impls) {
             double[] rounds = roundsMs(impl);

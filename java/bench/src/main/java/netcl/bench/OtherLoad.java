@@ -5,11 +5,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * How much CPU the rest of the machine used while a case ran, in cores: all CPUs' busy time
- * (Linux's /proc/stat, hypervisor steal included) minus this process's own (/proc/self/stat),
- * over the wall time. Alternating rounds keep a ratio steady while the load stays steady, but a
- * step on two threads loses more to another program than a step on one, so a ratio measured
- * while other work ran is reported with how much there was.
+ * What the rest of the machine did with the CPUs, from Linux's tick counts: all CPUs' busy
+ * ticks (/proc/stat, hypervisor steal included) minus this process's own (/proc/self/stat, all
+ * its threads: the JIT, the collector, PoCL's and netcl's workers). A snapshot is taken before
+ * and after each round.
+ *
+ * <p>Why it matters: netcl's larger steps and the all-core Java loop use every core, the
+ * one-thread loop uses one, so a program busy on one core of two slows the first and not the
+ * second. Measured here on 2 cores, netcl's 2^24 step was 1.9 times faster than the one-thread
+ * loop with the machine to itself and as fast as it, 0.98, while another program kept one core
+ * busy: a ratio depends on the load, not only on noise that alternating rounds average out.
  */
 final class OtherLoad {
     private final long busy;
@@ -43,12 +48,25 @@ final class OtherLoad {
         }
     }
 
-    /** The other programs' CPU use between {@code before} and this, in cores (NaN when unknown). */
+    /** The CPU other programs used between {@code before} and this, in cores (NaN when unknown). */
     double coresSince(OtherLoad before, int cpus) {
         if (before == null || all == before.all) {
             return Double.NaN;
         }
-        double others = (busy - before.busy) - (own - before.own);
-        return Math.max(0, others) * cpus / (all - before.all);
+        return othersTicksSince(before) * cpus / (all - before.all);
+    }
+
+    /**
+     * Whether other programs stayed off the CPUs between {@code before} and this: at most 5% of
+     * all CPUs' ticks went to them (ticks are sampled, 10 ms apart on each CPU, so a round of
+     * 25 ms on 2 CPUs has about 5 and must have none of theirs). A program busy on one core of
+     * two takes half of them.
+     */
+    boolean quietSince(OtherLoad before) {
+        return before != null && othersTicksSince(before) <= 0.05 * (all - before.all);
+    }
+
+    private double othersTicksSince(OtherLoad before) {
+        return Math.max(0, (busy - before.busy) - (own - before.own));
     }
 }

@@ -19,7 +19,8 @@ import java.util.function.Predicate;
  * and every run. (Reversing the order every other round made the contenders at both ends run
  * twice in a row, which on a busy machine made the second batch of a step on worker threads
  * 1.6 to 1.8 times faster than the first.) A batch's time over its steps is the contender's step time
- * in that round.</li>
+ * in that round. Each round also notes whether other programs stayed off the CPUs while it ran
+ * ({@link OtherLoad}), so that the ratios can be taken from quiet rounds alone.</li>
  * <li>Stop: after at least {@code minRounds} recorded rounds, when the caller's test finds the
  * rounds so far precise enough, or when the rounds have taken {@code budgetNanos}.</li>
  * </ol>
@@ -32,11 +33,8 @@ import java.util.function.Predicate;
  * @param budgetNanos how long the recorded rounds may take once {@code minRounds} are done
  */
 record Rounds(int minRounds, int warmup, long batchNanos, long budgetNanos) {
-    /**
-     * The step time in ms of contender c in recorded round r, as [c][r]; {@code enough} is asked
-     * after every round from {@code minRounds} on, with the times so far.
-     */
-    double[][] measure(List<? extends Contender> contenders, Predicate<double[][]> enough) {
+    /** The recorded rounds; {@code enough} is asked after every round from {@code minRounds} on. */
+    Timings measure(List<? extends Contender> contenders, Predicate<Timings> enough) {
         int k = contenders.size();
         int[] steps = new int[k];
         for (int c = 0; c < k; c++) {
@@ -45,23 +43,34 @@ record Rounds(int minRounds, int warmup, long batchNanos, long budgetNanos) {
         for (int r = 0; r < warmup; r++) {
             round(contenders, steps);
         }
+        int cpus = Runtime.getRuntime().availableProcessors();
         double[][] ms = new double[k][minRounds];
+        boolean[] quiet = new boolean[minRounds];
+        double[] otherCores = new double[minRounds];
         long start = System.nanoTime();
         for (int r = 0;; r++) {
-            if (r == ms[0].length) {
+            if (r == quiet.length) {
                 for (int c = 0; c < k; c++) {
                     ms[c] = Arrays.copyOf(ms[c], 2 * r);
                 }
+                quiet = Arrays.copyOf(quiet, 2 * r);
+                otherCores = Arrays.copyOf(otherCores, 2 * r);
             }
+            OtherLoad before = OtherLoad.now();
             double[] times = round(contenders, steps);
+            OtherLoad after = OtherLoad.now();
             for (int c = 0; c < k; c++) {
                 ms[c][r] = times[c];
             }
+            // Where /proc cannot tell, every round counts as quiet: none can be told apart.
+            quiet[r] = after == null || after.quietSince(before);
+            otherCores[r] = after == null ? Double.NaN : after.coresSince(before, cpus);
             if (r + 1 >= minRounds) {
-                double[][] sofar = new double[k][];
+                double[][] sofarMs = new double[k][];
                 for (int c = 0; c < k; c++) {
-                    sofar[c] = Arrays.copyOf(ms[c], r + 1);
+                    sofarMs[c] = Arrays.copyOf(ms[c], r + 1);
                 }
+                Timings sofar = new Timings(sofarMs, Arrays.copyOf(quiet, r + 1), Arrays.copyOf(otherCores, r + 1));
                 if (System.nanoTime() - start >= budgetNanos || enough.test(sofar)) {
                     return sofar;
                 }
