@@ -34,6 +34,11 @@ def size_label(case):
     return f"2^{e}" if e is not None else str(case["numel"])
 
 
+def busy(case):
+    """Whether a case's ratios come from all rounds, other programs' included (too few quiet ones)."""
+    return case["ratios_from"] != "quiet rounds"
+
+
 def best_ms(case):
     """The faster Java loop's median step time over the rounds (per round, the faster of the two)."""
     serial, parallel = case["times"][SERIAL]["rounds_ms"], case["times"][PARALLEL]["rounds_ms"]
@@ -73,8 +78,9 @@ def range_rows(data):
             least_best = min(group, key=lambda c: ratio(c, BEST)["median"])
             rows.append({"variant": variant, "sizes": label, "cases": len(group),
                          "paths": sorted({c["auto_path"] for c in group}),
-                         "least": ratio(least, SERIAL), "least_at": size_label(least),
-                         "least_best": ratio(least_best, BEST), "least_best_at": size_label(least_best)})
+                         "least": ratio(least, SERIAL), "least_at": size_label(least), "least_busy": busy(least),
+                         "least_best": ratio(least_best, BEST), "least_best_at": size_label(least_best),
+                         "least_best_busy": busy(least_best)})
     return rows
 
 
@@ -82,8 +88,8 @@ def summary_markdown(data):
     lines = ["| variant | sizes | netcl took | java-loop / netcl, least | at | best Java loop / netcl, least | at |",
              "|---|---|---|--:|---|--:|---|"]
     for r in range_rows(data):
-        at = r["least_at"].split(" (")[0]
-        best_at = r["least_best_at"].split(" (")[0]
+        at = r["least_at"].split(" (")[0] + (" (busy)" if r["least_busy"] else "")
+        best_at = r["least_best_at"].split(" (")[0] + (" (busy)" if r["least_best_busy"] else "")
         lines.append(f"| {r['variant']} | {r['sizes']} | {', '.join(r['paths'])} | {fmt_ratio(r['least'])} | {at} "
                      f"| {fmt_ratio(r['least_best'])} | {best_at} |")
     return "\n".join(lines)
@@ -97,8 +103,7 @@ def table_markdown(data):
     for c in ordered(data["cases"]):
         netcl_ms = c["times"]["netcl"]["median_ms"]
         others = c.get("other_load_cores")
-        used = (f"{c['quiet_rounds']} of {c['rounds']} quiet" if c["ratios_from"] == "quiet rounds"
-                else f"all {c['rounds']} (busy)")
+        used = f"all {c['rounds']} (busy)" if busy(c) else f"{c['quiet_rounds']} of {c['rounds']} quiet"
         cells = [f"{c['variant']}, {size_label(c)}", used, "" if others is None else f"{others:.2f}",
                  c["auto_path"], fmt_ms(netcl_ms),
                  f"{c['bytes_per_step'] / (netcl_ms * 1e6):.1f}", fmt_ms(c["times"][SERIAL]["median_ms"]),
@@ -115,8 +120,9 @@ def explanation(data):
             f"path and the plain-Java loop over float[] (1 thread: `java-loop`, the baseline; all {threads} cores: "
             f"`java-loop {threads}T`) take turns in batches of >= {data['batch_ms']} ms. A ratio is peer time / netcl "
             "time in the same round (above 1: netcl is faster); cells give the median over the rounds used and, in "
-            "parentheses, the quartiles of the per-round ratios. The rounds used are the quiet ones, during which no "
-            f"other program used the CPUs, when there are at least {data['min_rounds']} (else all, marked busy); "
+            "parentheses, the quartiles of the per-round ratios. The rounds used are the quiet ones (no other program "
+            "seen on the CPUs in them and in the rounds next to them, from Linux's tick counts) when there are at "
+            f"least {data['min_rounds']} (else all, marked busy); "
             f"rounds go on (after {data['warmup_rounds']} dropped) until every ratio's median is known within "
             f"{100 * data['precision']:.0f}% (95% confidence) or {data['budget_s']:.0f} s have passed. \"others\": the "
             f"CPU other programs used over all the case's rounds, in cores of {threads}: netcl's larger steps and the "

@@ -31,9 +31,10 @@ import netcl.optim.StepPath;
  * a machine whose speed drifts with other work, where two separately timed benchmarks (JMH
  * one after the other, or two harnesses) do not. Rounds go on until every ratio's median is
  * known within {@value #PRECISION} (relative, 95% confidence) or the case's time budget is
- * spent. The ratios come from the rounds during which no other program used the CPUs, when
- * there are at least as many as the least number of rounds, else from all rounds; the JSON
- * says which, and how much CPU other programs used. Before the cases, each variant's loops and netcl's Java layer run a short unrecorded
+ * spent. The ratios come from the quiet rounds (no other program seen on the CPUs in them and
+ * in the rounds next to them, see {@link Timings#quietAround}) when there are at least as many
+ * as the least number of rounds, else from all rounds; the JSON says which, and how much CPU
+ * other programs used. Before the cases, each variant's loops and netcl's Java layer run a short unrecorded
  * case so that the JIT has compiled them.
  *
  * <p>Writes {"tool", "quick", "min_rounds", "warmup_rounds", "batch_ms", "budget_s",
