@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Merges scripts/bench's measurements into one report: JSON, a Markdown table and a chart.
 
-    report.py --netcl-bench FILE --shapes FILE [--jmh FILE]... [--torch FILE]
+    report.py --netcl-bench FILE --rounds FILE --shapes FILE [--jmh FILE]... [--torch FILE]
               [--skip IMPL=REASON]... [--quick] --json OUT --markdown OUT --png OUT
 
-Inputs: netcl-bench's JSON (netcl, copy, c-loop), JMH's JSON files (netcl-java, raw-c, the
-plain-Java peers, nd4j), torch_rmsprop.py's JSON. Prints the Markdown table and the targets.
-Writes {"machine", "device", "software", "quick", "results", "skipped", "targets"}.
+Inputs: netcl-bench's JSON (netcl, copy, c-loop), the alternating rounds' JSON (netcl from Java
+on each path against the plain-Java loop, see rounds.py), JMH's JSON files (netcl-java, raw-c,
+the plain-Java peers, nd4j), torch_rmsprop.py's JSON. Prints the Markdown tables and the
+targets. Writes {"machine", "device", "software", "quick", "rounds", "results", "skipped",
+"targets"}; the chart (plot.py) shows the alternating rounds.
 """
 import argparse
 import json
@@ -15,15 +17,17 @@ import platform
 import sys
 
 import jmh_results
+import rounds
 import shapes
 import targets
 
 VARIANTS = ["plain", "momentum", "centered_momentum", "weight_decay"]
-IMPLS = ["copy", "netcl", "netcl-java", "raw-c", "c-loop", "java-loop", "java-segment",
+IMPLS = ["copy", "netcl", "netcl-kernel", "netcl-host", "netcl-java", "raw-c", "c-loop", "java-loop", "java-segment",
          "torch", "torch-foreach", "nd4j"]
-NETCL = {"netcl", "netcl-java", "raw-c"}
-# Table columns "vs PEER": the peer's time over a netcl row's time in the same case.
-PEER_COLUMNS = [("torch", ("torch", "torch-foreach")), ("nd4j", ("nd4j",)), ("java-loop", ("java-loop",))]
+NETCL = {"netcl", "netcl-kernel", "netcl-host", "netcl-java", "raw-c"}
+# Table columns "vs PEER": the peer's time over a netcl row's time in the same case. The Java
+# loop's ratios are the alternating rounds' (same rounds), not these separate runs'.
+PEER_COLUMNS = [("torch", ("torch", "torch-foreach")), ("nd4j", ("nd4j",))]
 
 
 def machine():
@@ -80,8 +84,8 @@ def markdown(rows, resnet50):
     for r in shown:
         by_case.setdefault(case_key(r), []).append(r)
     copy = {(r["variant"], r["numel"]): r for r in rows if r["impl"] == "copy"}
-    lines = ["| case | impl | ms/step | GB/s | x copy | vs torch | vs nd4j | vs java-loop | alloc B/step |",
-             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+    lines = ["| case | impl | ms/step | GB/s | x copy | vs torch | vs nd4j | alloc B/step |",
+             "|---|---|--:|--:|--:|--:|--:|--:|"]
     order = sorted(by_case, key=lambda k: (VARIANTS.index(k[0]) if k[0] in VARIANTS else 99, k[2] > 1, k[1]))
     for key in order:
         case_rows = sorted(by_case[key], key=lambda r: (IMPLS.index(r["impl"]), r["layout"]))
@@ -112,6 +116,7 @@ def targets_markdown(results):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--netcl-bench", required=True)
+    parser.add_argument("--rounds", required=True)
     parser.add_argument("--shapes", required=True)
     parser.add_argument("--jmh", action="append", default=[])
     parser.add_argument("--torch")
@@ -123,14 +128,15 @@ def main():
     args = parser.parse_args()
 
     native = load(args.netcl_bench)
+    paired = load(args.rounds)
     resnet50 = shapes.read_shapes(args.shapes)
     rows = [dict(r, source="netcl-bench") for r in native["results"]]
-    software = {"netcl": native.get("netcl_version"), "netcl_bench_threads": native.get("threads")}
+    software = {"netcl": native.get("netcl_version"), "netcl_bench_threads": native.get("threads"),
+                "jdk": paired["jdk"]}
     skipped = [{"impl": impl, "reason": reason} for impl, reason in (s.split("=", 1) for s in args.skip)]
+    skipped += [dict(s, impl=f"{s['impl']} (alternating rounds)") for s in paired["skipped"]]
     jmh_records = [rec for path in args.jmh for rec in load(path)]
     rows += jmh_results.convert(jmh_records, resnet50)
-    if jmh_records:
-        software["jdk"] = f"{jmh_records[0]['vmName']} {jmh_records[0]['jdkVersion']}"
     if args.torch:
         peer = load(args.torch)
         rows += [dict(r, source="torch_rmsprop.py") for r in peer["results"]]
@@ -140,28 +146,34 @@ def main():
             software["torch_threads"] = peer["threads"]
 
     table = markdown(rows, resnet50)
-    goals = targets.compute(rows, resnet50)
+    goals = targets.compute(rows, resnet50, paired)
     info = machine()
     header = (f"# netcl benchmark{' (--quick)' if args.quick else ''}\n\n"
               f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, {info['os']}; "
               f"device: {native['device']['name']} ({native['device']['version']}); "
-              + ", ".join(f"{k} {v}" for k, v in software.items() if v is not None) + "\n\n"
+              + ", ".join(f"{k} {v}" for k, v in software.items() if v is not None) + "\n")
+    legend = ("netcl-bench (netcl from C on each path, the device's copy kernel, a C loop), JMH "
+              "(netcl-java, raw-c, the Java loops, nd4j) and PyTorch, each timed on its own. "
               "GB/s = bytes a fused step must move (20 B/float plain, +8 momentum, +8 centered) / step "
               "time; x copy = that over the device's copy kernel moving the same bytes; vs PEER = the "
               "peer's step time / this row's (higher is better for netcl); alloc = JMH's "
               "gc.alloc.rate.norm, least over iterations, which still holds JMH's own few KB per "
-              "iteration spread over its steps (raw-c itself allocates nothing).\n")
+              "iteration spread over its steps (raw-c itself allocates nothing).")
     skipped_md = "".join(f"- skipped {s['impl']}: {s['reason']}\n" for s in skipped)
+    versus = (f"## netcl against the plain-Java loop, alternating rounds\n\n{rounds.explanation(paired)}\n\n"
+              f"Least ratio per size range:\n\n{rounds.summary_markdown(paired)}\n\n"
+              f"Every size:\n\n{rounds.table_markdown(paired)}\n")
+    everything = f"## Every measurement\n\n{legend}\n\n{table}\n"
     with open(args.markdown, "w") as f:
-        f.write(f"{header}\n{table}\n\n## Targets\n\n{targets_markdown(goals)}\n\n{skipped_md}")
+        f.write(f"{header}\n{versus}\n{everything}\n## Targets\n\n{targets_markdown(goals)}\n\n{skipped_md}")
     with open(args.json, "w") as f:
         json.dump({"machine": info, "device": native["device"], "software": software, "quick": args.quick,
-                   "results": rows, "skipped": skipped, "targets": goals}, f, indent=2)
-    print(f"{header}\n{table}\n\nTargets:\n{targets_markdown(goals)}\n\n{skipped_md}")
+                   "rounds": paired, "results": rows, "skipped": skipped, "targets": goals}, f, indent=2)
+    print(f"{header}\n{versus}\n{everything}\nTargets:\n{targets_markdown(goals)}\n\n{skipped_md}")
     try:
         import plot
-        plot.plot(rows, args.png, f"RMSProp step bandwidth, {info['cpu']} ({native['device']['name']})",
-                  len(resnet50))
+        plot.plot(paired, args.png, f"netcl against the plain-Java loop, {info['cpu']}, {info['cores']} cores "
+                  f"({native['device']['name']})")
         print(f"chart: {args.png}")
     except ImportError as e:
         print(f"report: no chart ({e}); install python3-matplotlib for {args.png}", file=sys.stderr)

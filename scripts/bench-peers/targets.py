@@ -1,8 +1,11 @@
-"""The performance targets of netcl's benchmark issue, computed from merged result rows.
+"""The performance targets of netcl's benchmark issues, computed from merged result rows and the
+alternating rounds (rounds.py).
 
 Each target is {"name", "value", "goal", "met", "detail"}; a target whose inputs are missing
 has value None and says which result it lacks, so a partial run never reports a made-up ratio.
 """
+
+import rounds
 
 BIG = 1 << 24
 ONE_K = 1024
@@ -66,6 +69,40 @@ def speedup(rows, name, peers, peer_label, goal):
                   f"{peer['impl']} {peer['ms_per_step']:.2f} ms / {label} {netcl['ms_per_step']:.2f} ms")
 
 
+def java_loop_speedup(paired, variant="plain", numel=BIG):
+    """The faster Java loop's time over netcl's, in the same rounds (median of per-round ratios)."""
+    name = f"b: {variant} 2^24 netcl speed-up vs java-loop (faster of 1 and {paired['threads']} threads, same rounds)"
+    case = next((c for c in paired["cases"] if (c["variant"], c["numel"], c["tensors"]) == (variant, numel, 1)), None)
+    if case is None:
+        return target(name, None, 1, True, missing(f"alternating rounds {variant} 2^24"))
+    r = rounds.ratio(case, rounds.BEST)
+    return target(name, r["median"], 1, True,
+                  f"median of {case['rounds']} rounds, quartiles {r['q1']:.2f}-{r['q3']:.2f}; java-loop-best "
+                  f"{rounds.best_ms(case):.2f} ms, netcl {case['times']['netcl']['median_ms']:.2f} ms")
+
+
+def beats_java_loop(paired, from_exponent, goal):
+    """The least java-loop (1 thread) / netcl (automatic path) ratio over the alternating rounds'
+    cases from 2^from_exponent floats up, the ResNet-50 list included, every variant."""
+    name = (f"f: java-loop / netcl, least over every variant from 2^{from_exponent} to 2^26 and the "
+            f"ResNet-50 list (alternating rounds)")
+    cases = [c for c in paired["cases"] if c["tensors"] > 1 or (rounds.exponent(c) or 0) >= from_exponent]
+    if not cases:
+        return target(name, None, goal, True, missing("alternating rounds"))
+
+    def median(c):
+        return rounds.ratio(c, rounds.SERIAL)["median"]
+
+    least = min(cases, key=median)
+    r = rounds.ratio(least, rounds.SERIAL)
+    below = [f"{c['variant']} {rounds.size_label(c).split(' (')[0]} {median(c):.2f}" for c in rounds.ordered(cases)
+             if median(c) < goal]
+    return target(name, r["median"], goal, True,
+                  f"least at {least['variant']} {rounds.size_label(least).split(' (')[0]} (quartiles "
+                  f"{r['q1']:.2f}-{r['q3']:.2f}) of {len(cases)} cases; below {goal}: "
+                  + (", ".join(below) if below else "none"))
+
+
 def list_overhead(rows, resnet50_total, resnet50_count):
     name = "d: ResNet-50 list (contiguous) / one tensor of the same size, time"
     as_list = rows.find("netcl", "plain", resnet50_total, resnet50_count, "contiguous")
@@ -113,15 +150,17 @@ def java_overhead(rows):
     ]
 
 
-def compute(rows, resnet50):
+def compute(rows, resnet50, paired):
     rows = Rows(rows)
     return [
         copy_ratio(rows, "a: plain 2^24 netcl / copy bandwidth", "plain", 0.90),
         speedup(rows, "b: plain 2^24 netcl speed-up vs torch (best of foreach on/off)",
                 ("torch", "torch-foreach"), "torch", 5),
         speedup(rows, "b: plain 2^24 netcl speed-up vs nd4j", ("nd4j",), "nd4j", 5),
-        speedup(rows, "b: plain 2^24 netcl speed-up vs java-loop", ("java-loop",), "java-loop", 1),
+        java_loop_speedup(paired),
         copy_ratio(rows, "c: centered_momentum 2^24 netcl / copy bandwidth", "centered_momentum", 0.85),
         list_overhead(rows, sum(resnet50), len(resnet50)),
         *java_overhead(rows),
+        beats_java_loop(paired, 10, 1.0),
+        beats_java_loop(paired, 16, 1.5),
     ]

@@ -16,9 +16,9 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * The plain-Java peer on the heap: one float[] per tensor (data, gradient, square average), as
- * a JVM program without off-heap memory holds them, stepped by a loop on one thread and by the
- * same loop split over all cores.
+ * The plain-Java peer on the heap ({@link HeapTensors}: one float[] per tensor, as a JVM program
+ * without off-heap memory holds them), stepped by a loop on one thread and by the same loop split
+ * over all cores.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -30,44 +30,23 @@ public class JavaLoopStep {
     @Param({"1024", "65536", "16777216", Sizes.RESNET50})
     public String size;
 
-    private float[][] data;
-    private float[][] grad;
-    private float[][] squareAvg;
     private Chunks chunks;
+    private Chunks.Body update;
 
     @Setup(Level.Trial)
     public void setUp() {
         long[] numels = Sizes.of(size);
-        data = new float[numels.length][];
-        grad = new float[numels.length][];
-        squareAvg = new float[numels.length][];
-        long at = 0;
-        for (int t = 0; t < numels.length; t++) {
-            int n = Math.toIntExact(numels[t]);
-            data[t] = new float[n];
-            grad[t] = new float[n];
-            squareAvg[t] = new float[n];
-            // The values of Block (float i of the list holds value * (1 + i % 7)).
-            for (int i = 0; i < n; i++) {
-                data[t][i] = 0.5f * (1 + (at + i) % 7);
-                grad[t][i] = 1e-3f * (1 + (at + i) % 7);
-            }
-            at += n;
-        }
+        update = new HeapTensors(numels, Variant.PLAIN)::update;
         chunks = new Chunks(numels);
     }
 
     @Benchmark
     public void serial() {
-        chunks.forEachSerial(this::update);
+        chunks.forEachSerial(update);
     }
 
     @Benchmark
     public void parallel() {
-        chunks.forEachParallel(this::update);
-    }
-
-    private void update(int t, long from, long to) {
-        PlainRmsProp.step(data[t], grad[t], squareAvg[t], (int) from, (int) to);
+        chunks.forEachParallel(update);
     }
 }

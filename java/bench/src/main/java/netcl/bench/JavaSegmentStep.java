@@ -64,6 +64,6 @@ public class JavaSegmentStep {
     }
 
     private void update(int t, long from, long to) {
-        PlainRmsProp.step(data.slices[t], grad.slices[t], squareAvg.slices[t], from, to);
+        RmsPropLoops.plain(data.slices[t], grad.slices[t], squareAvg.slices[t], from, to);
     }
 }

@@ -1,0 +1,177 @@
+package netcl.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+import netcl.optim.NetclException;
+import netcl.optim.StepPath;
+
+/**
+ * netcl's step from Java against the plain-Java loop, timed in alternating rounds, for ratios
+ * that hold on a shared, noisy machine. scripts/bench runs it:
+ * <pre>
+ * java --enable-native-access=ALL-UNNAMED -Dnetcl.library=... -Dnetcl.bench.shapes=... \
+ *      -cp benchmarks.jar netcl.bench.AlternatingRounds [--quick] --json FILE
+ * </pre>
+ *
+ * <p>Cases: every variant ({@link Variant}: plain, momentum, centered with momentum) on one
+ * tensor of 2^10 to 2^26 floats (every power of two; with --quick every other one) and on
+ * ResNet-50's parameter list. Contenders of a case: netcl on each path ("netcl" = automatic,
+ * "netcl-kernel", "netcl-host" where the device allows it; {@link NetclContender}) and the Java
+ * loop over float[] on one thread and on all cores ({@link JavaLoopContender}).
+ *
+ * <p>Method ({@link Rounds}): the contenders of a case take turns in rounds, one short batch
+ * each, back to back; a ratio is computed per round from the two batches of that round, and
+ * the report gives the median over the rounds with its quartiles and extremes
+ * ({@link CaseResult}). Times taken milliseconds apart see the same load, so a ratio survives
+ * a machine whose speed drifts with other work, where two separately timed benchmarks (JMH
+ * one after the other, or two harnesses) do not. Rounds go on until every ratio's median is
+ * known within {@value #PRECISION} (relative, 95% confidence) or the case's time budget is
+ * spent. The ratios come from the quiet rounds (no other program seen on the CPUs in them and
+ * in the rounds next to them, see {@link Timings#quietAround}) when there are at least as many
+ * as the least number of rounds, else from all rounds; the JSON says which, and how much CPU
+ * other programs used. Before the cases, each variant's loops and netcl's Java layer run a short unrecorded
+ * case so that the JIT has compiled them.
+ *
+ * <p>Writes {"tool", "quick", "min_rounds", "warmup_rounds", "batch_ms", "budget_s",
+ * "precision", "threads", "jdk", "loadavg_before", "loadavg_after", "cases": [...],
+ * "skipped": [...]} (a case: see {@link CaseResult#json()}) and prints a line per case.
+ */
+public final class AlternatingRounds {
+    private static final int JIT_WARMUP_NUMEL = 1 << 12;
+    private static final long BATCH_NANOS = 5_000_000;
+    /** Rounds go on until every ratio's median is known within this fraction (95% confidence). */
+    private static final double PRECISION = 0.03;
+
+    private AlternatingRounds() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        boolean quick = false;
+        Path json = null;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--quick")) {
+                quick = true;
+            } else if (args[i].equals("--json") && i + 1 < args.length) {
+                json = Path.of(args[++i]);
+            } else {
+                usage();
+            }
+        }
+        if (json == null) {
+            usage();
+        }
+        Rounds rounds = quick ? new Rounds(11, 2, BATCH_NANOS, 3_000_000_000L)
+                : new Rounds(21, 3, BATCH_NANOS, 8_000_000_000L);
+        // The cycle of a round (see Rounds): netcl (automatic) between the two Java loops, each
+        // forced path next to one of them.
+        List<StepPath> paths = new ArrayList<>(List.of(StepPath.KERNEL, StepPath.AUTO, StepPath.HOST));
+        List<String> skipped = new ArrayList<>();
+        String hostMissing = hostPathMissing();
+        if (hostMissing != null) {
+            paths.remove(StepPath.HOST);
+            skipped.add(String.format("{\"impl\": \"netcl-host\", \"reason\": %s}", quote(hostMissing)));
+        }
+        System.out.printf(Locale.ROOT, "alternating rounds: batches of >= %d ms, %d to %.0f s of rounds per case "
+                + "(at least %d, after %d dropped) until every ratio's median is known within %.0f%%%n",
+                BATCH_NANOS / 1_000_000, rounds.minRounds(), rounds.budgetNanos() / 1e9, rounds.minRounds(),
+                rounds.warmup(), 100 * PRECISION);
+        String loadBefore = loadAverage();
+        for (Variant variant : Variant.values()) {
+            measure(variant, new long[] {JIT_WARMUP_NUMEL}, paths, new Rounds(5, 0, BATCH_NANOS, 0));
+        }
+        List<String> cases = new ArrayList<>();
+        for (Variant variant : Variant.values()) {
+            for (int e = 10; e <= 26; e += quick ? 2 : 1) {
+                cases.add(report(measure(variant, new long[] {1L << e}, paths, rounds)));
+            }
+            cases.add(report(measure(variant, Sizes.of(Sizes.RESNET50), paths, rounds)));
+        }
+        Files.writeString(json, String.format(Locale.ROOT,
+                "{\"tool\": \"alternating-rounds\", \"quick\": %b, \"min_rounds\": %d, \"warmup_rounds\": %d, "
+                        + "\"batch_ms\": %d, \"budget_s\": %.1f, \"precision\": %.3f, \"threads\": %d, \"jdk\": %s, "
+                        + "\"loadavg_before\": %s, \"loadavg_after\": %s,%n \"cases\": [%n  %s],%n \"skipped\": [%s]}%n",
+                quick, rounds.minRounds(), rounds.warmup(), BATCH_NANOS / 1_000_000, rounds.budgetNanos() / 1e9,
+                PRECISION, Runtime.getRuntime().availableProcessors(),
+                quote(System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version")),
+                quote(loadBefore), quote(loadAverage()), String.join(",\n  ", cases), String.join(", ", skipped)));
+    }
+
+    private static void usage() {
+        System.err.println("usage: AlternatingRounds [--quick] --json FILE");
+        System.exit(2);
+    }
+
+    /** The load averages of /proc/loadavg (1, 5, 15 minutes), or "" where there is none. */
+    private static String loadAverage() {
+        try {
+            String[] fields = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+            return String.join(" ", fields[0], fields[1], fields[2]);
+        } catch (IOException | RuntimeException e) {
+            return "";
+        }
+    }
+
+    /** Why the host path cannot be forced on the default device, or null when it can. */
+    private static String hostPathMissing() {
+        try (NetclContender probe = new NetclContender(new long[] {1024}, Variant.PLAIN, StepPath.HOST)) {
+            probe.step(1);
+            return null;
+        } catch (NetclException e) {
+            return e.getMessage();
+        }
+    }
+
+    private static CaseResult measure(Variant variant, long[] numels, List<StepPath> paths, Rounds rounds) {
+        List<Contender> contenders = new ArrayList<>();
+        try {
+            for (StepPath path : paths) {
+                contenders.add(new NetclContender(numels, variant, path));
+            }
+            NetclContender auto = (NetclContender) contenders.get(paths.indexOf(StepPath.AUTO));
+            contenders.add(1, new JavaLoopContender(numels, variant, true));
+            contenders.add(3, new JavaLoopContender(numels, variant, false));
+            List<String> impls = contenders.stream().map(Contender::impl).toList();
+            Timings timings = rounds.measure(contenders,
+                    sofar -> new CaseResult(variant, numels, "", impls, sofar, rounds.minRounds()).precise(PRECISION));
+            return new CaseResult(variant, numels, auto.lastPath().name().toLowerCase(Locale.ROOT), impls, timings,
+                    rounds.minRounds());
+        } finally {
+            contenders.forEach(Contender::close);
+            // The next case allocates as much again: give the last one's arrays back first.
+            System.gc();
+        }
+    }
+
+    private static String report(CaseResult result) {
+        long n = result.numel();
+        String size = result.numels.length > 1 ? "ResNet-50 list" : "2^" + (63 - Long.numberOfLeadingZeros(n));
+        Spread serial = result.ratio("java-loop-serial", "netcl");
+        Spread best = result.ratio(CaseResult.BEST_JAVA_LOOP, "netcl");
+        System.out.printf(Locale.ROOT,
+                "%-17s %-14s %3d of %3d rounds (%s), others %4.2f cores, netcl (%-6s) %9.4f ms, "
+                        + "java-loop-serial %9.4f ms: serial/netcl %5.2f [%.2f-%.2f], best-java-loop/netcl %5.2f "
+                        + "[%.2f-%.2f]%n",
+                result.variant.label, size, result.rounds(), result.allRounds(), result.quietOnly() ? "quiet" : "all",
+                result.otherCores(), result.autoPath,
+                Spread.of(result.roundsMs("netcl")).median(), Spread.of(result.roundsMs("java-loop-serial")).median(),
+                serial.median(), serial.q1(), serial.q3(), best.median(), best.q1(), best.q3());
+        return result.json();
+    }
+
+    private static String quote(String s) {
+        StringBuilder out = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> out.append("\\\"");
+                case '\\' -> out.append("\\\\");
+                default -> out.append(c < 0x20 ? String.format("\\u%04x", (int) c) : String.valueOf(c));
+            }
+        }
+        return out.append('"').toString();
+    }
+}
