@@ -52,7 +52,7 @@ final class AmpJavaLoop {
             float clipCoef = (float) Math.min(maxNorm / ((double) norm + 1e-6), 1.0);
             float gradFactor = invScale * clipCoef;
             chunks.forEachParallel((t, from, to) ->
-                    PlainRmsProp.step(data[t], grad[t], squareAvg[t], (int) from, (int) to, gradFactor));
+                    RmsPropLoops.plain(data[t], grad[t], squareAvg[t], (int) from, (int) to, gradFactor));
         }
         updateScale(finite);
         return finite;

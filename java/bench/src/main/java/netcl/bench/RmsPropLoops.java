@@ -35,6 +35,20 @@ final class RmsPropLoops {
         }
     }
 
+    /**
+     * {@link #plain} reading every gradient as {@code g[i] * gradFactor}: the AMP update, where the
+     * factor is the loss scaler's inverse scale times the clip coefficient, applied in the
+     * update's pass.
+     */
+    static void plain(float[] p, float[] g, float[] v, int from, int to, float gradFactor) {
+        for (int i = from; i < to; i++) {
+            float gi = g[i] * gradFactor;
+            float vi = ALPHA * v[i] + ONE_MINUS_ALPHA * gi * gi;
+            v[i] = vi;
+            p[i] -= LR * gi / ((float) Math.sqrt(vi) + EPS);
+        }
+    }
+
     static void momentum(float[] p, float[] g, float[] v, float[] b, int from, int to) {
         for (int i = from; i < to; i++) {
             float gi = g[i];
