@@ -31,14 +31,15 @@ import netcl.optim.StepPath;
  * a machine whose speed drifts with other work, where two separately timed benchmarks (JMH
  * one after the other, or two harnesses) do not. Rounds go on until every ratio's median is
  * known within {@value #PRECISION} (relative, 95% confidence) or the case's time budget is
- * spent. The ratios come from the quiet rounds (no other program seen on the CPUs in them and
- * in the rounds next to them, see {@link Timings#quietAround}) when there are at least as many
+ * spent. The ratios come from the quiet rounds (other programs used at most
+ * {@link OtherLoad#QUIET_CORES} cores in them and in the rounds next to them, see
+ * {@link Timings#quietAround}) when there are at least as many
  * as the least number of rounds, else from all rounds; the JSON says which, and how much CPU
  * other programs used. Before the cases, each variant's loops and netcl's Java layer run a short unrecorded
  * case so that the JIT has compiled them.
  *
  * <p>Writes {"tool", "quick", "min_rounds", "warmup_rounds", "batch_ms", "budget_s",
- * "precision", "threads", "jdk", "loadavg_before", "loadavg_after", "cases": [...],
+ * "precision", "quiet_cores", "threads", "jdk", "loadavg_before", "loadavg_after", "cases": [...],
  * "skipped": [...]} (a case: see {@link CaseResult#json()}) and prints a line per case.
  */
 public final class AlternatingRounds {
@@ -93,10 +94,11 @@ public final class AlternatingRounds {
         }
         Files.writeString(json, String.format(Locale.ROOT,
                 "{\"tool\": \"alternating-rounds\", \"quick\": %b, \"min_rounds\": %d, \"warmup_rounds\": %d, "
-                        + "\"batch_ms\": %d, \"budget_s\": %.1f, \"precision\": %.3f, \"threads\": %d, \"jdk\": %s, "
+                        + "\"batch_ms\": %d, \"budget_s\": %.1f, \"precision\": %.3f, \"quiet_cores\": %.2f, \"threads\": %d, "
+                        + "\"jdk\": %s, "
                         + "\"loadavg_before\": %s, \"loadavg_after\": %s,%n \"cases\": [%n  %s],%n \"skipped\": [%s]}%n",
                 quick, rounds.minRounds(), rounds.warmup(), BATCH_NANOS / 1_000_000, rounds.budgetNanos() / 1e9,
-                PRECISION, Runtime.getRuntime().availableProcessors(),
+                PRECISION, OtherLoad.QUIET_CORES, Runtime.getRuntime().availableProcessors(),
                 quote(System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version")),
                 quote(loadBefore), quote(loadAverage()), String.join(",\n  ", cases), String.join(", ", skipped)));
     }

@@ -17,6 +17,9 @@ import java.nio.file.Path;
  * busy: a ratio depends on the load, not only on noise that alternating rounds average out.
  */
 final class OtherLoad {
+    /** The most CPU, in cores, that other programs may use in a round that counts as quiet. */
+    static final double QUIET_CORES = 0.15;
+
     private final long busy;
     private final long all;
     private final long own;
@@ -57,13 +60,14 @@ final class OtherLoad {
     }
 
     /**
-     * Whether other programs stayed off the CPUs between {@code before} and this: at most 5% of
-     * all CPUs' ticks went to them (ticks are sampled, 10 ms apart on each CPU, so a round of
-     * 25 ms on 2 CPUs has about 5 and must have none of theirs). A program busy on one core of
+     * Whether other programs stayed (nearly) off the CPUs between {@code before} and this: they
+     * took at most {@value #QUIET_CORES} cores' worth of the ticks. Ticks are sampled 10 ms
+     * apart on each CPU: a round of 25 ms on 2 CPUs has about 5 and must have none of theirs, one
+     * of 100 ms may have one (a kernel thread's, or a sampler's). A program busy on one core of
      * two takes half of them.
      */
-    boolean quietSince(OtherLoad before) {
-        return before != null && othersTicksSince(before) <= 0.05 * (all - before.all);
+    boolean quietSince(OtherLoad before, int cpus) {
+        return before != null && othersTicksSince(before) <= QUIET_CORES / cpus * (all - before.all);
     }
 
     private double othersTicksSince(OtherLoad before) {

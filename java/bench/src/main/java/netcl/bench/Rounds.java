@@ -63,7 +63,7 @@ record Rounds(int minRounds, int warmup, long batchNanos, long budgetNanos) {
                 ms[c][r] = times[c];
             }
             // Where /proc cannot tell, every round counts as quiet: none can be told apart.
-            quiet[r] = after == null || after.quietSince(before);
+            quiet[r] = after == null || after.quietSince(before, cpus);
             otherCores[r] = after == null ? Double.NaN : after.coresSince(before, cpus);
             if (r + 1 >= minRounds) {
                 double[][] sofarMs = new double[k][];
