@@ -6,7 +6,8 @@ left, plain RMSProp's bandwidth for netcl's `RMSProp.step()` and the faster Java
 all threads); right, the one-thread java-loop's time / netcl's time for each variant, the
 median of the per-round ratios with its quartiles as bars, against the 1.0 line (and the 1.5
 aimed at from 2^16 floats). The ResNet-50 list is drawn as stars at its total size; a hollow
-marker is a case whose ratios come from busy rounds (other programs used the CPUs). matplotlib is imported lazily so that the report works without it.
+marker is a case whose ratios come from busy rounds (other programs used the CPUs). matplotlib
+is imported lazily so that the report works without it.
 """
 
 import rounds

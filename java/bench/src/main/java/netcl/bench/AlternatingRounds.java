@@ -94,9 +94,9 @@ public final class AlternatingRounds {
         }
         Files.writeString(json, String.format(Locale.ROOT,
                 "{\"tool\": \"alternating-rounds\", \"quick\": %b, \"min_rounds\": %d, \"warmup_rounds\": %d, "
-                        + "\"batch_ms\": %d, \"budget_s\": %.1f, \"precision\": %.3f, \"quiet_cores\": %.2f, \"threads\": %d, "
-                        + "\"jdk\": %s, "
-                        + "\"loadavg_before\": %s, \"loadavg_after\": %s,%n \"cases\": [%n  %s],%n \"skipped\": [%s]}%n",
+                        + "\"batch_ms\": %d, \"budget_s\": %.1f, \"precision\": %.3f, \"quiet_cores\": %.2f, "
+                        + "\"threads\": %d, \"jdk\": %s, \"loadavg_before\": %s, \"loadavg_after\": %s,%n"
+                        + " \"cases\": [%n  %s],%n \"skipped\": [%s]}%n",
                 quick, rounds.minRounds(), rounds.warmup(), BATCH_NANOS / 1_000_000, rounds.budgetNanos() / 1e9,
                 PRECISION, OtherLoad.QUIET_CORES, Runtime.getRuntime().availableProcessors(),
                 quote(System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version")),
