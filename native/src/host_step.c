@@ -119,6 +119,20 @@ static uint64_t part_start(uint64_t elements, unsigned part, unsigned parts)
 }
 
 /*
+ * A part's share [from, to) of the tensor that starts at element *at of the step's element
+ * order and has numel elements, given the part's range [begin, end); advances *at past the
+ * tensor. Returns whether the share is not empty.
+ */
+static int part_of_tensor(uint64_t begin, uint64_t end, uint64_t *at, uint64_t numel,
+                          uint64_t *from, uint64_t *to)
+{
+    *from = begin > *at ? begin - *at : 0;
+    *to = end - *at < numel ? end - *at : numel;
+    *at += numel;
+    return *from < *to;
+}
+
+/*
  * Consecutive tensors of a group whose data, gradient and every kind of state each continue
  * where the previous tensor's end (slices of one allocation, stepped together from the start)
  * are one run: one call of the vectorized loop instead of one per tensor, which for many small
@@ -156,10 +170,8 @@ static void run_part(void *arg, unsigned part, unsigned parts)
             if (!has_grad(t)) {
                 continue;
             }
-            const uint64_t from = begin > at ? begin - at : 0;
-            const uint64_t to = end - at < t->numel ? end - at : t->numel;
-            at += t->numel;
-            if (from >= to) {
+            uint64_t from, to;
+            if (!part_of_tensor(begin, end, &at, t->numel, &from, &to)) {
                 continue;
             }
             const param_slot *slot = &st->slots[i];
@@ -295,10 +307,8 @@ static void run_grad_part(void *arg, unsigned part, unsigned parts)
         if (t->grad == NULL) {
             continue;
         }
-        const uint64_t from = begin > at ? begin - at : 0;
-        const uint64_t to = end - at < t->numel ? end - at : t->numel;
-        at += t->numel;
-        if (from >= to) {
+        uint64_t from, to;
+        if (!part_of_tensor(begin, end, &at, t->numel, &from, &to)) {
             continue;
         }
         /* The caller's gradient memory: netcl_tensor holds it const for the step only. */
