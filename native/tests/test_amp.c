@@ -11,40 +11,24 @@
 
 enum { CLIP_NONE, CLIP_L2, CLIP_INF };
 
-typedef struct reader {
-    const unsigned char *at, *end;
-    int ok;
-} reader;
-
-static void take(reader *r, void *out, size_t n)
-{
-    if (!r->ok || (size_t)(r->end - r->at) < n) {
-        r->ok = 0;
-        memset(out, 0, n);
-        return;
-    }
-    memcpy(out, r->at, n);
-    r->at += n;
-}
-
-static uint32_t u32(reader *r)
+static uint32_t u32(test_reader *r)
 {
     uint32_t v;
-    take(r, &v, 4);
+    test_take(r, &v, 4);
     return v;
 }
 
-static double f64(reader *r)
+static double f64(test_reader *r)
 {
     double v;
-    take(r, &v, 8);
+    test_take(r, &v, 8);
     return v;
 }
 
-static float f32(reader *r)
+static float f32(test_reader *r)
 {
     float v;
-    take(r, &v, 4);
+    test_take(r, &v, 4);
     return v;
 }
 
@@ -64,7 +48,7 @@ static int same_half(uint16_t a, uint16_t b, int dtype)
 }
 
 /* Compares `n` values of `dtype` at `actual` with the next ones in the file. */
-static size_t diffs_in(reader *r, const void *actual, uint32_t n, int dtype)
+static size_t diffs_in(test_reader *r, const void *actual, uint32_t n, int dtype)
 {
     size_t diffs = 0;
     for (uint32_t k = 0; k < n; ++k) {
@@ -72,7 +56,7 @@ static size_t diffs_in(reader *r, const void *actual, uint32_t n, int dtype)
             diffs += !same_float(((const float *)actual)[k], f32(r));
         } else {
             uint16_t expected;
-            take(r, &expected, 2);
+            test_take(r, &expected, 2);
             diffs += !same_half(((const uint16_t *)actual)[k], expected, dtype);
         }
     }
@@ -81,20 +65,15 @@ static size_t diffs_in(reader *r, const void *actual, uint32_t n, int dtype)
 
 static void replay(netcl_context *ctx, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        CHECK(0, "cannot open %s", path);
+    size_t size = 0;
+    unsigned char *bytes = test_read_file(path, &size);
+    if (bytes == NULL) {
+        CHECK(0, "cannot read %s", path);
         return;
     }
-    fseek(f, 0, SEEK_END);
-    const long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *bytes = malloc((size_t)size);
-    CHECK(fread(bytes, 1, (size_t)size, f) == (size_t)size, "%s: short read", path);
-    fclose(f);
-    reader r = {bytes, bytes + size, 1};
+    test_reader r = {bytes, bytes + size, 1};
     char magic[4];
-    take(&r, magic, 4);
+    test_take(&r, magic, 4);
     CHECK(memcmp(magic, "NCAM", 4) == 0 && u32(&r) == 1, "%s: bad header", path);
     const uint32_t steps = u32(&r), group_count = u32(&r), count = u32(&r), clip = u32(&r);
     const double max_norm = f64(&r);
@@ -122,7 +101,7 @@ static void replay(netcl_context *ctx, const char *path)
         groups[g].count++;
     }
     for (uint32_t i = 0; i < count; ++i) {
-        take(&r, tensors[i].data, numel[i] * (tensors[i].dtype == NETCL_FP32 ? 4u : 2u));
+        test_take(&r, tensors[i].data, numel[i] * (tensors[i].dtype == NETCL_FP32 ? 4u : 2u));
     }
     netcl_rmsprop *opt = NULL;
     REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
@@ -132,7 +111,7 @@ static void replay(netcl_context *ctx, const char *path)
         f32(&r);
         const float inv_scale = f32(&r);
         for (uint32_t i = 0; i < count; ++i) {
-            take(&r, (void *)tensors[i].grad, numel[i] * (tensors[i].dtype == NETCL_FP32 ? 4u : 2u));
+            test_take(&r, (void *)tensors[i].grad, numel[i] * (tensors[i].dtype == NETCL_FP32 ? 4u : 2u));
         }
         const uint32_t found_inf = u32(&r);
         REQUIRE_OK(netcl_rmsprop_grad_stats(opt, tensors, count, inv_scale, stats));
@@ -192,7 +171,7 @@ static void replay(netcl_context *ctx, const char *path)
     }
     for (uint32_t i = 0; i < count && r.ok; ++i) {
         uint64_t step;
-        take(&r, &step, 8);
+        test_take(&r, &step, 8);
         netcl_param_state st;
         REQUIRE_OK(netcl_rmsprop_get_state(opt, i, &st));
         CHECK(st.step == step, "%s: tensor %u: step %llu, PyTorch %llu", path, i,

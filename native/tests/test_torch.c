@@ -8,40 +8,6 @@
 
 #include "test_util.h"
 
-typedef struct reader {
-    const unsigned char *at, *end;
-    int ok;
-} reader;
-
-static void take(reader *r, void *out, size_t bytes)
-{
-    if (!r->ok || (size_t)(r->end - r->at) < bytes) {
-        r->ok = 0;
-        memset(out, 0, bytes);
-        return;
-    }
-    memcpy(out, r->at, bytes);  /* the files are little-endian, like x86-64 */
-    r->at += bytes;
-}
-
-static unsigned char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *bytes = malloc(*size);
-    if (bytes != NULL && fread(bytes, 1, *size, f) != *size) {
-        free(bytes);
-        bytes = NULL;
-    }
-    fclose(f);
-    return bytes;
-}
-
 /*
  * Counts the values that differ: in bits, except that a NaN only has to meet a NaN. IEEE 754 leaves
  * the sign and payload of an arithmetic NaN result open, and compilers use that freedom: with
@@ -68,30 +34,30 @@ static int alternate_paths;
 static void replay(netcl_context *ctx, const char *path)
 {
     size_t size = 0;
-    unsigned char *bytes = read_file(path, &size);
+    unsigned char *bytes = test_read_file(path, &size);
     CHECK(bytes != NULL, "cannot read %s", path);
     if (bytes == NULL) {
         return;
     }
-    reader r = {bytes, bytes + size, 1};
+    test_reader r = {bytes, bytes + size, 1};
     char magic[4];
     uint32_t version, numel, steps, centered, maximize;
     double alpha, eps, weight_decay, momentum;
-    take(&r, magic, 4);
-    take(&r, &version, 4);
-    take(&r, &numel, 4);
-    take(&r, &steps, 4);
-    take(&r, &centered, 4);
-    take(&r, &maximize, 4);
-    take(&r, &alpha, 8);
-    take(&r, &eps, 8);
-    take(&r, &weight_decay, 8);
-    take(&r, &momentum, 8);
+    test_take(&r, magic, 4);
+    test_take(&r, &version, 4);
+    test_take(&r, &numel, 4);
+    test_take(&r, &steps, 4);
+    test_take(&r, &centered, 4);
+    test_take(&r, &maximize, 4);
+    test_take(&r, &alpha, 8);
+    test_take(&r, &eps, 8);
+    test_take(&r, &weight_decay, 8);
+    test_take(&r, &momentum, 8);
     CHECK(r.ok && memcmp(magic, "NCTJ", 4) == 0 && version == 1, "%s: bad header", path);
     float *param = test_alloc_floats(numel), *grad = test_alloc_floats(numel);
     float *expected = test_alloc_floats(numel), *state = test_alloc_floats(numel);
     float *actual[3] = {test_alloc_floats(numel), test_alloc_floats(numel), test_alloc_floats(numel)};
-    take(&r, param, numel * sizeof(float));
+    test_take(&r, param, numel * sizeof(float));
     netcl_rmsprop *opt = NULL;
     REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
     netcl_param_group h = test_default_group(0, 1);
@@ -103,12 +69,12 @@ static void replay(netcl_context *ctx, const char *path)
     h.maximize = (int32_t)maximize;
     for (uint32_t step = 0; step < steps && r.ok; ++step) {
         uint32_t has_grad;
-        take(&r, &h.lr, 8);
-        take(&r, &has_grad, 4);
+        test_take(&r, &h.lr, 8);
+        test_take(&r, &has_grad, 4);
         if (has_grad) {
-            take(&r, grad, numel * sizeof(float));
+            test_take(&r, grad, numel * sizeof(float));
         }
-        take(&r, expected, numel * sizeof(float));
+        test_take(&r, expected, numel * sizeof(float));
         const netcl_tensor t = test_host_tensor(param, has_grad ? grad : NULL, numel);
         if (alternate_paths) {
             REQUIRE_OK(netcl_rmsprop_set_path(opt, step % 2 ? NETCL_PATH_KERNEL : NETCL_PATH_HOST));
@@ -119,7 +85,7 @@ static void replay(netcl_context *ctx, const char *path)
               diffs, numel);
     }
     uint64_t expected_step;
-    take(&r, &expected_step, 8);
+    test_take(&r, &expected_step, 8);
     netcl_param_state st;
     REQUIRE_OK(netcl_rmsprop_get_state(opt, 0, &st));
     CHECK(st.step == expected_step, "%s: step count %llu, PyTorch %llu", path,
@@ -129,7 +95,7 @@ static void replay(netcl_context *ctx, const char *path)
     const int present[3] = {1, momentum > 0.0, (int)centered};
     for (int b = 0; b < 3; ++b) {
         if (present[b]) {
-            take(&r, state, numel * sizeof(float));
+            test_take(&r, state, numel * sizeof(float));
             const size_t diffs = count_diffs(actual[b], state, numel);
             CHECK(diffs == 0, "%s: %s: %zu of %u values differ from PyTorch", path, names[b], diffs,
                   numel);

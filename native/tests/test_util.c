@@ -63,3 +63,32 @@ netcl_tensor test_host_tensor(void *data, const void *grad, uint64_t numel)
     t.numel = numel;
     return t;
 }
+
+void test_take(test_reader *r, void *out, size_t bytes)
+{
+    if (!r->ok || (size_t)(r->end - r->at) < bytes) {
+        r->ok = 0;
+        memset(out, 0, bytes);
+        return;
+    }
+    memcpy(out, r->at, bytes);  /* the files are little-endian, like x86-64 */
+    r->at += bytes;
+}
+
+unsigned char *test_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    *size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bytes = malloc(*size ? *size : 1);
+    if (bytes != NULL && fread(bytes, 1, *size, f) != *size) {
+        free(bytes);
+        bytes = NULL;
+    }
+    fclose(f);
+    return bytes;
+}

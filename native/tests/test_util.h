@@ -34,6 +34,17 @@ extern int test_checks;
         }                                                                                  \
     } while (0)
 
+/* Reads a little-endian data file (the committed trajectories) value by value: a read past
+ * the end clears `ok` and yields zeros. */
+typedef struct test_reader {
+    const unsigned char *at, *end;
+    int ok;
+} test_reader;
+void test_take(test_reader *r, void *out, size_t bytes);
+
+/* A whole file in memory (free with free()), or NULL. */
+unsigned char *test_read_file(const char *path, size_t *size);
+
 /* Prints the summary line and returns the process exit code. */
 int test_finish(const char *name);
 
