@@ -419,6 +419,23 @@ NETCL_API netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, 
 NETCL_API netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t index,
                                                  uint64_t numel, float *master);
 
+/* One of a parameter's state buffers (see netcl_param_state for which ones exist). */
+enum netcl_state_buffer {
+    NETCL_STATE_SQUARE_AVG = 0,
+    NETCL_STATE_MOMENTUM_BUFFER = 1,
+    NETCL_STATE_GRAD_AVG = 2,
+    NETCL_STATE_MASTER = 3
+};
+
+/*
+ * Copies elements first .. first+count-1 of one state buffer (a netcl_state_buffer) of a
+ * parameter out to `out` (count floats), so that a large state can stream through a small
+ * buffer, as a checkpoint writes it to a file. The buffer must exist and hold the range.
+ */
+NETCL_API netcl_status netcl_rmsprop_read_state_range(const netcl_rmsprop *optimizer,
+                                                      uint32_t index, int32_t buffer,
+                                                      uint64_t first, uint64_t count, float *out);
+
 /*
  * Replaces a parameter's state: NULL buffers are absent; square_avg == NULL with step == 0
  * clears the state. The values are copied exactly. step is at most 2^63 - 1 (a step past it is
