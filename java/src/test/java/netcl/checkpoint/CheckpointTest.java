@@ -143,6 +143,53 @@ class CheckpointTest {
     }
 
     @Test
+    void aSaveRemovesDeadSavesLeftoversButNotALiveSaversFile() throws IOException {
+        Path file = dir.resolve("run.safetensors");
+        Path dead = dir.resolve(".run.safetensors.0123456789abcdef.tmp");
+        Path live = dir.resolve(".run.safetensors.fedcba9876543210.tmp");
+        List<Path> notLeftovers = List.of(dir.resolve(".run.safetensors.backup.tmp"),
+                dir.resolve(".run.safetensors.0123456789ABCDEF.tmp"), dir.resolve("run.safetensors.0123456789abcdef.tmp"),
+                dir.resolve(".other.safetensors.0123456789abcdef.tmp"), dir.resolve(".run.safetensors.0123456789abcdef.tmp.x"));
+        Files.write(dead, new byte[] {1, 2, 3});
+        for (Path p : notLeftovers) {
+            Files.write(p, new byte[] {4});
+        }
+        try (TrainingState a = new TrainingState(1); PosixFile liveSave = PosixFile.create(live)) {
+            liveSave.lock(true);   // what a save in progress holds, here or in another process
+            a.steps(0, 1);
+            Checkpoint.save(file, a.optimizer);
+            assertFalse(Files.exists(dead), "a dead save's leftover stays");
+            assertTrue(Files.exists(live), "a live save's temporary file was removed");
+            liveSave.close();      // that save died
+            Checkpoint.save(file, a.optimizer);
+            assertFalse(Files.exists(live), "the dead save's leftover stays");
+            try (Stream<Path> files = Files.list(dir)) {
+                assertEquals(Stream.concat(Stream.of(file), notLeftovers.stream()).sorted().toList(), files.sorted().toList());
+            }
+            for (Path p : notLeftovers) {
+                assertArrayEquals(new byte[] {4}, Files.readAllBytes(p));
+            }
+        }
+    }
+
+    @Test
+    void aSaveThatFailsWhileWritingKeepsTheOldFileAndLeavesNoTemporaryFile() throws IOException {
+        Path file = dir.resolve("kept.safetensors");
+        try (TrainingState a = new TrainingState(1)) {
+            a.steps(0, 2);
+            Checkpoint.save(file, a.optimizer);
+            byte[] before = Files.readAllBytes(file);
+            a.optimizer.close();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> Checkpoint.save(file, a.optimizer));
+            assertTrue(e.getMessage().contains("closed"), e.getMessage());
+            assertArrayEquals(before, Files.readAllBytes(file));
+            try (Stream<Path> files = Files.list(dir)) {
+                assertEquals(List.of(file), files.toList());
+            }
+        }
+    }
+
+    @Test
     void reservedNamesAndClosedTensorsAreRefusedBeforeWriting() throws IOException {
         Path file = dir.resolve("refused.safetensors");
         try (TrainingState a = new TrainingState(1)) {
