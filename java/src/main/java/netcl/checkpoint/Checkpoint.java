@@ -33,10 +33,12 @@ import netcl.optim.SegmentStateDict;
  * }</pre>
  *
  * <p>Saving is atomic: the file is either the complete old or the complete new checkpoint,
- * whenever the process dies. State moves between the device and the file through the file's
- * mapping, never through {@code float[]}. Loading checks the whole file, and that it fits the
- * optimizer and the tensors, before it changes anything; a problem is a
- * {@link CheckpointException} naming the file. The file layout: {@code docs/checkpoints.md}.
+ * whenever the process dies. State goes from the device to the file through a 1 MiB native
+ * buffer ({@link RMSProp#readState}; steps from other threads wait for it), and comes back from
+ * the file's mapping, never through {@code float[]} nor a second copy of the whole state.
+ * Loading checks the whole file, and that it fits the optimizer and the tensors, before it
+ * changes anything; a problem is a {@link CheckpointException} naming the file. The file
+ * layout: {@code docs/checkpoints.md}.
  */
 public final class Checkpoint {
     private static final ValueLayout.OfLong LENGTH = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
