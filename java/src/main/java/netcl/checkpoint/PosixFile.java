@@ -23,6 +23,7 @@ import java.nio.file.Path;
  * second open of it in the same process conflicts with it.
  */
 final class PosixFile implements AutoCloseable {
+    // Linux's values on x86-64, the platform netcl's jar carries a library for (O_NOFOLLOW differs on ARM).
     private static final int O_RDONLY = 0;
     private static final int O_WRONLY = 01;
     private static final int O_CREAT = 0100;
