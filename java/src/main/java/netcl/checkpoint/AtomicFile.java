@@ -67,15 +67,23 @@ final class AtomicFile {
     private static PosixFile createTemporary(Path folder, String name) throws IOException {
         while (true) {
             Path candidate = folder.resolve(temporaryName(name));
+            PosixFile file;
             try {
-                PosixFile file = PosixFile.create(candidate);
-                file.lock(true);
-                if (Files.exists(candidate, LinkOption.NOFOLLOW_LINKS)) {
-                    return file;
-                }
-                file.close();
+                file = PosixFile.create(candidate);
             } catch (FileAlreadyExistsException e) {
-                // another writer's name: draw again
+                continue;  // another writer's name: draw again
+            }
+            boolean ours = false;
+            try {
+                file.lock(true);
+                ours = Files.exists(candidate, LinkOption.NOFOLLOW_LINKS);
+            } finally {
+                if (!ours) {
+                    file.close();  // unlocked, a file left here is a leftover the next save removes
+                }
+            }
+            if (ours) {
+                return file;
             }
         }
     }

@@ -14,6 +14,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -185,6 +186,20 @@ class CheckpointTest {
             assertArrayEquals(before, Files.readAllBytes(file));
             try (Stream<Path> files = Files.list(dir)) {
                 assertEquals(List.of(file), files.toList());
+            }
+        }
+    }
+
+    @Test
+    void savingIntoAMissingFolderNamesTheFileAndCreatesNothing() throws IOException {
+        Path file = dir.resolve("missing").resolve("run.safetensors");
+        try (TrainingState a = new TrainingState(1)) {
+            a.steps(0, 1);
+            NoSuchFileException e = assertThrows(NoSuchFileException.class, () -> Checkpoint.save(file, a.optimizer));
+            assertTrue(e.getMessage().contains(dir.resolve("missing").toString()), e.getMessage());
+            assertTrue(e.getMessage().contains("No such file or directory"), e.getMessage());
+            try (Stream<Path> files = Files.list(dir)) {
+                assertEquals(0, files.count());
             }
         }
     }
