@@ -38,7 +38,6 @@ final class OptimizerEntries {
     static final String STATE_PREFIX = "state.";
     /** The loss scaler's state ({@code scaler.scale}, ...): see {@link ScalerEntries}. */
     static final String SCALER_PREFIX = "scaler.";
-    static final String SQUARE_AVG = "square_avg";
     static final String STEP = "step";
     /** The state buffers by their names in the file. */
     private static final Map<String, StateBuffer> BUFFERS = Arrays.stream(StateBuffer.values())
@@ -61,7 +60,7 @@ final class OptimizerEntries {
         return buffer.name().toLowerCase(Locale.ROOT);
     }
 
-    static String name(int index, String buffer) {
+    static String name(long index, String buffer) {
         return STATE_PREFIX + index + "." + buffer;
     }
 
@@ -204,7 +203,7 @@ final class OptimizerEntries {
             long id = Long.parseLong(m.group(1));
             if (!buffers.containsKey(id)) {
                 throw new CheckpointException(path, "__metadata__ has " + key + " but the file has no tensor "
-                        + STATE_PREFIX + id + "." + SQUARE_AVG);
+                        + name(id, fileName(StateBuffer.SQUARE_AVG)));
             }
             steps.put(id, step(path, key, e.getValue()));
         }
@@ -214,7 +213,7 @@ final class OptimizerEntries {
             long id = e.getKey();
             MemorySegment[] b = e.getValue();
             if (b[StateBuffer.SQUARE_AVG.ordinal()] == null) {
-                throw new CheckpointException(path, "missing required tensor " + STATE_PREFIX + id + "." + SQUARE_AVG
+                throw new CheckpointException(path, "missing required tensor " + name(id, fileName(StateBuffer.SQUARE_AVG))
                         + " (the file has other state of parameter " + id + ")");
             }
             Long step = steps.get(id);
