@@ -910,8 +910,8 @@ public final class RMSProp implements Optimizer {
      * around them ({@code synchronized (opt) {...}}): a step from another thread waits for it.
      *
      * @throws IllegalArgumentException the parameter has no such buffer (see {@link #stateInfo()}),
-     *                                  the range goes beyond it, or {@code out} is not a native,
-     *                                  writable, 4-byte aligned segment of whole floats
+     *                                  the range goes beyond it, or {@code out} is not an open,
+     *                                  native, writable, 4-byte aligned segment of whole floats
      */
     public synchronized void readState(int index, StateBuffer buffer, long first, MemorySegment out) {
         checkOpen();
@@ -919,10 +919,10 @@ public final class RMSProp implements Optimizer {
             if (buffer == null || out == null) {
                 throw new IllegalArgumentException("buffer and out must not be null");
             }
-            if (!out.isNative() || out.isReadOnly() || out.byteSize() % Float.BYTES != 0
+            if (!out.scope().isAlive() || !out.isNative() || out.isReadOnly() || out.byteSize() % Float.BYTES != 0
                     || out.address() % Float.BYTES != 0) {
-                throw new IllegalArgumentException("out is " + out + "; it must be a native, writable, 4-byte "
-                        + "aligned segment of whole floats");
+                throw new IllegalArgumentException("out is " + out + "; it must be an open, native, writable, "
+                        + "4-byte aligned segment of whole floats");
             }
             ParamStateInfo info = index >= 0 && index < params.length ? stateInfo(index) : null;
             if (info == null || !buffer.isIn(info)) {

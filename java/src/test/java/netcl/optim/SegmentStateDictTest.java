@@ -175,6 +175,10 @@ class SegmentStateDictTest {
             MemorySegment out = Tensors.allocate(arena, 8);
             out.fill((byte) 0x55);
             MemorySegment misaligned = arena.allocate(40, 8).asSlice(2, 32);
+            MemorySegment closed;
+            try (Arena gone = Arena.ofConfined()) {
+                closed = gone.allocate(32, 4);
+            }
             Map<String, Runnable> bad = new LinkedHashMap<>();
             bad.put("no such parameter", () -> m.opt.readState(3, StateBuffer.SQUARE_AVG, 0, out));
             bad.put("negative index", () -> m.opt.readState(-1, StateBuffer.SQUARE_AVG, 0, out));
@@ -187,6 +191,7 @@ class SegmentStateDictTest {
             bad.put("heap", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, MemorySegment.ofArray(new float[8])));
             bad.put("read-only", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, out.asReadOnly()));
             bad.put("misaligned", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, misaligned));
+            bad.put("closed", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, closed));
             bad.put("part of a float", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, out.asSlice(0, 6)));
             bad.put("null buffer", () -> m.opt.readState(1, null, 0, out));
             bad.put("null out", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, null));
