@@ -373,8 +373,8 @@ NETCL_API netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer,
  *    queue, or commands waiting for the event. netcl_buffer_read and _write on the same context
  *    are. Host tensors are allowed under the same rule for their memory.
  *  - netcl waits for the step itself where it touches state from the host: netcl_rmsprop_step,
- *    read_state, write_state and load_state wait for it first. get_state and get_param_count
- *    count it at once. An enqueue that creates state or a new launch plan (a first step, other
+ *    read_state, read_state_range, read_master, write_state and load_state wait for it first.
+ *    get_state and get_param_count count it at once. An enqueue that creates state or a new launch plan (a first step, other
  *    tensors) may wait for work queued before it; steady-state enqueues never wait.
  *    netcl_rmsprop_destroy waits for the optimizer's enqueued steps.
  *  - Errors: every argument, the wait list included (no NULL entry, wait_events NULL exactly
