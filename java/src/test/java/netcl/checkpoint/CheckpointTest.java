@@ -16,16 +16,23 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import netcl.optim.ParamState;
+import netcl.optim.Parameter;
+import netcl.optim.RMSProp;
 import netcl.optim.StateDict;
+import netcl.optim.Tensors;
 
 /** Saving and loading whole training states: exact round trips, the file's layout, what it refuses to write. */
 class CheckpointTest {
@@ -188,6 +195,67 @@ class CheckpointTest {
                 assertEquals(List.of(file), files.toList());
             }
         }
+    }
+
+    /**
+     * A save while another thread steps writes one step's state: the steps in the file and every
+     * buffer are those of an optimizer stepped that many times on the same (constant) gradients.
+     */
+    @Test
+    void aSaveWhileAnotherThreadStepsIsOneStepsState() throws Exception {
+        Path file = dir.resolve("snapshot.safetensors");
+        int[] sizes = {300_000, 100_000};
+        try (Arena arena = Arena.ofShared()) {
+            List<Parameter> stepped = new ArrayList<>();
+            List<Parameter> reference = new ArrayList<>();
+            for (int i = 0; i < sizes.length; i++) {
+                MemorySegment grad = Tensors.of(arena, TrainingState.random(10 + i, sizes[i]));
+                stepped.add(Parameter.wrap(Tensors.of(arena, TrainingState.random(i, sizes[i])), grad));
+                reference.add(Parameter.wrap(Tensors.of(arena, TrainingState.random(i, sizes[i])), grad));
+            }
+            try (RMSProp opt = RMSProp.builder().momentum(0.9).centered(true).build(stepped);
+                 RMSProp ref = RMSProp.builder().momentum(0.9).centered(true).build(reference)) {
+                opt.step();   // state from the first save on
+                AtomicBoolean stop = new AtomicBoolean();
+                Thread stepper = new Thread(() -> {
+                    while (!stop.get()) {
+                        opt.step();
+                    }
+                });
+                stepper.start();
+                long refSteps = 0;
+                Set<Long> seen = new HashSet<>();
+                try {
+                    for (int save = 0; save < 12; save++) {
+                        Checkpoint.save(file, opt);
+                        try (Arena read = Arena.ofConfined()) {
+                            SafetensorsFile f = SafetensorsFile.open(file, read);
+                            long steps = Long.parseLong(f.metadata().get("state.0.step"));
+                            assertEquals(Long.toString(steps), f.metadata().get("state.1.step"));
+                            for (; refSteps < steps; refSteps++) {
+                                ref.step();
+                            }
+                            StateDict expected = ref.stateDict();
+                            for (int i = 0; i < sizes.length; i++) {
+                                ParamState e = expected.state().get(i);
+                                assertArrayEquals(e.squareAvg(), floats(f, "state." + i + ".square_avg"), "step " + steps);
+                                assertArrayEquals(e.momentumBuffer(), floats(f, "state." + i + ".momentum_buffer"));
+                                assertArrayEquals(e.gradAvg(), floats(f, "state." + i + ".grad_avg"));
+                            }
+                            seen.add(steps);
+                        }
+                    }
+                } finally {
+                    stop.set(true);
+                    stepper.join();
+                }
+                assertTrue(seen.size() > 1, "the other thread stepped between saves: " + seen);
+            }
+        }
+    }
+
+    private static float[] floats(SafetensorsFile f, String name) {
+        return f.tensors().get(name).data().toArray(ValueLayout.JAVA_FLOAT);
     }
 
     @Test
