@@ -110,15 +110,22 @@ final class PosixFile implements AutoCloseable {
         for (long done = 0; done < bytes.byteSize(); ) {
             MemorySegment rest = bytes.asSlice(done);
             long at = position + done;
-            done += checked(run(state -> (long) PWRITE.invokeExact(state, fd, rest, rest.byteSize(), at)),
+            long n = checked(run(state -> (long) PWRITE.invokeExact(state, fd, rest, rest.byteSize(), at)),
                     "writing", path);
+            if (n == 0) {
+                throw new IOException("writing " + path + " failed: the file system took no bytes");
+            }
+            done += n;
         }
     }
 
-    /** Starts writing bytes {@code position .. position + length - 1} to the disk, without waiting. */
-    void startWriteback(long position, long length) throws IOException {
-        checked(run(state -> (int) SYNC_FILE_RANGE.invokeExact(state, fd, position, length, SYNC_FILE_RANGE_WRITE)),
-                "starting the writeback of", path);
+    /**
+     * Starts writing bytes {@code position .. position + length - 1} to the disk, without waiting.
+     * Only a head start: where it fails (a file system or sandbox without it), {@link #sync}
+     * still writes everything and reports any error.
+     */
+    void startWriteback(long position, long length) {
+        run(state -> (int) SYNC_FILE_RANGE.invokeExact(state, fd, position, length, SYNC_FILE_RANGE_WRITE));
     }
 
     /** Waits until the file's data and metadata are on the disk. */
