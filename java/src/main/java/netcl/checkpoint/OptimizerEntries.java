@@ -1,6 +1,7 @@
 package netcl.checkpoint;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -8,6 +9,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -58,16 +60,16 @@ final class OptimizerEntries {
     }
 
     /**
-     * What saving {@code optimizer} writes, fixed before any value is copied: its metadata and
-     * its state tensors in the order {@link RMSProp#stateDict(java.lang.foreign.SegmentAllocator)}
-     * requests them.
+     * What saving an optimizer writes, fixed before any value is copied: its metadata and its
+     * state tensors in the order {@link RMSProp#stateDict(SegmentAllocator)} (and a sharded
+     * optimizer's gathered state dict) requests them.
      */
     record Plan(Map<Integer, ParamStateInfo> infos, List<StateDict.GroupState> groups, Map<String, String> metadata,
                 List<Header.Entry> buffers) {
 
-        static Plan of(RMSProp optimizer) {
-            Map<Integer, ParamStateInfo> infos = optimizer.stateInfo();
-            List<StateDict.GroupState> groups = groupStates(optimizer.paramGroups());
+        /** The plan for an optimizer whose state holds {@code infos}, with these groups. */
+        static Plan of(Map<Integer, ParamStateInfo> infos, List<ParamGroup> paramGroups) {
+            List<StateDict.GroupState> groups = groupStates(paramGroups);
             Map<String, String> metadata = new LinkedHashMap<>();
             metadata.put(PARAM_GROUPS, ParamGroupsJson.write(groups));
             List<Header.Entry> buffers = new ArrayList<>();
@@ -95,12 +97,13 @@ final class OptimizerEntries {
 
         /**
          * Copies the optimizer's state into {@code slices} (the planned buffers' places in the
-         * file, in plan order). The copy is one consistent snapshot; if it no longer matches the
-         * plan (a step from another thread in between), it fails and the file is discarded.
+         * file, in plan order) through {@code stateDict}, the optimizer's segment state dict. The
+         * copy is one consistent snapshot; if it no longer matches the plan (a step from another
+         * thread in between), it fails and the file is discarded.
          */
-        void copyState(RMSProp optimizer, List<MemorySegment> slices) {
+        void copyState(Function<SegmentAllocator, SegmentStateDict> stateDict, List<MemorySegment> slices) {
             Iterator<MemorySegment> next = slices.iterator();
-            SegmentStateDict sd = optimizer.stateDict((bytes, alignment) -> {
+            SegmentStateDict sd = stateDict.apply((bytes, alignment) -> {
                 MemorySegment slice = next.hasNext() ? next.next() : null;
                 if (slice == null || slice.byteSize() != bytes) {
                     throw changed();
@@ -149,11 +152,11 @@ final class OptimizerEntries {
     }
 
     /**
-     * The state dict that {@code file} holds for {@code optimizer}, its tensors still in the
-     * file's mapping; every entry is checked against the format and against the optimizer's
-     * groups and parameters, so loading it cannot fail on the file's account.
+     * The state dict that {@code file} holds for an optimizer with groups {@code mine}, its
+     * tensors still in the file's mapping; every entry is checked against the format and against
+     * the optimizer's groups and parameters, so loading it cannot fail on the file's account.
      */
-    static SegmentStateDict read(SafetensorsFile file, RMSProp optimizer) throws CheckpointException {
+    static SegmentStateDict read(SafetensorsFile file, List<ParamGroup> mine) throws CheckpointException {
         Path path = file.path();
         Map<String, String> metadata = file.metadata();
         checkVersion(path, metadata.get(VERSION_KEY));
@@ -162,7 +165,6 @@ final class OptimizerEntries {
             throw new CheckpointException(path, "missing required entry " + PARAM_GROUPS + " in __metadata__");
         }
         List<ParamGroupsJson.Group> groups = ParamGroupsJson.parse(path, groupsJson);
-        List<ParamGroup> mine = optimizer.paramGroups();
         if (groups.size() != mine.size()) {
             throw new CheckpointException(path, "the checkpoint has " + groups.size()
                     + " parameter groups, the optimizer has " + mine.size());

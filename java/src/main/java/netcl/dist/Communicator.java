@@ -143,6 +143,14 @@ public final class Communicator implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether any rank passes {@code true} (collective: one small all-reduce). Ranks that fail
+     * alone would leave the others waiting in the next collective; this lets them fail together.
+     */
+    public boolean anyRank(boolean here) {
+        return allReduceMax(new long[] {here ? 1 : 0})[0] != 0;
+    }
+
     /** Waits until every rank has called it. */
     public synchronized void barrier() {
         checkOpen();
