@@ -79,8 +79,8 @@ public final class ShardedCheckpoint {
         } catch (IllegalArgumentException e) {
             refused = e;
         }
-        Supplier<IOException> notStarted = () -> new IOException(file + ": another rank refused to save the "
-                + "checkpoint (its own exception says why); the file was not written");
+        Supplier<IOException> notStarted = () -> new IOException(file + ": another rank could not start "
+                + "saving the checkpoint (its own exception says why); the file was not written");
         Supplier<IOException> notWritten = () -> new IOException(file + ": rank " + WRITER + " could not write "
                 + "the checkpoint (its own exception says why); the file was not replaced");
         if (comm.rank() != WRITER) {

@@ -1,13 +1,21 @@
 package netcl.dist;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
+import netcl.checkpoint.Checkpoint;
+import netcl.checkpoint.ShardedCheckpoint;
+import netcl.checkpoint.Tensor;
 import netcl.optim.ParamGroup;
 import netcl.optim.ParamState;
 import netcl.optim.Parameter;
@@ -29,7 +37,16 @@ import netcl.optim.Tensors;
  *       reference.</li>
  *   <li>{@code mismatch}: ranks that differ in parameter count, sizes or options, and a gradient
  *       present on one rank only: each must fail on every rank with a clear message.</li>
- *   <li>{@code kill}: steps forever; rank 1 SIGKILLs itself inside a step.</li>
+ *   <li>{@code checkpoint UNTIL MID_AT MID FINAL [RESUME]}: trains sharded up to step UNTIL, from
+ *       step 0 or from the checkpoint RESUME (of any number of ranks, or of one process; it holds
+ *       the step it was saved before), saving to MID before step MID_AT and to FINAL at the end;
+ *       {@link #singleProcess} is the same run in one process.</li>
+ *   <li>{@code refusals DIR}: checkpoints that one rank or every rank cannot save or load (bad
+ *       arguments on one rank, a missing folder, a missing file on one rank, another model's
+ *       file): every rank must throw, with nothing changed and no file replaced; then the ranks
+ *       still save, load and step together.</li>
+ *   <li>{@code kill FILE}: saves a checkpoint to FILE before every step, steps forever; rank 1
+ *       SIGKILLs itself inside step {@link #KILL_STEP}.</li>
  *   <li>{@code signals}: MPI running, then many implicit null checks (SIGSEGV inside the JVM) and
  *       collections: the JVM's own handlers must still be in place.</li>
  * </ul>
@@ -50,7 +67,9 @@ public final class MpiScenarios {
             status = switch (args[0]) {
                 case "exact" -> exact(comm, args);
                 case "mismatch" -> mismatch(comm);
-                case "kill" -> kill(comm);
+                case "checkpoint" -> checkpoint(comm, args);
+                case "refusals" -> refusals(comm, Path.of(args[1]));
+                case "kill" -> kill(comm, Path.of(args[1]));
                 case "signals" -> signals(comm);
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
             };
@@ -228,7 +247,7 @@ public final class MpiScenarios {
         return max;
     }
 
-    private static double diff(float x, float y) {
+    static double diff(float x, float y) {
         if (Float.floatToRawIntBits(x) == Float.floatToRawIntBits(y)) {
             return 0;
         }
@@ -322,14 +341,16 @@ public final class MpiScenarios {
         }
     }
 
-    private static int kill(Communicator comm) throws Exception {
+    private static int kill(Communicator comm, Path file) throws Exception {
         try (Arena arena = Arena.ofConfined()) {
-            Model m = Model.create(arena, new long[] {4096, 4096});
-            try (ShardedRMSProp opt = ShardedRMSProp.builder(comm).build(m.params)) {
+            Model m = Model.create(arena, SIZES);
+            try (ShardedRMSProp opt = sharded(comm, m, CHECKPOINTED)) {
                 for (int step = 0; ; step++) {
+                    ShardedCheckpoint.save(file, opt, named(m), Map.of(STEP, Integer.toString(step)));
+                    setRankGradients(m, step, comm.rank());
                     int current = step;
                     opt.step(() -> {
-                        if (comm.rank() == 1 && current == 20) {
+                        if (comm.rank() == 1 && current == KILL_STEP) {
                             System.out.println("KILLING rank 1 (pid " + ProcessHandle.current().pid() + ") in step "
                                     + current);
                             System.out.flush();
@@ -338,6 +359,138 @@ public final class MpiScenarios {
                         return 0;
                     });
                 }
+            }
+        }
+    }
+
+    /** The step that checkpoints record: the number of steps taken before the save. */
+    static final String STEP = "step";
+    /** The step inside which the kill scenario's rank 1 kills itself. */
+    static final int KILL_STEP = 20;
+    /** The checkpointed runs' options: every state buffer (momentum, and grad_avg in group 1). */
+    private static final Options CHECKPOINTED = new Options(0.9, false, 0.01, false);
+
+    /** The model's tensors under the names its checkpoints give them. */
+    private static Map<String, Tensor> named(Model m) {
+        Map<String, Tensor> named = new LinkedHashMap<>();
+        for (int i = 0; i < SIZES.length; i++) {
+            named.put("p" + i, Tensor.f32(m.params.get(i).data()));
+        }
+        return named;
+    }
+
+    private static int checkpoint(Communicator comm, String[] args) throws IOException {
+        int until = Integer.parseInt(args[1]);
+        int midAt = Integer.parseInt(args[2]);
+        Path resume = args.length > 5 ? Path.of(args[5]) : null;
+        try (Arena arena = Arena.ofConfined()) {
+            Model m = Model.create(arena, SIZES);
+            try (ShardedRMSProp opt = sharded(comm, m, CHECKPOINTED)) {
+                int start = resume == null ? 0 : Integer.parseInt(ShardedCheckpoint.load(resume, opt, named(m)).get(STEP));
+                for (int step = start; step < until; step++) {
+                    if (step == midAt) {
+                        ShardedCheckpoint.save(Path.of(args[3]), opt, named(m), Map.of(STEP, Integer.toString(step)));
+                    }
+                    setRankGradients(m, step, comm.rank());
+                    opt.step();
+                }
+                ShardedCheckpoint.save(Path.of(args[4]), opt, named(m), Map.of(STEP, Integer.toString(until)));
+                System.out.println("RESULT rank=" + comm.rank() + " checkpoint from step " + start + " ok=true");
+            }
+        }
+        return 0;
+    }
+
+    private interface CheckpointCall {
+        void run() throws IOException;
+    }
+
+    private static int refusals(Communicator comm, Path dir) throws IOException {
+        int rank = comm.rank();
+        int failures = 0;
+        Path good = dir.resolve("good.safetensors");
+        try (Arena arena = Arena.ofConfined()) {
+            Model m = Model.create(arena, SIZES);
+            Model other = Model.create(arena, new long[] {37, 100, 5, 193, 1000, 65});
+            try (ShardedRMSProp opt = sharded(comm, m, CHECKPOINTED);
+                 ShardedRMSProp otherOpt = sharded(comm, other, CHECKPOINTED)) {
+                for (int step = 0; step < 2; step++) {
+                    setRankGradients(m, step, rank);
+                    opt.step();
+                }
+                ShardedCheckpoint.save(good, opt, named(m), Map.of(STEP, "2"));
+                setRankGradients(other, 0, rank);
+                otherOpt.step();
+                Path otherFile = dir.resolve("other.safetensors");
+                ShardedCheckpoint.save(otherFile, otherOpt);
+                byte[] goodBytes = Files.readAllBytes(good);
+                setRankGradients(m, 2, rank);
+                opt.step();
+                StateDict before = opt.stateDict();
+                float[][] params = values(m);
+                failures += expectRefusal("reserved-on-one-rank", () -> ShardedCheckpoint.save(good, opt, named(m),
+                        Map.of(rank == 1 ? "state.0.step" : STEP, "3")));
+                failures += expectRefusal("missing-folder", () -> ShardedCheckpoint.save(dir.resolve("none/x"), opt));
+                failures += expectRefusal("missing-on-one-rank", () -> ShardedCheckpoint.load(
+                        rank == 1 ? dir.resolve("absent.safetensors") : good, opt, named(m)));
+                failures += expectRefusal("other-model", () -> ShardedCheckpoint.load(otherFile, opt));
+                if (!Arrays.equals(goodBytes, Files.readAllBytes(good))
+                        || maxStateDiff(before, opt.stateDict()) != 0 || !Arrays.deepEquals(params, values(m))) {
+                    System.out.println("RESULT rank=" + rank + " a refused save or load changed something");
+                    failures++;
+                }
+                // Still in step: the checkpoint loads on every rank and the ranks step together.
+                ShardedCheckpoint.load(good, opt, named(m));
+                setRankGradients(m, 2, rank);
+                opt.step();
+                if (maxStateDiff(before, opt.stateDict()) != 0 || !Arrays.deepEquals(params, values(m))) {
+                    System.out.println("RESULT rank=" + rank + " the reloaded step differs");
+                    failures++;
+                }
+            }
+        }
+        System.out.println("RESULT rank=" + rank + " refusals failures=" + failures + " ok=" + (failures == 0));
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static float[][] values(Model m) {
+        float[][] values = new float[SIZES.length][];
+        for (int i = 0; i < SIZES.length; i++) {
+            values[i] = m.params.get(i).data().toArray(ValueLayout.JAVA_FLOAT);
+        }
+        return values;
+    }
+
+    private static int expectRefusal(String name, CheckpointCall call) {
+        try {
+            call.run();
+            System.out.println("RESULT " + name + ": no exception");
+            return 1;
+        } catch (IOException | RuntimeException e) {
+            System.out.println("REFUSAL " + name + ": " + e.getClass().getSimpleName() + ": " + e.getMessage());
+            return 0;
+        }
+    }
+
+    /**
+     * The {@code checkpoint} scenario in one process: {@link RMSProp} stepped with the gradients
+     * averaged over {@code ranks} ranks ((g0 + g1) / 2 for two: bit for bit the sharded run's),
+     * from step 0 or from {@code resume}, saving to {@code mid} (unless it is null) before step
+     * {@code midAt} and to {@code fin} after step {@code until - 1}.
+     */
+    static void singleProcess(int ranks, int until, int midAt, Path mid, Path fin, Path resume) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            Model m = Model.create(arena, SIZES);
+            try (RMSProp opt = reference(m, CHECKPOINTED)) {
+                int start = resume == null ? 0 : Integer.parseInt(Checkpoint.load(resume, opt, null, named(m)).get(STEP));
+                for (int step = start; step < until; step++) {
+                    if (step == midAt) {
+                        Checkpoint.save(mid, opt, named(m), Map.of(STEP, Integer.toString(step)));
+                    }
+                    setAveragedGradients(m, step, ranks);
+                    opt.step();
+                }
+                Checkpoint.save(fin, opt, named(m), Map.of(STEP, Integer.toString(until)));
             }
         }
     }
