@@ -86,6 +86,7 @@ public final class Communicator implements AutoCloseable {
         long total = writeCounts(blockCounts, null);
         checkFloats("send", send, total);
         checkFloats("recv", recv, blockCounts[rank]);
+        checkDisjoint(send, recv);
         long start = System.nanoTime();
         int status = NetclMpi.netcl_mpi_reduce_scatter_sum(handle, send, recv, counts);
         communicationNanos += System.nanoTime() - start;
@@ -119,6 +120,7 @@ public final class Communicator implements AutoCloseable {
         checkFloats("send", send, blockCounts[rank]);
         if (rank == root) {
             checkFloats("recv", recv, total);
+            checkDisjoint(send, recv);
         }
         long start = System.nanoTime();
         int status = NetclMpi.netcl_mpi_gatherv(handle, send, blockCounts[rank], rank == root ? recv : MemorySegment.NULL,
@@ -218,16 +220,40 @@ public final class Communicator implements AutoCloseable {
         return span;
     }
 
+    /**
+     * A segment MPI may read and write as {@code floats} floats. Checked on every rank before any
+     * communication: the checks are local, so a call refused on one rank only leaves the others
+     * waiting in the collective (every rank must pass matching arguments).
+     */
     private static void checkFloats(String what, MemorySegment segment, long floats) {
         if (segment == null) {
             throw new IllegalArgumentException(what + " is null");
         }
+        if (!segment.scope().isAlive()) {
+            throw new IllegalArgumentException(what + ": its arena is closed");
+        }
         if (!segment.isNative() || segment.isReadOnly()) {
             throw new IllegalArgumentException(what + " must be a writable native segment");
+        }
+        if (!segment.isAccessibleBy(Thread.currentThread())) {
+            throw new IllegalArgumentException(what + " belongs to another thread's confined arena");
+        }
+        if (segment.address() % Float.BYTES != 0) {
+            throw new IllegalArgumentException(what + " at 0x" + Long.toHexString(segment.address())
+                    + " is not aligned to 4 bytes (a float)");
         }
         if (segment.byteSize() < floats * Float.BYTES) {
             throw new IllegalArgumentException(what + " holds " + segment.byteSize() / Float.BYTES
                     + " floats, the call needs " + floats);
+        }
+    }
+
+    /** MPI reads one buffer while it writes the other (MPI_IN_PLACE aside): they must not overlap. */
+    private static void checkDisjoint(MemorySegment send, MemorySegment recv) {
+        boolean overlap = send.address() < recv.address() + recv.byteSize()
+                && recv.address() < send.address() + send.byteSize();
+        if (overlap && send.byteSize() > 0 && recv.byteSize() > 0) {
+            throw new IllegalArgumentException("send and recv overlap; MPI needs separate buffers");
         }
     }
 

@@ -51,17 +51,18 @@ class MpiLaunchTest {
     }
 
     private static Run mpirun(int ranks, String... args) throws IOException, InterruptedException {
-        return mpirun(ranks, List.of(), args);
+        return mpirun(ranks, List.of(), MpiScenarios.class, args);
     }
 
-    private static Run mpirun(int ranks, List<String> jvmOptions, String... args)
+    /** {@code main}'s main method on {@code ranks} ranks, each JVM with {@code jvmOptions}. */
+    private static Run mpirun(int ranks, List<String> jvmOptions, Class<?> main, String... args)
             throws IOException, InterruptedException {
         String mpirun = findMpirun();
         List<String> command = new ArrayList<>(List.of(mpirun, "--allow-run-as-root", "--oversubscribe", "-np",
                 Integer.toString(ranks), ProcessHandle.current().info().command().orElseThrow(),
                 "--enable-native-access=ALL-UNNAMED"));
         command.addAll(jvmOptions);
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), MpiScenarios.class.getName()));
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
         command.addAll(List.of(args));
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         List<String> lines = new ArrayList<>();
@@ -266,9 +267,14 @@ class MpiLaunchTest {
     }
 
     @Test
+    void aCommunicatorRefusesBadArgumentsWithNothingChangedAndEveryCallOnceClosed() throws Exception {
+        assertAllRanksOk(mpirun(2, List.of(), CommunicatorChecks.class), 2);
+    }
+
+    @Test
     void theJvmKeepsItsSignalHandlersUnderMpi() throws Exception {
         // -Xcheck:jni reports a JVM signal handler that native code replaced ("handler modified").
-        Run run = mpirun(2, List.of("-Xcheck:jni"), "signals");
+        Run run = mpirun(2, List.of("-Xcheck:jni"), MpiScenarios.class, "signals");
         assertEquals(0, run.exitCode(), run.output());
         assertFalse(run.output().contains("handler"), run.output());
         assertEquals(2, count(run, "null checks caught=3000000"), run.output());
