@@ -210,21 +210,20 @@ public final class ShardedRMSProp implements Optimizer {
         agree(refused, "refused the new parameter group");
         StateDict previous = layout == null ? null : stateDict();
         Parameter[] before = params;
-        group.adopt(defaults);
-        groups.add(group);
+        // The caller's group is claimed only once every rank has laid it out; until then a copy
+        // with the defaults filled in stands for it, so a refused group stays unclaimed, unchanged.
+        groups.add(group.withDefaults(defaults));
         params = all;
         try {
             layOut();
         } catch (RuntimeException e) {
+            // A failed layOut (on every rank together) kept the shards, buffers and optimizer.
             groups.remove(groups.size() - 1);
             params = before;
-            if (previous != null) {
-                // Every rank failed here together: restoring is collective too.
-                layOut();
-                loadStateDict(StateDict.of(previous.state()));
-            }
             throw e;
         }
+        group.adopt(defaults);
+        groups.set(groups.size() - 1, group);
         if (previous != null) {
             loadStateDict(StateDict.of(previous.state()));
         }
@@ -289,13 +288,15 @@ public final class ShardedRMSProp implements Optimizer {
      * Lays the shards out over the current parameters and creates this rank's inner optimizer,
      * then checks with every rank that all have the same configuration and succeeded: a local
      * failure or a mismatch throws on every rank, before any rank reaches a collective with
-     * mismatched sizes.
+     * mismatched sizes, and leaves the current layout, buffers and inner optimizer as they were.
      */
     private void layOut() {
         long[] fingerprint = fingerprint();
         RuntimeException local = null;
         ShardLayout next = null;
         Arena nextBuffers = null;
+        MemorySegment nextFlat = null;
+        MemorySegment nextShardGrad = null;
         RMSProp nextInner = null;
         List<Parameter> nextInnerParams = new ArrayList<>();
         List<MemorySegment> nextInnerGrads = new ArrayList<>();
@@ -307,8 +308,8 @@ public final class ShardedRMSProp implements Optimizer {
             }
             next = ShardLayout.of(numels, comm.size(), comm.rank());
             nextBuffers = Arena.ofShared();
-            MemorySegment nextFlat = nextBuffers.allocate(next.total * Float.BYTES, 128);
-            MemorySegment nextShardGrad = nextBuffers.allocate(next.shardLength(comm.rank()) * Float.BYTES, 128);
+            nextFlat = nextBuffers.allocate(next.total * Float.BYTES, 128);
+            nextShardGrad = nextBuffers.allocate(next.shardLength(comm.rank()) * Float.BYTES, 128);
             List<List<Parameter>> innerGroups = new ArrayList<>();
             int groupEnd = 0;
             int outerGroup = -1;
@@ -347,8 +348,6 @@ public final class ShardedRMSProp implements Optimizer {
                             groups.get(nextGroupOf.get(g))));
                 }
             }
-            flat = nextFlat;
-            shardGrad = nextShardGrad;
         } catch (RuntimeException e) {
             local = e;
         }
@@ -380,6 +379,8 @@ public final class ShardedRMSProp implements Optimizer {
         }
         layout = next;
         buffers = nextBuffers;
+        flat = nextFlat;
+        shardGrad = nextShardGrad;
         inner = nextInner;
         innerParams = nextInnerParams.toArray(new Parameter[0]);
         innerGrads = nextInnerGrads.toArray(new MemorySegment[0]);

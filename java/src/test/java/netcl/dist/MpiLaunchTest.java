@@ -267,6 +267,22 @@ class MpiLaunchTest {
     }
 
     @Test
+    void aRefusedParamGroupFailsOnEveryRankAndChangesNothing() throws Exception {
+        Run run = mpirun(2, "addgroup");
+        assertAllRanksOk(run, 2);
+        for (String expected : List.of("GROUP options: IllegalStateException: the ranks' optimizers differ in the "
+                        + "groups' options", "GROUP count: IllegalStateException: the ranks' optimizers differ in the "
+                        + "number of parameters (from 5 to 6)", "GROUP duplicate: IllegalArgumentException: some "
+                        + "parameters appear in more than one parameter group", "GROUP claimed: IllegalArgumentException: "
+                        + "this ParamGroup already belongs to an optimizer")) {
+            assertEquals(2, count(run, expected), expected + " in\n" + run.output());
+        }
+        assertEquals(1, count(run, "GROUP null-on-one-rank: IllegalArgumentException: group is null"), run.output());
+        assertEquals(1, count(run, "GROUP null-on-one-rank: IllegalStateException: rank 0: another rank refused the "
+                + "new parameter group"), run.output());
+    }
+
+    @Test
     void aCommunicatorRefusesBadArgumentsWithNothingChangedAndEveryCallOnceClosed() throws Exception {
         assertAllRanksOk(mpirun(2, List.of(), CommunicatorChecks.class), 2);
     }

@@ -41,6 +41,11 @@ import netcl.optim.Tensors;
  *       step 0 or from the checkpoint RESUME (of any number of ranks, or of one process; it holds
  *       the step it was saved before), saving to MID before step MID_AT and to FINAL at the end;
  *       {@link #singleProcess} is the same run in one process.</li>
+ *   <li>{@code addgroup}: parameter groups that differ between the ranks or that one rank or every
+ *       rank refuses: each must fail on every rank and leave the optimizer as it was (groups,
+ *       state, parameters, shard) and the group unclaimed and unchanged; the same group, fixed,
+ *       is then added, and the run ends bit for bit like one RMSProp given that group at that
+ *       step.</li>
  *   <li>{@code refusals DIR}: checkpoints that one rank or every rank cannot save or load (bad
  *       arguments on one rank, a missing folder, a missing file on one rank, another model's
  *       file): every rank must throw, with nothing changed and no file replaced; then the ranks
@@ -69,6 +74,7 @@ public final class MpiScenarios {
                 case "mismatch" -> mismatch(comm);
                 case "checkpoint" -> checkpoint(comm, args);
                 case "refusals" -> refusals(comm, Path.of(args[1]));
+                case "addgroup" -> addGroup(comm);
                 case "kill" -> kill(comm, Path.of(args[1]));
                 case "signals" -> signals(comm);
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
@@ -451,6 +457,68 @@ public final class MpiScenarios {
         }
         System.out.println("RESULT rank=" + rank + " refusals failures=" + failures + " ok=" + (failures == 0));
         return failures == 0 ? 0 : 1;
+    }
+
+    private static int addGroup(Communicator comm) {
+        int rank = comm.rank();
+        int failures = 0;
+        try (Arena arena = Arena.ofConfined()) {
+            Model m = Model.create(arena, SIZES);
+            Model referenceModel = Model.create(arena, SIZES);
+            Model elsewhere = Model.create(arena, new long[] {8});
+            try (ShardedRMSProp opt = ShardedRMSProp.builder(comm).lr(1e-2).momentum(0.9).build(m.group(0, 4));
+                 RMSProp reference = RMSProp.builder().lr(1e-2).momentum(0.9).build(referenceModel.group(0, 4));
+                 RMSProp owner = RMSProp.builder().build(elsewhere.params)) {
+                for (int step = 0; step < 2; step++) {
+                    setRankGradients(m, step, rank);
+                    opt.step();
+                    setAveragedGradients(referenceModel, step, comm.size());
+                    reference.step();
+                }
+                StateDict before = opt.stateDict();
+                float[][] params = values(m);
+                long shard = opt.shardSize();
+                // Momentum unset: a claimed group would have taken the optimizer's 0.9.
+                ParamGroup added = ParamGroup.of(m.group(4, SIZES.length)).lr(rank == 1 ? 5e-3 : 3e-3).centered(true);
+                failures += expectGroupRefused("options", opt, added);
+                failures += expectGroupRefused("count", opt, ParamGroup.of(m.group(4, rank == 1 ? 5 : 6)));
+                failures += expectGroupRefused("null-on-one-rank", opt, rank == 1 ? null : ParamGroup.of(m.group(4, 6)));
+                failures += expectGroupRefused("duplicate", opt, ParamGroup.of(m.group(3, 5)));
+                failures += expectGroupRefused("claimed", opt, owner.paramGroups().getFirst());
+                if (opt.paramGroups().size() != 1 || opt.shardSize() != shard || maxStateDiff(before, opt.stateDict()) != 0
+                        || !Arrays.deepEquals(params, values(m)) || !Double.isNaN(added.momentum())) {
+                    System.out.println("RESULT rank=" + rank + " a refused group changed the optimizer or the group");
+                    failures++;
+                }
+                added.lr(3e-3);
+                opt.addParamGroup(added);
+                reference.addParamGroup(ParamGroup.of(referenceModel.group(4, SIZES.length)).lr(3e-3).centered(true));
+                for (int step = 2; step < 4; step++) {
+                    setRankGradients(m, step, rank);
+                    opt.step();
+                    setAveragedGradients(referenceModel, step, comm.size());
+                    reference.step();
+                }
+                if (opt.paramGroups().get(1) != added || maxDiff(m, referenceModel) != 0
+                        || maxStateDiff(opt.stateDict(), reference.stateDict()) != 0) {
+                    System.out.println("RESULT rank=" + rank + " after the refusals the run differs from the reference");
+                    failures++;
+                }
+            }
+        }
+        System.out.println("RESULT rank=" + rank + " addgroup failures=" + failures + " ok=" + (failures == 0));
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static int expectGroupRefused(String name, ShardedRMSProp opt, ParamGroup group) {
+        try {
+            opt.addParamGroup(group);
+            System.out.println("RESULT " + name + ": no exception");
+            return 1;
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            System.out.println("GROUP " + name + ": " + e.getClass().getSimpleName() + ": " + e.getMessage());
+            return 0;
+        }
     }
 
     private static float[][] values(Model m) {
