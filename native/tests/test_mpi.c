@@ -1,7 +1,7 @@
 /*
- * libnetcl_mpi on two ranks (ctest runs it under mpirun -np 2): every collective against sums and
- * layouts worked out by hand (small integers, so the float sums are exact in any order), with
- * uneven blocks and an empty one; every bad argument refused with NETCL_MPI_INVALID_ARGUMENT, a
+ * libnetcl_mpi on two ranks (ctest runs it under mpirun -np 2): every collective against sums,
+ * means and layouts worked out by hand (small integers, so the float sums are exact in any
+ * order), with uneven blocks and an empty one; every bad argument refused with NETCL_MPI_INVALID_ARGUMENT, a
  * message naming it, and the buffers untouched (the checks come before any communication, so a
  * refused call never leaves the other rank waiting); the status names; and finalize, after which
  * no world can be created.
@@ -40,6 +40,11 @@ static void test_reduce_scatter(const netcl_mpi_comm *comm, int rank)
     int offset = rank == 0 ? 0 : counts[0];
     for (int k = 0; k < counts[rank]; k++) {
         CHECK(recv[k] == 3.0f * (float)(offset + k + 1), "rank %d recv[%d] = %g", rank, k, recv[k]);
+    }
+    /* The mean: each sum divided by the 2 ranks, 1.5 * (k + 1), exact. */
+    EXPECT_OK(netcl_mpi_reduce_scatter_mean(comm, send, recv, counts));
+    for (int k = 0; k < counts[rank]; k++) {
+        CHECK(recv[k] == 1.5f * (float)(offset + k + 1), "rank %d mean[%d] = %g", rank, k, recv[k]);
     }
     /* An empty block: rank 0 receives nothing and passes no buffer. */
     const int32_t lopsided[RANKS] = {0, 8};
@@ -133,6 +138,10 @@ static void test_bad_arguments(const netcl_mpi_comm *comm, int rank)
                    "reduce_scatter(counts over INT32_MAX)");
     expect_invalid(netcl_mpi_reduce_scatter_sum(comm, buffer, NULL, counts), "recv is NULL but this rank receives",
                    "reduce_scatter(NULL recv)");
+    expect_invalid(netcl_mpi_reduce_scatter_mean(comm, buffer, buffer, negative), "counts[1] is negative (-1)",
+                   "reduce_scatter_mean(negative count)");
+    expect_invalid(netcl_mpi_reduce_scatter_mean(NULL, buffer, buffer, counts), "comm, send or counts is NULL",
+                   "reduce_scatter_mean(NULL comm)");
 
     expect_invalid(netcl_mpi_allgatherv(NULL, buffer, counts, displs), "comm, buffer, counts or displs is NULL",
                    "allgatherv(NULL comm)");

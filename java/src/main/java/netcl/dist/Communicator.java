@@ -82,15 +82,29 @@ public final class Communicator implements AutoCloseable {
      * {@code recv}. MPI chooses the order of the additions (with 2 ranks there is one).
      */
     public synchronized void reduceScatterSum(MemorySegment send, MemorySegment recv, int[] blockCounts) {
+        reduceScatter(send, recv, blockCounts, false);
+    }
+
+    /**
+     * {@link #reduceScatterSum}, then each float of this rank's block divided by the number of
+     * ranks (in C, with the same IEEE division as Java's {@code /}): the mean of data-parallel
+     * gradients, {@code (g0 + g1 + ...) / size()}.
+     */
+    public synchronized void reduceScatterMean(MemorySegment send, MemorySegment recv, int[] blockCounts) {
+        reduceScatter(send, recv, blockCounts, true);
+    }
+
+    private void reduceScatter(MemorySegment send, MemorySegment recv, int[] blockCounts, boolean mean) {
         checkOpen();
         long total = writeCounts(blockCounts, null);
         checkFloats("send", send, total);
         checkFloats("recv", recv, blockCounts[rank]);
         checkDisjoint(send, recv);
         long start = System.nanoTime();
-        int status = NetclMpi.netcl_mpi_reduce_scatter_sum(handle, send, recv, counts);
+        int status = mean ? NetclMpi.netcl_mpi_reduce_scatter_mean(handle, send, recv, counts)
+                : NetclMpi.netcl_mpi_reduce_scatter_sum(handle, send, recv, counts);
         communicationNanos += System.nanoTime() - start;
-        MpiException.check(status, "netcl_mpi_reduce_scatter_sum");
+        MpiException.check(status, mean ? "netcl_mpi_reduce_scatter_mean" : "netcl_mpi_reduce_scatter_sum");
     }
 
     /**

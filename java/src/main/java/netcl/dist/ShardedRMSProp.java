@@ -35,8 +35,8 @@ import netcl.optim.StepPath;
  * <ol>
  *   <li>checks that every rank steps the same parameters with the same options (one small
  *       all-reduce),</li>
- *   <li>reduce-scatters the gradients, so that each rank holds the sum of its shard of the flat
- *       parameter space (see {@link ShardLayout}) and divides it by the number of ranks,</li>
+ *   <li>reduce-scatters the gradients, so that each rank holds the mean over the ranks of its
+ *       shard of the flat parameter space (see {@link ShardLayout}),</li>
  *   <li>updates only that shard with netcl's {@link RMSProp}, whose parameters are slices of the
  *       caller's tensors (a shard may cut through a tensor), so a rank's optimizer state covers
  *       about 1/W of the parameters,</li>
@@ -500,8 +500,7 @@ public final class ShardedRMSProp implements Optimizer {
                 MemorySegment.copy(grad, 0, flat, layout.offsets[i] * Float.BYTES, grad.byteSize());
             }
         }
-        comm.reduceScatterSum(flat, shardGrad, layout.counts);
-        averageShard();
+        comm.reduceScatterMean(flat, shardGrad, layout.counts);
         RuntimeException failure = null;
         try {
             if (inner != null) {
@@ -527,15 +526,6 @@ public final class ShardedRMSProp implements Optimizer {
                     + "exception says why); the ranks' parameters now differ");
         }
         gatherParameters();
-    }
-
-    /** The reduce-scatter summed the ranks' gradients; the step uses their mean, (g0 + g1 + ...) / W. */
-    private void averageShard() {
-        float ranks = comm.size();
-        long count = shardGrad.byteSize() / Float.BYTES;
-        for (long k = 0; k < count; k++) {
-            shardGrad.setAtIndex(ValueLayout.JAVA_FLOAT, k, shardGrad.getAtIndex(ValueLayout.JAVA_FLOAT, k) / ranks);
-        }
     }
 
     /** Every rank's updated shard into every rank's parameters. */

@@ -117,6 +117,14 @@ public final class CommunicatorChecks {
                     report("after the refusals, the sum's element " + k + " is " + b.getAtIndex(ValueLayout.JAVA_FLOAT, k));
                 }
             }
+            // The mean divides each sum by the 2 ranks: k + 1, exact.
+            comm.reduceScatterMean(a, b, counts);
+            for (int k = 0; k < counts[rank]; k++) {
+                if (b.getAtIndex(ValueLayout.JAVA_FLOAT, k) != displs[rank] + k + 1) {
+                    report("the mean's element " + k + " is " + b.getAtIndex(ValueLayout.JAVA_FLOAT, k));
+                }
+            }
+            expect(bad, "send and recv overlap", () -> comm.reduceScatterMean(a, a.asSlice(8), counts));
             if (comm.anyRank(rank == 1) != true || comm.anyRank(false)) {
                 report("anyRank is wrong");
             }
@@ -128,6 +136,7 @@ public final class CommunicatorChecks {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment a = arena.allocate(16 * Float.BYTES, 128);
             expect(closedComm, message, () -> comm.reduceScatterSum(a, a.asSlice(32), counts));
+            expect(closedComm, message, () -> comm.reduceScatterMean(a, a.asSlice(32), counts));
             expect(closedComm, message, () -> comm.allGather(a, counts, displs));
             expect(closedComm, message, () -> comm.gather(a, null, counts, displs, 0));
             expect(closedComm, message, () -> comm.allReduceMax(new long[] {1}));
