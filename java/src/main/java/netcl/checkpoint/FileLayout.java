@@ -99,8 +99,8 @@ final class FileLayout {
         }
         byte[] headerBytes = Header.write(header, entries);
         if (headerBytes.length > Json.MAX_HEADER_BYTES) {
-            throw new IllegalArgumentException("the header would have " + headerBytes.length + " bytes, over the limit of "
-                    + Json.MAX_HEADER_BYTES);
+            throw new IllegalArgumentException("the header would have " + headerBytes.length
+                    + " bytes, over the limit of " + Json.MAX_HEADER_BYTES);
         }
         return new FileLayout(headerBytes, Long.BYTES + headerBytes.length + offset, placed, state);
     }

@@ -67,15 +67,19 @@ public final class CommunicatorChecks {
             long nanos = comm.communicationNanos();
             Class<IllegalArgumentException> bad = IllegalArgumentException.class;
 
-            expect(bad, "expected 2 block counts (one per rank), got 1", () -> comm.reduceScatterSum(a, b, new int[] {8}));
+            expect(bad, "expected 2 block counts (one per rank), got 1",
+                    () -> comm.reduceScatterSum(a, b, new int[] {8}));
             expect(bad, "expected 2 block counts (one per rank), got null", () -> comm.reduceScatterSum(a, b, null));
-            expect(bad, "rank 1's block has count -1 at offset 3", () -> comm.reduceScatterSum(a, b, new int[] {3, -1}));
+            expect(bad, "rank 1's block has count -1 at offset 3",
+                    () -> comm.reduceScatterSum(a, b, new int[] {3, -1}));
             expect(bad, "send is null", () -> comm.reduceScatterSum(null, b, counts));
             expect(bad, "recv is null", () -> comm.reduceScatterSum(a, null, counts));
             expect(bad, "send must be a writable native segment",
                     () -> comm.reduceScatterSum(MemorySegment.ofArray(new float[16]), b, counts));
-            expect(bad, "recv must be a writable native segment", () -> comm.reduceScatterSum(a, b.asReadOnly(), counts));
-            expect(bad, "send holds 4 floats, the call needs 8", () -> comm.reduceScatterSum(a.asSlice(0, 16), b, counts));
+            expect(bad, "recv must be a writable native segment",
+                    () -> comm.reduceScatterSum(a, b.asReadOnly(), counts));
+            expect(bad, "send holds 4 floats, the call needs 8",
+                    () -> comm.reduceScatterSum(a.asSlice(0, 16), b, counts));
             expect(bad, "recv holds 2 floats, the call needs " + counts[rank],
                     () -> comm.reduceScatterSum(a, b.asSlice(0, 8), counts));
             expect(bad, "is not aligned to 4 bytes", () -> comm.reduceScatterSum(a.asSlice(2, 40), b, counts));
@@ -84,9 +88,11 @@ public final class CommunicatorChecks {
                     () -> comm.reduceScatterSum(foreign.get(), b, counts));
             expect(bad, "send and recv overlap", () -> comm.reduceScatterSum(a, a.asSlice(8), counts));
 
-            expect(bad, "expected 2 block offsets (one per rank), got 3", () -> comm.allGather(a, counts, new int[] {0, 3, 6}));
+            expect(bad, "expected 2 block offsets (one per rank), got 3",
+                    () -> comm.allGather(a, counts, new int[] {0, 3, 6}));
             expect(bad, "rank 1's block has count 5 at offset -3", () -> comm.allGather(a, counts, new int[] {0, -3}));
-            expect(bad, "buffer holds 7 floats, the call needs 8", () -> comm.allGather(a.asSlice(0, 28), counts, displs));
+            expect(bad, "buffer holds 7 floats, the call needs 8",
+                    () -> comm.allGather(a.asSlice(0, 28), counts, displs));
             expect(bad, "the blocks span 2147483650 floats; MPI's int counts allow 2147483647",
                     () -> comm.allGather(a, counts, new int[] {0, Integer.MAX_VALUE - 2}));
             expect(bad, "buffer: its arena is closed", () -> comm.allGather(closed, counts, displs));
@@ -103,7 +109,8 @@ public final class CommunicatorChecks {
             expect(bad, "values is null or empty", () -> comm.allReduceMax(null));
 
             for (long k = 0; k < 16; k++) {
-                if (a.getAtIndex(ValueLayout.JAVA_FLOAT, k) != k + 1 || b.getAtIndex(ValueLayout.JAVA_FLOAT, k) != SENTINEL) {
+                if (a.getAtIndex(ValueLayout.JAVA_FLOAT, k) != k + 1
+                        || b.getAtIndex(ValueLayout.JAVA_FLOAT, k) != SENTINEL) {
                     report("a refused call wrote element " + k);
                 }
             }
@@ -114,7 +121,8 @@ public final class CommunicatorChecks {
             comm.reduceScatterSum(a, b, counts);
             for (int k = 0; k < counts[rank]; k++) {
                 if (b.getAtIndex(ValueLayout.JAVA_FLOAT, k) != 2f * (displs[rank] + k + 1)) {
-                    report("after the refusals, the sum's element " + k + " is " + b.getAtIndex(ValueLayout.JAVA_FLOAT, k));
+                    report("after the refusals, the sum's element " + k + " is "
+                            + b.getAtIndex(ValueLayout.JAVA_FLOAT, k));
                 }
             }
             // The mean divides each sum by the 2 ranks: k + 1, exact.

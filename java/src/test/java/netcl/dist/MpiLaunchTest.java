@@ -273,8 +273,8 @@ class MpiLaunchTest {
         for (String expected : List.of("GROUP options: IllegalStateException: the ranks' optimizers differ in the "
                         + "groups' options", "GROUP count: IllegalStateException: the ranks' optimizers differ in the "
                         + "number of parameters (from 5 to 6)", "GROUP duplicate: IllegalArgumentException: some "
-                        + "parameters appear in more than one parameter group", "GROUP claimed: IllegalArgumentException: "
-                        + "this ParamGroup already belongs to an optimizer")) {
+                        + "parameters appear in more than one parameter group",
+                "GROUP claimed: IllegalArgumentException: this ParamGroup already belongs to an optimizer")) {
             assertEquals(2, count(run, expected), expected + " in\n" + run.output());
         }
         assertEquals(1, count(run, "GROUP null-on-one-rank: IllegalArgumentException: group is null"), run.output());

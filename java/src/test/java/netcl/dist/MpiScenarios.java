@@ -392,7 +392,8 @@ public final class MpiScenarios {
         try (Arena arena = Arena.ofConfined()) {
             Model m = Model.create(arena, SIZES);
             try (ShardedRMSProp opt = sharded(comm, m, CHECKPOINTED)) {
-                int start = resume == null ? 0 : Integer.parseInt(ShardedCheckpoint.load(resume, opt, named(m)).get(STEP));
+                int start = resume == null ? 0
+                        : Integer.parseInt(ShardedCheckpoint.load(resume, opt, named(m)).get(STEP));
                 for (int step = start; step < until; step++) {
                     if (step == midAt) {
                         ShardedCheckpoint.save(Path.of(args[3]), opt, named(m), Map.of(STEP, Integer.toString(step)));
@@ -482,11 +483,13 @@ public final class MpiScenarios {
                 ParamGroup added = ParamGroup.of(m.group(4, SIZES.length)).lr(rank == 1 ? 5e-3 : 3e-3).centered(true);
                 failures += expectGroupRefused("options", opt, added);
                 failures += expectGroupRefused("count", opt, ParamGroup.of(m.group(4, rank == 1 ? 5 : 6)));
-                failures += expectGroupRefused("null-on-one-rank", opt, rank == 1 ? null : ParamGroup.of(m.group(4, 6)));
+                failures += expectGroupRefused("null-on-one-rank", opt,
+                        rank == 1 ? null : ParamGroup.of(m.group(4, 6)));
                 failures += expectGroupRefused("duplicate", opt, ParamGroup.of(m.group(3, 5)));
                 failures += expectGroupRefused("claimed", opt, owner.paramGroups().getFirst());
-                if (opt.paramGroups().size() != 1 || opt.shardSize() != shard || maxStateDiff(before, opt.stateDict()) != 0
-                        || !Arrays.deepEquals(params, values(m)) || !Double.isNaN(added.momentum())) {
+                if (opt.paramGroups().size() != 1 || opt.shardSize() != shard
+                        || maxStateDiff(before, opt.stateDict()) != 0 || !Arrays.deepEquals(params, values(m))
+                        || !Double.isNaN(added.momentum())) {
                     System.out.println("RESULT rank=" + rank + " a refused group changed the optimizer or the group");
                     failures++;
                 }
@@ -501,7 +504,8 @@ public final class MpiScenarios {
                 }
                 if (opt.paramGroups().get(1) != added || maxDiff(m, referenceModel) != 0
                         || maxStateDiff(opt.stateDict(), reference.stateDict()) != 0) {
-                    System.out.println("RESULT rank=" + rank + " after the refusals the run differs from the reference");
+                    System.out.println("RESULT rank=" + rank + " after the refusals the run differs from the "
+                            + "reference");
                     failures++;
                 }
             }
@@ -550,7 +554,8 @@ public final class MpiScenarios {
         try (Arena arena = Arena.ofConfined()) {
             Model m = Model.create(arena, SIZES);
             try (RMSProp opt = reference(m, CHECKPOINTED)) {
-                int start = resume == null ? 0 : Integer.parseInt(Checkpoint.load(resume, opt, null, named(m)).get(STEP));
+                int start = resume == null ? 0
+                        : Integer.parseInt(Checkpoint.load(resume, opt, null, named(m)).get(STEP));
                 for (int step = start; step < until; step++) {
                     if (step == midAt) {
                         Checkpoint.save(mid, opt, named(m), Map.of(STEP, Integer.toString(step)));

@@ -74,12 +74,14 @@ final class DemoCheckpoint {
      * already trained all {@code options.epochs()}.
      */
     static int resume(Path file, RMSProp opt, GradScaler scaler, Mlp model, DemoOptions options) throws IOException {
-        return epochDone(file, Checkpoint.load(file, opt, scaler, tensors(model)), opt.paramGroups().getFirst(), options);
+        Map<String, String> metadata = Checkpoint.load(file, opt, scaler, tensors(model));
+        return epochDone(file, metadata, opt.paramGroups().getFirst(), options);
     }
 
     /** The data-parallel demo's {@link #resume} (collective: every rank loads its shard). */
     static int resume(Path file, ShardedRMSProp opt, Mlp model, DemoOptions options) throws IOException {
-        return epochDone(file, ShardedCheckpoint.load(file, opt, tensors(model)), opt.paramGroups().getFirst(), options);
+        Map<String, String> metadata = ShardedCheckpoint.load(file, opt, tensors(model));
+        return epochDone(file, metadata, opt.paramGroups().getFirst(), options);
     }
 
     /** The epoch a loaded checkpoint was saved after, once its metadata and options {@code g} fit {@code options}. */
