@@ -88,7 +88,7 @@ public final class Communicator implements AutoCloseable {
     /**
      * {@link #reduceScatterSum}, then each float of this rank's block divided by the number of
      * ranks (in C, with the same IEEE division as Java's {@code /}): the mean of data-parallel
-     * gradients, {@code (g0 + g1 + ...) / size()}.
+     * gradients, {@code (g0 + g1 + ...) / size()}. The division's time counts as communication.
      */
     public synchronized void reduceScatterMean(MemorySegment send, MemorySegment recv, int[] blockCounts) {
         reduceScatter(send, recv, blockCounts, true);
