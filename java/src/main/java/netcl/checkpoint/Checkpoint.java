@@ -90,6 +90,7 @@ public final class Checkpoint {
         });
     }
 
+    /** The arguments every save needs; shared with {@link ShardedCheckpoint}. */
     static void checkSaveArguments(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
         if (file == null || tensors == null || metadata == null) {
             throw new IllegalArgumentException("file, tensors and metadata must not be null");

@@ -44,8 +44,12 @@ final class DemoCheckpoint {
         ShardedCheckpoint.save(file, opt, tensors(model), metadata(epoch, seed));
     }
 
+    /** In a fixed order (Map.of's varies between runs), so that equal states give equal files. */
     private static Map<String, String> metadata(int epoch, long seed) {
-        return Map.of(EPOCH, Integer.toString(epoch), SEED, Long.toString(seed));
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put(EPOCH, Integer.toString(epoch));
+        metadata.put(SEED, Long.toString(seed));
+        return metadata;
     }
 
     /** The model's parameters under their PyTorch names and shapes, of the model's type. */
