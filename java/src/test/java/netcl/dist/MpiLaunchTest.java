@@ -179,6 +179,29 @@ class MpiLaunchTest {
         assertSameFile(file("resumed-single"), file("resumed-2"));
     }
 
+    @Test
+    void aRankKilledDuringSavesLeavesTheLastCompleteCheckpoint() throws Exception {
+        Path saving = dir.resolve("saving.safetensors");
+        Run run = mpirun(2, "killsave", saving.toString());
+        assertNotEquals(0, run.exitCode(), run.output());
+        assertTrue(run.output().contains("exited on signal 9"), run.output());
+        assertTrue(run.killToExitMillis() >= 0 && run.killToExitMillis() < KILL_BOUND_SECONDS * 1000, run.output());
+        // The checkpoint and at most the temporary file of the save the kill cut short.
+        String temporary = "\\.saving\\.safetensors\\.[0-9a-f]+\\.tmp";
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                assertTrue(f.equals(saving) || f.getFileName().toString().matches(temporary), f + "\n" + run.output());
+            }
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            int save = Integer.parseInt(SafetensorsFile.open(saving, arena).metadata().get(MpiScenarios.SAVE));
+            assertTrue(save >= MpiScenarios.KILL_SAVE - 1, "the last complete save is " + save);
+        }
+        // Whole and resumable: one process loads it and steps on.
+        MpiScenarios.singleProcess(2, 2, -1, null, file("after-kill"), saving);
+        assertTrue(Files.size(file("after-kill")) > 0);
+    }
+
     private Path file(String name) {
         return dir.resolve(name + ".safetensors");
     }
