@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.DoubleSupplier;
+import java.util.function.Function;
 
 import netcl.optim.DType;
 import netcl.optim.Optimizer;
@@ -67,6 +68,8 @@ public final class ShardedRMSProp implements Optimizer {
     private ShardLayout layout;
     private Arena buffers;
     private MemorySegment flat;
+    /** The parameters' own memory in flat order when they lie back to back (see {@link #span}), else null. */
+    private MemorySegment paramSpan;
     private MemorySegment shardGrad;
     private RMSProp inner;
     /** Per slice of this shard: its inner parameter and its gradient (a slice of shardGrad). */
@@ -380,6 +383,7 @@ public final class ShardedRMSProp implements Optimizer {
         layout = next;
         buffers = nextBuffers;
         flat = nextFlat;
+        paramSpan = span(Parameter::data);
         shardGrad = nextShardGrad;
         inner = nextInner;
         innerParams = nextInnerParams.toArray(new Parameter[0]);
@@ -494,13 +498,16 @@ public final class ShardedRMSProp implements Optimizer {
             throw new IllegalStateException("the ranks' parameter groups have different options (lr, alpha, eps, "
                     + "weight decay, momentum, centered, maximize); nothing changed");
         }
-        for (int i = 0; i < n; i++) {
-            MemorySegment grad = params[i].grad();
-            if (grad != null) {
-                MemorySegment.copy(grad, 0, flat, layout.offsets[i] * Float.BYTES, grad.byteSize());
+        MemorySegment gradSpan = span(Parameter::grad);
+        if (gradSpan == null) {
+            for (int i = 0; i < n; i++) {
+                MemorySegment grad = params[i].grad();
+                if (grad != null) {
+                    MemorySegment.copy(grad, 0, flat, layout.offsets[i] * Float.BYTES, grad.byteSize());
+                }
             }
         }
-        comm.reduceScatterMean(flat, shardGrad, layout.counts);
+        comm.reduceScatterMean(gradSpan != null ? gradSpan : flat, shardGrad, layout.counts);
         RuntimeException failure = null;
         try {
             if (inner != null) {
@@ -530,6 +537,11 @@ public final class ShardedRMSProp implements Optimizer {
 
     /** Every rank's updated shard into every rank's parameters. */
     private void gatherParameters() {
+        if (paramSpan != null) {
+            // This rank's shard is already in place: the inner optimizer updated the caller's memory.
+            comm.allGather(paramSpan, layout.counts, layout.displs);
+            return;
+        }
         for (ShardLayout.Slice slice : layout.slices) {
             MemorySegment.copy(params[slice.param()].data(), slice.start() * Float.BYTES, flat,
                     slice.flatStart() * Float.BYTES, slice.length() * Float.BYTES);
@@ -543,6 +555,28 @@ public final class ShardedRMSProp implements Optimizer {
             copyOut(i, from, Math.min(to, mineFrom));
             copyOut(i, Math.max(from, mineTo), to);
         }
+    }
+
+    /**
+     * The parameters' {@code part} (data or gradient) as one segment, when every parameter's lies
+     * right after the previous one's in one arena (slices of one buffer, as a model often
+     * allocates them): the collectives then read and write the caller's memory in place, with no
+     * copy through the flat buffer. The span keeps that arena's scope, so it is as safe to hand
+     * to MPI as the parts themselves. Null when some part is missing, apart or in another arena.
+     */
+    private MemorySegment span(Function<Parameter, MemorySegment> part) {
+        MemorySegment first = part.apply(params[0]);
+        if (first == null) {
+            return null;
+        }
+        for (int i = 1; i < params.length; i++) {
+            MemorySegment s = part.apply(params[i]);
+            if (s == null || !s.scope().equals(first.scope())
+                    || s.address() != first.address() + layout.offsets[i] * Float.BYTES) {
+                return null;
+            }
+        }
+        return first.reinterpret(layout.total * Float.BYTES);
     }
 
     private void copyOut(int param, long flatFrom, long flatTo) {

@@ -119,11 +119,14 @@ class MpiLaunchTest {
         assertAllRanksOk(mpirun(2, "exact", "0", "weightDecay=0.1"), 2);
         assertAllRanksOk(mpirun(2, "exact", "0", "maximize"), 2);
         assertAllRanksOk(mpirun(2, "exact", "0", "momentum=0.9", "centered", "weightDecay=0.01", "maximize"), 2);
+        // Parameters and gradients each in one buffer: the collectives work on them in place.
+        assertAllRanksOk(mpirun(2, "exact", "0", "momentum=0.9", "centered", "contiguous"), 2);
     }
 
     @Test
     void threeRanksWithUnevenShardsAgreeWithinTheStatedTolerance() throws Exception {
         assertAllRanksOk(mpirun(3, "exact", UNEVEN_TOLERANCE, "momentum=0.9", "centered", "weightDecay=0.01"), 3);
+        assertAllRanksOk(mpirun(3, "exact", UNEVEN_TOLERANCE, "momentum=0.9", "contiguous"), 3);
         Run run = mpirun(3, "exact", UNEVEN_TOLERANCE);
         assertAllRanksOk(run, 3);
         // Shards of 1399 floats over 3 ranks: each within one 32-float chunk of 466.3.

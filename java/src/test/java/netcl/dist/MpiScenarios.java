@@ -28,8 +28,9 @@ import netcl.optim.Tensors;
  * lines the test reads ({@code RESULT ...}) and exits 0 only when its checks held on that rank.
  *
  * <ul>
- *   <li>{@code exact TOLERANCE [momentum=M] [centered] [weightDecay=W] [maximize]}: a sharded run of
- *       two groups (one centered with its own lr), uneven tensor sizes and a grad-less parameter,
+ *   <li>{@code exact TOLERANCE [momentum=M] [centered] [weightDecay=W] [maximize] [contiguous]}: a
+ *       sharded run of two groups (one centered with its own lr), uneven tensor sizes and a
+ *       grad-less parameter (with {@code contiguous}: slices of one buffer, all with gradients),
  *       against one {@link RMSProp} stepped on rank 0 with the averaged gradient
  *       ((g0 + g1) + ...) / W; parameters and the gathered state must agree within TOLERANCE
  *       (0: bit for bit). Midway, the gathered state is loaded into a single-process RMSProp and
@@ -100,6 +101,7 @@ public final class MpiScenarios {
                     case "centered" -> centered = true;
                     case "weightDecay" -> weightDecay = Double.parseDouble(kv[1]);
                     case "maximize" -> maximize = true;
+                    case "contiguous" -> { }  // the model's layout, not an option (see Model)
                     default -> throw new IllegalArgumentException(args[i]);
                 }
             }
@@ -107,22 +109,44 @@ public final class MpiScenarios {
         }
     }
 
-    /** A model's parameters: the same initial values on every rank and in the reference. */
-    private record Model(List<Parameter> params, List<MemorySegment> grads) {
+    /**
+     * A model's parameters: the same initial values on every rank and in the reference. Parameter
+     * {@code gradless} (or none: -1) never has a gradient.
+     */
+    private record Model(List<Parameter> params, List<MemorySegment> grads, int gradless) {
+        /** Each tensor allocated apart; parameter {@link #GRADLESS} without gradient. */
         static Model create(Arena arena, long[] sizes) {
+            return create(arena, sizes, false);
+        }
+
+        /**
+         * With {@code contiguous}, the parameters are slices of one buffer and the gradients of
+         * another, all with gradients: ShardedRMSProp then communicates in place.
+         */
+        static Model create(Arena arena, long[] sizes, boolean contiguous) {
+            long total = 0;
+            for (long n : sizes) {
+                total += n;
+            }
+            MemorySegment allData = contiguous ? Tensors.allocate(arena, total) : null;
+            MemorySegment allGrads = contiguous ? Tensors.allocate(arena, total) : null;
             List<Parameter> params = new ArrayList<>();
             List<MemorySegment> grads = new ArrayList<>();
             SplittableRandom random = new SplittableRandom(42);
+            long offset = 0;
             for (long n : sizes) {
-                MemorySegment data = Tensors.allocate(arena, n);
-                MemorySegment grad = Tensors.allocate(arena, n);
+                MemorySegment data = contiguous ? allData.asSlice(offset * Float.BYTES, n * Float.BYTES)
+                        : Tensors.allocate(arena, n);
+                MemorySegment grad = contiguous ? allGrads.asSlice(offset * Float.BYTES, n * Float.BYTES)
+                        : Tensors.allocate(arena, n);
+                offset += n;
                 for (long k = 0; k < n; k++) {
                     data.setAtIndex(ValueLayout.JAVA_FLOAT, k, (float) random.nextDouble(-1, 1));
                 }
                 params.add(Parameter.wrap(data, grad));
                 grads.add(grad);
             }
-            return new Model(params, grads);
+            return new Model(params, grads, contiguous ? -1 : GRADLESS);
         }
 
         List<Parameter> group(int from, int to) {
@@ -142,8 +166,8 @@ public final class MpiScenarios {
     private static void setRankGradients(Model m, int step, int rank) {
         for (int i = 0; i < SIZES.length; i++) {
             Parameter p = m.params.get(i);
-            p.grad(i == GRADLESS ? null : m.grads.get(i));
-            if (i != GRADLESS) {
+            p.grad(i == m.gradless ? null : m.grads.get(i));
+            if (i != m.gradless) {
                 for (long k = 0; k < SIZES[i]; k++) {
                     m.grads.get(i).setAtIndex(ValueLayout.JAVA_FLOAT, k, gradient(step, rank, i, k));
                 }
@@ -154,8 +178,8 @@ public final class MpiScenarios {
     /** The reference's gradient: ((g0 + g1) + g2 ...) / W, in float, in rank order. */
     private static void setAveragedGradients(Model m, int step, int ranks) {
         for (int i = 0; i < SIZES.length; i++) {
-            m.params.get(i).grad(i == GRADLESS ? null : m.grads.get(i));
-            if (i != GRADLESS) {
+            m.params.get(i).grad(i == m.gradless ? null : m.grads.get(i));
+            if (i != m.gradless) {
                 for (long k = 0; k < SIZES[i]; k++) {
                     float sum = 0;
                     for (int r = 0; r < ranks; r++) {
@@ -186,11 +210,12 @@ public final class MpiScenarios {
         Options options = Options.parse(args);
         int ranks = comm.size();
         boolean root = comm.rank() == 0;
+        boolean contiguous = List.of(args).contains("contiguous");
         try (Arena arena = Arena.ofConfined()) {
-            Model shardedModel = Model.create(arena, SIZES);
-            Model resumedModel = Model.create(arena, SIZES);
-            Model referenceModel = Model.create(arena, SIZES);
-            Model handedModel = Model.create(arena, SIZES);
+            Model shardedModel = Model.create(arena, SIZES, contiguous);
+            Model resumedModel = Model.create(arena, SIZES, contiguous);
+            Model referenceModel = Model.create(arena, SIZES, contiguous);
+            Model handedModel = Model.create(arena, SIZES, contiguous);
             try (ShardedRMSProp opt = sharded(comm, shardedModel, options);
                  ShardedRMSProp resumed = sharded(comm, resumedModel, options);
                  RMSProp ref = reference(referenceModel, options)) {
