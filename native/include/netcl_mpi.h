@@ -78,6 +78,14 @@ NETCL_MPI_API netcl_mpi_status netcl_mpi_reduce_scatter_sum(const netcl_mpi_comm
                                                             float *recv, const int32_t *counts);
 
 /*
+ * netcl_mpi_reduce_scatter_sum, then each received float divided by the number of ranks: the
+ * mean (g0 + g1 + ...) / W of data-parallel gradients. A true division, as Java's float division
+ * (never a multiplication by 1/W, which rounds differently for W not a power of two).
+ */
+NETCL_MPI_API netcl_mpi_status netcl_mpi_reduce_scatter_mean(const netcl_mpi_comm *comm, const float *send,
+                                                             float *recv, const int32_t *counts);
+
+/*
  * In place: rank r's counts[r] floats already sit at buffer + displs[r]; afterwards every rank
  * holds every rank's block there.
  */

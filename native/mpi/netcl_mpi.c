@@ -239,6 +239,21 @@ netcl_mpi_status netcl_mpi_reduce_scatter_sum(const netcl_mpi_comm *comm, const 
     return code == MPI_SUCCESS ? NETCL_MPI_SUCCESS : mpi_fail(code, "MPI_Reduce_scatter");
 }
 
+netcl_mpi_status netcl_mpi_reduce_scatter_mean(const netcl_mpi_comm *comm, const float *send, float *recv,
+                                               const int32_t *counts)
+{
+    netcl_mpi_status status = netcl_mpi_reduce_scatter_sum(comm, send, recv, counts);
+    if (status != NETCL_MPI_SUCCESS) {
+        return status;
+    }
+    /* One pass the compiler vectorizes; in Java this loop cost as much as the update itself. */
+    const float ranks = (float)comm->size;
+    for (int32_t k = 0; k < counts[comm->rank]; k++) {
+        recv[k] /= ranks;
+    }
+    return NETCL_MPI_SUCCESS;
+}
+
 netcl_mpi_status netcl_mpi_allgatherv(const netcl_mpi_comm *comm, float *buffer, const int32_t *counts,
                                       const int32_t *displs)
 {

@@ -617,6 +617,69 @@ public class NetclMpi extends NetclMpi$shared {
         }
     }
 
+    private static class netcl_mpi_reduce_scatter_mean {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            NetclMpi.C_INT,
+            NetclMpi.C_POINTER,
+            NetclMpi.C_POINTER,
+            NetclMpi.C_POINTER,
+            NetclMpi.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_mpi_reduce_scatter_mean");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_mpi_status netcl_mpi_reduce_scatter_mean(const netcl_mpi_comm *comm, const float *send, float *recv, const int32_t *counts)
+     * }
+     */
+    public static FunctionDescriptor netcl_mpi_reduce_scatter_mean$descriptor() {
+        return netcl_mpi_reduce_scatter_mean.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_mpi_status netcl_mpi_reduce_scatter_mean(const netcl_mpi_comm *comm, const float *send, float *recv, const int32_t *counts)
+     * }
+     */
+    public static MethodHandle netcl_mpi_reduce_scatter_mean$handle() {
+        return netcl_mpi_reduce_scatter_mean.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_mpi_status netcl_mpi_reduce_scatter_mean(const netcl_mpi_comm *comm, const float *send, float *recv, const int32_t *counts)
+     * }
+     */
+    public static MemorySegment netcl_mpi_reduce_scatter_mean$address() {
+        return netcl_mpi_reduce_scatter_mean.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_mpi_status netcl_mpi_reduce_scatter_mean(const netcl_mpi_comm *comm, const float *send, float *recv, const int32_t *counts)
+     * }
+     */
+    public static int netcl_mpi_reduce_scatter_mean(MemorySegment comm, MemorySegment send, MemorySegment recv, MemorySegment counts) {
+        var mh$ = netcl_mpi_reduce_scatter_mean.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_mpi_reduce_scatter_mean", comm, send, recv, counts);
+            }
+            return (int)mh$.invokeExact(comm, send, recv, counts);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class netcl_mpi_allgatherv {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             NetclMpi.C_INT,

@@ -65,17 +65,21 @@ final class OptimizerEntries {
     }
 
     /**
-     * What saving {@code optimizer} writes: its metadata and its state tensors, parameter by
+     * What saving an optimizer writes: its metadata and its state tensors, parameter by
      * parameter, each one's buffers in {@link StateBuffer}'s order. The saver holds the
      * optimizer's lock from the plan until the state is copied, so that the two agree.
      */
     record Plan(Map<String, String> metadata, List<StateTensor> tensors) {
 
-        static Plan of(RMSProp optimizer) {
+        /**
+         * The plan for an optimizer whose state holds {@code infos} ({@link RMSProp#stateInfo()},
+         * or a sharded optimizer's full state), with these groups.
+         */
+        static Plan of(Map<Integer, ParamStateInfo> infos, List<ParamGroup> paramGroups) {
             Map<String, String> metadata = new LinkedHashMap<>();
-            metadata.put(PARAM_GROUPS, ParamGroupsJson.write(groupStates(optimizer.paramGroups())));
+            metadata.put(PARAM_GROUPS, ParamGroupsJson.write(groupStates(paramGroups)));
             List<StateTensor> tensors = new ArrayList<>();
-            for (Map.Entry<Integer, ParamStateInfo> e : optimizer.stateInfo().entrySet()) {
+            for (Map.Entry<Integer, ParamStateInfo> e : infos.entrySet()) {
                 int i = e.getKey();
                 ParamStateInfo info = e.getValue();
                 metadata.put(name(i, STEP), Long.toString(info.step()));
@@ -111,11 +115,11 @@ final class OptimizerEntries {
     }
 
     /**
-     * The state dict that {@code file} holds for {@code optimizer}, its tensors still in the
-     * file's mapping; every entry is checked against the format and against the optimizer's
-     * groups and parameters, so loading it cannot fail on the file's account.
+     * The state dict that {@code file} holds for an optimizer with groups {@code mine}, its
+     * tensors still in the file's mapping; every entry is checked against the format and against
+     * the optimizer's groups and parameters, so loading it cannot fail on the file's account.
      */
-    static SegmentStateDict read(SafetensorsFile file, RMSProp optimizer) throws CheckpointException {
+    static SegmentStateDict read(SafetensorsFile file, List<ParamGroup> mine) throws CheckpointException {
         Path path = file.path();
         Map<String, String> metadata = file.metadata();
         checkVersion(path, metadata.get(VERSION_KEY));
@@ -124,7 +128,6 @@ final class OptimizerEntries {
             throw new CheckpointException(path, "missing required entry " + PARAM_GROUPS + " in __metadata__");
         }
         List<ParamGroupsJson.Group> groups = ParamGroupsJson.parse(path, groupsJson);
-        List<ParamGroup> mine = optimizer.paramGroups();
         if (groups.size() != mine.size()) {
             throw new CheckpointException(path, "the checkpoint has " + groups.size()
                     + " parameter groups, the optimizer has " + mine.size());

@@ -82,14 +82,29 @@ public final class Communicator implements AutoCloseable {
      * {@code recv}. MPI chooses the order of the additions (with 2 ranks there is one).
      */
     public synchronized void reduceScatterSum(MemorySegment send, MemorySegment recv, int[] blockCounts) {
+        reduceScatter(send, recv, blockCounts, false);
+    }
+
+    /**
+     * {@link #reduceScatterSum}, then each float of this rank's block divided by the number of
+     * ranks (in C, with the same IEEE division as Java's {@code /}): the mean of data-parallel
+     * gradients, {@code (g0 + g1 + ...) / size()}. The division's time counts as communication.
+     */
+    public synchronized void reduceScatterMean(MemorySegment send, MemorySegment recv, int[] blockCounts) {
+        reduceScatter(send, recv, blockCounts, true);
+    }
+
+    private void reduceScatter(MemorySegment send, MemorySegment recv, int[] blockCounts, boolean mean) {
         checkOpen();
         long total = writeCounts(blockCounts, null);
         checkFloats("send", send, total);
         checkFloats("recv", recv, blockCounts[rank]);
+        checkDisjoint(send, recv);
         long start = System.nanoTime();
-        int status = NetclMpi.netcl_mpi_reduce_scatter_sum(handle, send, recv, counts);
+        int status = mean ? NetclMpi.netcl_mpi_reduce_scatter_mean(handle, send, recv, counts)
+                : NetclMpi.netcl_mpi_reduce_scatter_sum(handle, send, recv, counts);
         communicationNanos += System.nanoTime() - start;
-        MpiException.check(status, "netcl_mpi_reduce_scatter_sum");
+        MpiException.check(status, mean ? "netcl_mpi_reduce_scatter_mean" : "netcl_mpi_reduce_scatter_sum");
     }
 
     /**
@@ -119,6 +134,7 @@ public final class Communicator implements AutoCloseable {
         checkFloats("send", send, blockCounts[rank]);
         if (rank == root) {
             checkFloats("recv", recv, total);
+            checkDisjoint(send, recv);
         }
         long start = System.nanoTime();
         int status = NetclMpi.netcl_mpi_gatherv(handle, send, blockCounts[rank], rank == root ? recv : MemorySegment.NULL,
@@ -141,6 +157,14 @@ public final class Communicator implements AutoCloseable {
             MpiException.check(status, "netcl_mpi_allreduce_max");
             return buffer.toArray(ValueLayout.JAVA_LONG);
         }
+    }
+
+    /**
+     * Whether any rank passes {@code true} (collective: one small all-reduce). Ranks that fail
+     * alone would leave the others waiting in the next collective; this lets them fail together.
+     */
+    public boolean anyRank(boolean here) {
+        return allReduceMax(new long[] {here ? 1 : 0})[0] != 0;
     }
 
     /** Waits until every rank has called it. */
@@ -210,16 +234,40 @@ public final class Communicator implements AutoCloseable {
         return span;
     }
 
+    /**
+     * A segment MPI may read and write as {@code floats} floats. Checked on every rank before any
+     * communication: the checks are local, so a call refused on one rank only leaves the others
+     * waiting in the collective (every rank must pass matching arguments).
+     */
     private static void checkFloats(String what, MemorySegment segment, long floats) {
         if (segment == null) {
             throw new IllegalArgumentException(what + " is null");
         }
+        if (!segment.scope().isAlive()) {
+            throw new IllegalArgumentException(what + ": its arena is closed");
+        }
         if (!segment.isNative() || segment.isReadOnly()) {
             throw new IllegalArgumentException(what + " must be a writable native segment");
+        }
+        if (!segment.isAccessibleBy(Thread.currentThread())) {
+            throw new IllegalArgumentException(what + " belongs to another thread's confined arena");
+        }
+        if (segment.address() % Float.BYTES != 0) {
+            throw new IllegalArgumentException(what + " at 0x" + Long.toHexString(segment.address())
+                    + " is not aligned to 4 bytes (a float)");
         }
         if (segment.byteSize() < floats * Float.BYTES) {
             throw new IllegalArgumentException(what + " holds " + segment.byteSize() / Float.BYTES
                     + " floats, the call needs " + floats);
+        }
+    }
+
+    /** MPI reads one buffer while it writes the other (MPI_IN_PLACE aside): they must not overlap. */
+    private static void checkDisjoint(MemorySegment send, MemorySegment recv) {
+        boolean overlap = send.address() < recv.address() + recv.byteSize()
+                && recv.address() < send.address() + send.byteSize();
+        if (overlap && send.byteSize() > 0 && recv.byteSize() > 0) {
+            throw new IllegalArgumentException("send and recv overlap; MPI needs separate buffers");
         }
     }
 

@@ -53,7 +53,8 @@ final class ShardLayout {
         int param = 0;
         for (int r = 1; r < ranks; r++) {
             long ideal = total * r / ranks;
-            while (offsets[param + 1] <= ideal) {
+            // The tensor that holds element `ideal` (none when there are no elements at all).
+            while (param + 1 < numels.length && offsets[param + 1] <= ideal) {
                 param++;
             }
             boundaries[r] = offsets[param] + (ideal - offsets[param]) / CHUNK * CHUNK;

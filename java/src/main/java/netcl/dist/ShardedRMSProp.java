@@ -2,23 +2,30 @@ package netcl.dist;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.Deque;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.DoubleSupplier;
+import java.util.function.Function;
 
 import netcl.optim.DType;
 import netcl.optim.Optimizer;
 import netcl.optim.ParamGroup;
 import netcl.optim.ParamState;
+import netcl.optim.ParamStateInfo;
 import netcl.optim.Parameter;
 import netcl.optim.RMSProp;
+import netcl.optim.SegmentParamState;
+import netcl.optim.SegmentStateDict;
 import netcl.optim.StateDict;
 import netcl.optim.StepPath;
 
@@ -29,8 +36,8 @@ import netcl.optim.StepPath;
  * <ol>
  *   <li>checks that every rank steps the same parameters with the same options (one small
  *       all-reduce),</li>
- *   <li>reduce-scatters the gradients, so that each rank holds the sum of its shard of the flat
- *       parameter space (see {@link ShardLayout}) and divides it by the number of ranks,</li>
+ *   <li>reduce-scatters the gradients, so that each rank holds the mean over the ranks of its
+ *       shard of the flat parameter space (see {@link ShardLayout}),</li>
  *   <li>updates only that shard with netcl's {@link RMSProp}, whose parameters are slices of the
  *       caller's tensors (a shard may cut through a tensor), so a rank's optimizer state covers
  *       about 1/W of the parameters,</li>
@@ -48,6 +55,9 @@ import netcl.optim.StepPath;
  * state dict (from any number of ranks) and keeps this rank's shard of it.
  */
 public final class ShardedRMSProp implements Optimizer {
+    /** A gather's root that stands for all ranks: an all-gather. */
+    private static final int EVERY_RANK = -1;
+
     private final Communicator comm;
     private final ParamGroup defaults;
     private final String device;
@@ -58,6 +68,8 @@ public final class ShardedRMSProp implements Optimizer {
     private ShardLayout layout;
     private Arena buffers;
     private MemorySegment flat;
+    /** The parameters' own memory in flat order when they lie back to back (see {@link #span}), else null. */
+    private MemorySegment paramSpan;
     private MemorySegment shardGrad;
     private RMSProp inner;
     /** Per slice of this shard: its inner parameter and its gradient (a slice of shardGrad). */
@@ -201,21 +213,20 @@ public final class ShardedRMSProp implements Optimizer {
         agree(refused, "refused the new parameter group");
         StateDict previous = layout == null ? null : stateDict();
         Parameter[] before = params;
-        group.adopt(defaults);
-        groups.add(group);
+        // The caller's group is claimed only once every rank has laid it out; until then a copy
+        // with the defaults filled in stands for it, so a refused group stays unclaimed, unchanged.
+        groups.add(group.withDefaults(defaults));
         params = all;
         try {
             layOut();
         } catch (RuntimeException e) {
+            // A failed layOut (on every rank together) kept the shards, buffers and optimizer.
             groups.remove(groups.size() - 1);
             params = before;
-            if (previous != null) {
-                // Every rank failed here together: restoring is collective too.
-                layOut();
-                loadStateDict(StateDict.of(previous.state()));
-            }
             throw e;
         }
+        group.adopt(defaults);
+        groups.set(groups.size() - 1, group);
         if (previous != null) {
             loadStateDict(StateDict.of(previous.state()));
         }
@@ -253,11 +264,11 @@ public final class ShardedRMSProp implements Optimizer {
      * others an IllegalStateException naming {@code what} failed elsewhere.
      */
     private void agree(RuntimeException local, String what) {
-        long[] failed = comm.allReduceMax(new long[] {local == null ? 0 : 1});
+        boolean failed = comm.anyRank(local != null);
         if (local != null) {
             throw local;
         }
-        if (failed[0] != 0) {
+        if (failed) {
             throw new IllegalStateException("rank " + comm.rank() + ": another rank " + what
                     + " (its own exception says why); nothing changed");
         }
@@ -280,13 +291,15 @@ public final class ShardedRMSProp implements Optimizer {
      * Lays the shards out over the current parameters and creates this rank's inner optimizer,
      * then checks with every rank that all have the same configuration and succeeded: a local
      * failure or a mismatch throws on every rank, before any rank reaches a collective with
-     * mismatched sizes.
+     * mismatched sizes, and leaves the current layout, buffers and inner optimizer as they were.
      */
     private void layOut() {
         long[] fingerprint = fingerprint();
         RuntimeException local = null;
         ShardLayout next = null;
         Arena nextBuffers = null;
+        MemorySegment nextFlat = null;
+        MemorySegment nextShardGrad = null;
         RMSProp nextInner = null;
         List<Parameter> nextInnerParams = new ArrayList<>();
         List<MemorySegment> nextInnerGrads = new ArrayList<>();
@@ -298,8 +311,8 @@ public final class ShardedRMSProp implements Optimizer {
             }
             next = ShardLayout.of(numels, comm.size(), comm.rank());
             nextBuffers = Arena.ofShared();
-            MemorySegment nextFlat = nextBuffers.allocate(next.total * Float.BYTES, 128);
-            MemorySegment nextShardGrad = nextBuffers.allocate(next.shardLength(comm.rank()) * Float.BYTES, 128);
+            nextFlat = nextBuffers.allocate(next.total * Float.BYTES, 128);
+            nextShardGrad = nextBuffers.allocate(next.shardLength(comm.rank()) * Float.BYTES, 128);
             List<List<Parameter>> innerGroups = new ArrayList<>();
             int groupEnd = 0;
             int outerGroup = -1;
@@ -338,8 +351,6 @@ public final class ShardedRMSProp implements Optimizer {
                             groups.get(nextGroupOf.get(g))));
                 }
             }
-            flat = nextFlat;
-            shardGrad = nextShardGrad;
         } catch (RuntimeException e) {
             local = e;
         }
@@ -371,6 +382,9 @@ public final class ShardedRMSProp implements Optimizer {
         }
         layout = next;
         buffers = nextBuffers;
+        flat = nextFlat;
+        paramSpan = span(Parameter::data);
+        shardGrad = nextShardGrad;
         inner = nextInner;
         innerParams = nextInnerParams.toArray(new Parameter[0]);
         innerGrads = nextInnerGrads.toArray(new MemorySegment[0]);
@@ -484,14 +498,16 @@ public final class ShardedRMSProp implements Optimizer {
             throw new IllegalStateException("the ranks' parameter groups have different options (lr, alpha, eps, "
                     + "weight decay, momentum, centered, maximize); nothing changed");
         }
-        for (int i = 0; i < n; i++) {
-            MemorySegment grad = params[i].grad();
-            if (grad != null) {
-                MemorySegment.copy(grad, 0, flat, layout.offsets[i] * Float.BYTES, grad.byteSize());
+        MemorySegment gradSpan = span(Parameter::grad);
+        if (gradSpan == null) {
+            for (int i = 0; i < n; i++) {
+                MemorySegment grad = params[i].grad();
+                if (grad != null) {
+                    MemorySegment.copy(grad, 0, flat, layout.offsets[i] * Float.BYTES, grad.byteSize());
+                }
             }
         }
-        comm.reduceScatterSum(flat, shardGrad, layout.counts);
-        averageShard();
+        comm.reduceScatterMean(gradSpan != null ? gradSpan : flat, shardGrad, layout.counts);
         RuntimeException failure = null;
         try {
             if (inner != null) {
@@ -508,28 +524,24 @@ public final class ShardedRMSProp implements Optimizer {
             failure = e;
         }
         // A rank whose update failed must not leave the others waiting in the all-gather.
-        long[] failed = comm.allReduceMax(new long[] {failure == null ? 0 : 1});
+        boolean failed = comm.anyRank(failure != null);
         if (failure != null) {
             throw failure;
         }
-        if (failed[0] != 0) {
+        if (failed) {
             throw new IllegalStateException("rank " + comm.rank() + ": another rank's update failed (its own "
                     + "exception says why); the ranks' parameters now differ");
         }
         gatherParameters();
     }
 
-    /** The reduce-scatter summed the ranks' gradients; the step uses their mean, (g0 + g1 + ...) / W. */
-    private void averageShard() {
-        float ranks = comm.size();
-        long count = shardGrad.byteSize() / Float.BYTES;
-        for (long k = 0; k < count; k++) {
-            shardGrad.setAtIndex(ValueLayout.JAVA_FLOAT, k, shardGrad.getAtIndex(ValueLayout.JAVA_FLOAT, k) / ranks);
-        }
-    }
-
     /** Every rank's updated shard into every rank's parameters. */
     private void gatherParameters() {
+        if (paramSpan != null) {
+            // This rank's shard is already in place: the inner optimizer updated the caller's memory.
+            comm.allGather(paramSpan, layout.counts, layout.displs);
+            return;
+        }
         for (ShardLayout.Slice slice : layout.slices) {
             MemorySegment.copy(params[slice.param()].data(), slice.start() * Float.BYTES, flat,
                     slice.flatStart() * Float.BYTES, slice.length() * Float.BYTES);
@@ -543,6 +555,28 @@ public final class ShardedRMSProp implements Optimizer {
             copyOut(i, from, Math.min(to, mineFrom));
             copyOut(i, Math.max(from, mineTo), to);
         }
+    }
+
+    /**
+     * The parameters' {@code part} (data or gradient) as one segment, when every parameter's lies
+     * right after the previous one's in one arena (slices of one buffer, as a model often
+     * allocates them): the collectives then read and write the caller's memory in place, with no
+     * copy through the flat buffer. The span keeps that arena's scope, so it is as safe to hand
+     * to MPI as the parts themselves. Null when some part is missing, apart or in another arena.
+     */
+    private MemorySegment span(Function<Parameter, MemorySegment> part) {
+        MemorySegment first = part.apply(params[0]);
+        if (first == null) {
+            return null;
+        }
+        for (int i = 1; i < params.length; i++) {
+            MemorySegment s = part.apply(params[i]);
+            if (s == null || !s.scope().equals(first.scope())
+                    || s.address() != first.address() + layout.offsets[i] * Float.BYTES) {
+                return null;
+            }
+        }
+        return first.reinterpret(layout.total * Float.BYTES);
     }
 
     private void copyOut(int param, long flatFrom, long flatTo) {
@@ -587,7 +621,7 @@ public final class ShardedRMSProp implements Optimizer {
     @Override
     public synchronized StateDict stateDict() {
         checkOpen();
-        return gatherState(-1);
+        return heapCopy(EVERY_RANK);
     }
 
     /**
@@ -596,48 +630,198 @@ public final class ShardedRMSProp implements Optimizer {
      */
     public synchronized StateDict stateDict(int root) {
         checkOpen();
+        checkRoot(root);
+        return heapCopy(root);
+    }
+
+    /**
+     * The full state on {@code root} in segments from {@code allocator}, {@code null} on the other
+     * ranks (collective). Root requests the buffers as {@link RMSProp#stateDict(SegmentAllocator)}
+     * does (parameter by parameter, {@code square_avg}, then {@code momentum_buffer} and
+     * {@code grad_avg} where they exist; see {@link #stateInfo()}), each {@code numel * 4} bytes,
+     * writable (a checkpoint gathers into an {@link Arena}, then streams them to its file). The other
+     * ranks ignore {@code allocator} (it may be {@code null} there). If root's allocator fails, every
+     * rank throws and nothing was gathered.
+     */
+    public synchronized SegmentStateDict stateDict(int root, SegmentAllocator allocator) {
+        checkOpen();
+        checkRoot(root);
+        return gatherState(root, allocator);
+    }
+
+    /**
+     * What each parameter's full state holds, without its values (collective; the same map on
+     * every rank): the layout of {@link #stateDict(int, SegmentAllocator)}'s buffers.
+     */
+    public synchronized Map<Integer, ParamStateInfo> stateInfo() {
+        checkOpen();
+        return agreedStateInfo();
+    }
+
+    private void checkRoot(int root) {
         if (root < 0 || root >= comm.size()) {
             throw new IllegalArgumentException("root " + root + " is not a rank of a world of " + comm.size());
         }
-        return gatherState(root);
     }
 
-    private StateDict gatherState(int root) {
-        int n = params.length;
-        Map<Integer, ParamState> shardState = inner == null ? Map.of() : inner.stateDict().state();
-        long[] meta = new long[3 * n];
-        for (Map.Entry<Integer, ParamState> e : shardState.entrySet()) {
-            int param = layout.slices.get(e.getKey()).param();
-            ParamState s = e.getValue();
-            meta[3 * param] = s.step() + 1;
-            meta[3 * param + 1] = s.momentumBuffer() != null ? 1 : 0;
-            meta[3 * param + 2] = s.gradAvg() != null ? 1 : 0;
-        }
-        long[] agreed = comm.allReduceMax(meta);
-        boolean anyMomentum = false;
-        boolean anyGradAvg = false;
-        for (int i = 0; i < n; i++) {
-            anyMomentum |= agreed[3 * i + 1] != 0;
-            anyGradAvg |= agreed[3 * i + 2] != 0;
-        }
-        boolean receives = root < 0 || root == comm.rank();
-        Map<Integer, ParamState> state = new LinkedHashMap<>();
+    /** The gathered state in float[] ({@code null} on ranks that do not receive it). */
+    private StateDict heapCopy(int root) {
         try (Arena temp = Arena.ofConfined()) {
-            MemorySegment squareAvg = gatherBuffer(temp, shardState, ParamState::squareAvg, root);
-            MemorySegment momentum = anyMomentum ? gatherBuffer(temp, shardState, ParamState::momentumBuffer, root) : null;
-            MemorySegment gradAvg = anyGradAvg ? gatherBuffer(temp, shardState, ParamState::gradAvg, root) : null;
-            if (!receives) {
+            SegmentStateDict gathered = gatherState(root, temp);
+            if (gathered == null) {
                 return null;
             }
-            for (int i = 0; i < n; i++) {
-                if (agreed[3 * i] == 0) {
-                    continue;
-                }
-                state.put(i, new ParamState(agreed[3 * i] - 1, range(squareAvg, i),
-                        agreed[3 * i + 1] != 0 ? range(momentum, i) : null,
-                        agreed[3 * i + 2] != 0 ? range(gradAvg, i) : null));
+            Map<Integer, ParamState> state = new LinkedHashMap<>();
+            gathered.state().forEach((i, s) -> state.put(i, new ParamState(s.step(), floats(s.squareAvg()),
+                    floats(s.momentumBuffer()), floats(s.gradAvg()))));
+            return new StateDict(Collections.unmodifiableMap(state), gathered.paramGroups());
+        }
+    }
+
+    private static float[] floats(MemorySegment s) {
+        return s == null ? null : s.toArray(ValueLayout.JAVA_FLOAT);
+    }
+
+    /** Every rank's shard states merged per parameter: a parameter has a buffer if any slice of it has. */
+    private Map<Integer, ParamStateInfo> agreedStateInfo() {
+        int n = params.length;
+        long[] meta = new long[3 * n];
+        if (inner != null) {
+            for (Map.Entry<Integer, ParamStateInfo> e : inner.stateInfo().entrySet()) {
+                int param = layout.slices.get(e.getKey()).param();
+                ParamStateInfo s = e.getValue();
+                meta[3 * param] = s.step() + 1;
+                meta[3 * param + 1] = s.hasMomentumBuffer() ? 1 : 0;
+                meta[3 * param + 2] = s.hasGradAvg() ? 1 : 0;
             }
         }
+        long[] agreed = comm.allReduceMax(meta);
+        Map<Integer, ParamStateInfo> infos = new LinkedHashMap<>();
+        for (int i = 0; i < n; i++) {
+            if (agreed[3 * i] != 0) {
+                infos.put(i, new ParamStateInfo(agreed[3 * i] - 1, params[i].numel(), agreed[3 * i + 1] != 0,
+                        agreed[3 * i + 2] != 0));
+            }
+        }
+        return Collections.unmodifiableMap(infos);
+    }
+
+    /** The three state buffers, in the order RMSProp's segment state dicts list them. */
+    private static final int SQUARE_AVG = 0;
+    private static final int MOMENTUM_BUFFER = 1;
+    private static final int GRAD_AVG = 2;
+
+    /** Gathers every rank's shard of the state to root, or to every rank for {@link #EVERY_RANK}. */
+    private SegmentStateDict gatherState(int root, SegmentAllocator allocator) {
+        Map<Integer, ParamStateInfo> infos = agreedStateInfo();
+        boolean receives = root == EVERY_RANK || root == comm.rank();
+        boolean[] present = new boolean[3];
+        for (ParamStateInfo info : infos.values()) {
+            present[SQUARE_AVG] = true;
+            present[MOMENTUM_BUFFER] |= info.hasMomentumBuffer();
+            present[GRAD_AVG] |= info.hasGradAvg();
+        }
+        try (Arena temp = Arena.ofConfined()) {
+            Map<Integer, SegmentParamState> state = new LinkedHashMap<>();
+            MemorySegment full = null;
+            RuntimeException failed = null;
+            // Everything a receiving rank needs is allocated before the first gather: a rank that
+            // failed there would leave the others waiting.
+            if (receives) {
+                try {
+                    for (Map.Entry<Integer, ParamStateInfo> e : infos.entrySet()) {
+                        ParamStateInfo info = e.getValue();
+                        state.put(e.getKey(), new SegmentParamState(info.step(), gatheredBuffer(allocator, info),
+                                info.hasMomentumBuffer() ? gatheredBuffer(allocator, info) : null,
+                                info.hasGradAvg() ? gatheredBuffer(allocator, info) : null));
+                    }
+                    full = temp.allocate(Math.max(1, layout.total) * Float.BYTES, 128);
+                } catch (RuntimeException e) {
+                    failed = e;
+                }
+            }
+            agree(failed, "could not allocate the gathered state");
+            MemorySegment[] shard = readShard(temp);
+            for (int buffer = SQUARE_AVG; buffer <= GRAD_AVG; buffer++) {
+                if (!present[buffer]) {
+                    continue;
+                }
+                if (root == EVERY_RANK) {
+                    MemorySegment.copy(shard[buffer], 0, full, layout.shardStart(comm.rank()) * Float.BYTES,
+                            layout.shardLength(comm.rank()) * Float.BYTES);
+                    comm.allGather(full, layout.counts, layout.displs);
+                } else {
+                    comm.gather(shard[buffer], full, layout.counts, layout.displs, root);
+                }
+                if (receives) {
+                    for (Map.Entry<Integer, SegmentParamState> e : state.entrySet()) {
+                        MemorySegment target = buffer(e.getValue(), buffer);
+                        if (target != null) {
+                            MemorySegment.copy(full, layout.offsets[e.getKey()] * Float.BYTES, target, 0,
+                                    target.byteSize());
+                        }
+                    }
+                }
+            }
+            return receives ? new SegmentStateDict(Collections.unmodifiableMap(state), groupStates()) : null;
+        }
+    }
+
+    private static MemorySegment buffer(SegmentParamState s, int buffer) {
+        return switch (buffer) {
+            case SQUARE_AVG -> s.squareAvg();
+            case MOMENTUM_BUFFER -> s.momentumBuffer();
+            default -> s.gradAvg();
+        };
+    }
+
+    /** A buffer from the caller's allocator, checked before MPI or a copy writes into it. */
+    private static MemorySegment gatheredBuffer(SegmentAllocator allocator, ParamStateInfo info) {
+        if (allocator == null) {
+            throw new IllegalArgumentException("allocator is null on the rank that receives the state");
+        }
+        long bytes = info.numel() * Float.BYTES;
+        MemorySegment s = allocator.allocate(bytes, Float.BYTES);
+        if (s == null || s.isReadOnly() || s.byteSize() != bytes) {
+            throw new IllegalStateException("the allocator returned " + s + " for a buffer of " + bytes
+                    + " bytes; it must return a writable segment of exactly that size");
+        }
+        return s;
+    }
+
+    /**
+     * This rank's shard of each state buffer ({@link #SQUARE_AVG}, ...), read from its optimizer
+     * straight into place; zero where the shard has no such state.
+     */
+    private MemorySegment[] readShard(Arena temp) {
+        long length = layout.shardLength(comm.rank());
+        MemorySegment[] shard = new MemorySegment[3];
+        for (int b = 0; b < shard.length; b++) {
+            shard[b] = temp.allocate(Math.max(1, length) * Float.BYTES, 128);
+        }
+        if (inner != null) {
+            long shardStart = layout.shardStart(comm.rank());
+            // RMSProp asks for the buffers in a fixed order: each slice's square_avg, then its others.
+            Deque<MemorySegment> places = new ArrayDeque<>();
+            for (Map.Entry<Integer, ParamStateInfo> e : inner.stateInfo().entrySet()) {
+                ShardLayout.Slice slice = layout.slices.get(e.getKey());
+                long from = (slice.flatStart() - shardStart) * Float.BYTES;
+                long bytes = slice.length() * Float.BYTES;
+                places.add(shard[SQUARE_AVG].asSlice(from, bytes));
+                if (e.getValue().hasMomentumBuffer()) {
+                    places.add(shard[MOMENTUM_BUFFER].asSlice(from, bytes));
+                }
+                if (e.getValue().hasGradAvg()) {
+                    places.add(shard[GRAD_AVG].asSlice(from, bytes));
+                }
+            }
+            inner.stateDict((bytes, alignment) -> places.remove());
+        }
+        return shard;
+    }
+
+    /** Each group's options and parameter indices (0, 1, ... over all groups in order). */
+    private List<StateDict.GroupState> groupStates() {
         List<StateDict.GroupState> groupStates = new ArrayList<>();
         int index = 0;
         for (ParamGroup g : groups) {
@@ -648,37 +832,7 @@ public final class ShardedRMSProp implements Optimizer {
             groupStates.add(new StateDict.GroupState(g.lr(), g.alpha(), g.eps(), g.weightDecay(), g.momentum(),
                     g.centered(), g.maximize(), List.copyOf(ids)));
         }
-        return new StateDict(Collections.unmodifiableMap(state), List.copyOf(groupStates));
-    }
-
-    /** One state buffer over the flat space, this rank's shard filled, gathered to root (or all). */
-    private MemorySegment gatherBuffer(Arena temp, Map<Integer, ParamState> shardState,
-                                       java.util.function.Function<ParamState, float[]> buffer, int root) {
-        int rank = comm.rank();
-        long shardStart = layout.shardStart(rank);
-        MemorySegment shard = temp.allocate(Math.max(1, layout.shardLength(rank)) * Float.BYTES, 128);
-        for (Map.Entry<Integer, ParamState> e : shardState.entrySet()) {
-            float[] values = buffer.apply(e.getValue());
-            if (values != null) {
-                ShardLayout.Slice slice = layout.slices.get(e.getKey());
-                MemorySegment.copy(values, 0, shard, ValueLayout.JAVA_FLOAT,
-                        (slice.flatStart() - shardStart) * Float.BYTES, values.length);
-            }
-        }
-        if (root < 0) {
-            MemorySegment full = temp.allocate(Math.max(1, layout.total) * Float.BYTES, 128);
-            MemorySegment.copy(shard, 0, full, shardStart * Float.BYTES, layout.shardLength(rank) * Float.BYTES);
-            comm.allGather(full, layout.counts, layout.displs);
-            return full;
-        }
-        MemorySegment full = rank == root ? temp.allocate(Math.max(1, layout.total) * Float.BYTES, 128) : null;
-        comm.gather(shard, full, layout.counts, layout.displs, root);
-        return full;
-    }
-
-    private float[] range(MemorySegment full, int param) {
-        return full.asSlice(layout.offsets[param] * Float.BYTES, params[param].numel() * Float.BYTES)
-                .toArray(ValueLayout.JAVA_FLOAT);
+        return List.copyOf(groupStates);
     }
 
     /**
@@ -690,29 +844,56 @@ public final class ShardedRMSProp implements Optimizer {
     @Override
     public synchronized void loadStateDict(StateDict stateDict) {
         checkOpen();
+        if (stateDict == null || stateDict.state() == null) {
+            throw new IllegalArgumentException("state dict is null");
+        }
+        try (Arena temp = Arena.ofConfined()) {
+            Map<Integer, SegmentParamState> state = new LinkedHashMap<>();
+            stateDict.state().forEach((i, s) -> state.put(i, s == null ? null : new SegmentParamState(s.step(),
+                    segment(temp, s.squareAvg()), segment(temp, s.momentumBuffer()), segment(temp, s.gradAvg()),
+                    segment(temp, s.master()))));
+            loadStateDict(new SegmentStateDict(state, stateDict.paramGroups()));
+        }
+    }
+
+    private static MemorySegment segment(Arena arena, float[] values) {
+        return values == null ? null : arena.allocateFrom(ValueLayout.JAVA_FLOAT, values);
+    }
+
+    /**
+     * {@link #loadStateDict(StateDict)} from segments holding the full state (as
+     * {@link RMSProp#loadStateDict(SegmentStateDict)} takes them; a checkpoint's file mapping):
+     * this rank copies only its shard. Not collective: every rank loads the same state dict.
+     */
+    public synchronized void loadStateDict(SegmentStateDict stateDict) {
+        checkOpen();
         List<ParamGroup> loadedGroups = checkStateDict(stateDict);
         if (inner != null) {
-            Map<Integer, ParamState> shard = new LinkedHashMap<>();
+            Map<Integer, SegmentParamState> shard = new LinkedHashMap<>();
             for (int k = 0; k < layout.slices.size(); k++) {
                 ShardLayout.Slice slice = layout.slices.get(k);
-                ParamState s = stateDict.state().get(slice.param());
+                SegmentParamState s = stateDict.state().get(slice.param());
                 if (s != null) {
-                    int from = (int) slice.start();
-                    int to = (int) (slice.start() + slice.length());
-                    shard.put(k, new ParamState(s.step(), Arrays.copyOfRange(s.squareAvg(), from, to),
-                            s.momentumBuffer() == null ? null : Arrays.copyOfRange(s.momentumBuffer(), from, to),
-                            s.gradAvg() == null ? null : Arrays.copyOfRange(s.gradAvg(), from, to)));
+                    shard.put(k, new SegmentParamState(s.step(), part(s.squareAvg(), slice),
+                            part(s.momentumBuffer(), slice), part(s.gradAvg(), slice)));
                 }
             }
-            inner.loadStateDict(StateDict.of(shard));
+            inner.loadStateDict(new SegmentStateDict(shard, null));
         }
         for (int g = 0; g < loadedGroups.size(); g++) {
             copyOptions(groups.get(g), loadedGroups.get(g));
         }
     }
 
-    /** Validates a state dict against this optimizer's parameters; returns the loaded groups' options. */
-    private List<ParamGroup> checkStateDict(StateDict sd) {
+    private static MemorySegment part(MemorySegment buffer, ShardLayout.Slice slice) {
+        return buffer == null ? null : buffer.asSlice(slice.start() * Float.BYTES, slice.length() * Float.BYTES);
+    }
+
+    /**
+     * Validates a full state dict against this optimizer's parameters, all of them (not only this
+     * rank's shard), so that every rank accepts or refuses it alike; returns the loaded groups' options.
+     */
+    private List<ParamGroup> checkStateDict(SegmentStateDict sd) {
         if (sd == null || sd.state() == null) {
             throw new IllegalArgumentException("state dict is null");
         }
@@ -733,32 +914,22 @@ public final class ShardedRMSProp implements Optimizer {
                         .maximize(gs.maximize()));
             }
         }
-        for (Map.Entry<Integer, ParamState> e : sd.state().entrySet()) {
+        for (Map.Entry<Integer, SegmentParamState> e : sd.state().entrySet()) {
             Integer index = e.getKey();
-            ParamState s = e.getValue();
             if (index == null || index < 0 || index >= params.length) {
                 throw new IllegalArgumentException("state for parameter " + index + ", but the optimizer has "
                         + params.length + " parameters");
             }
-            long numel = params[index].numel();
-            if (s == null || s.squareAvg() == null) {
+            if (e.getValue() == null) {
                 throw new IllegalArgumentException("parameter " + index + ": state without squareAvg");
             }
-            if (s.step() < 0) {
-                throw new IllegalArgumentException("parameter " + index + ": negative step " + s.step());
+            e.getValue().checkFits(index, params[index].numel());
+            if (e.getValue().master() != null) {
+                throw new IllegalArgumentException("parameter " + index + ": a master copy for an FP32 parameter "
+                        + "(ShardedRMSProp's parameters are all FP32)");
             }
-            checkLength(index, "squareAvg", s.squareAvg(), numel);
-            checkLength(index, "momentumBuffer", s.momentumBuffer(), numel);
-            checkLength(index, "gradAvg", s.gradAvg(), numel);
         }
         return loaded;
-    }
-
-    private static void checkLength(int index, String name, float[] values, long numel) {
-        if (values != null && values.length != numel) {
-            throw new IllegalArgumentException("parameter " + index + ": " + name + " has " + values.length
-                    + " values, the parameter has " + numel);
-        }
     }
 
     /** Floats of the flat parameter space in this rank's shard. */
@@ -774,10 +945,8 @@ public final class ShardedRMSProp implements Optimizer {
             return 0;
         }
         long floats = 0;
-        for (ParamState s : inner.stateDict().state().values()) {
-            floats += s.squareAvg().length;
-            floats += s.momentumBuffer() == null ? 0 : s.momentumBuffer().length;
-            floats += s.gradAvg() == null ? 0 : s.gradAvg().length;
+        for (ParamStateInfo s : inner.stateInfo().values()) {
+            floats += s.numel() * (1 + (s.hasMomentumBuffer() ? 1 : 0) + (s.hasGradAvg() ? 1 : 0));
         }
         return floats * Float.BYTES;
     }

@@ -147,6 +147,19 @@ public final class ParamGroup {
         inherit(defaults);
     }
 
+    /**
+     * A new, unclaimed group over the same parameters with this group's options, those left unset
+     * taken from {@code defaults}; this group does not change. For an optimizer that must try a
+     * group out before it claims it with {@link #adopt} ({@code netcl.dist.ShardedRMSProp} first
+     * agrees with the other ranks).
+     */
+    public synchronized ParamGroup withDefaults(ParamGroup defaults) {
+        ParamGroup copy = new ParamGroup(params);
+        copy.copyOptions(this);
+        copy.inherit(defaults);
+        return copy;
+    }
+
     /** Fills the options left unset from {@code defaults}. */
     private void inherit(ParamGroup defaults) {
         lr = Double.isNaN(lr) ? defaults.lr : lr;

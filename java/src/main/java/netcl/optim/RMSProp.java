@@ -985,17 +985,10 @@ public final class RMSProp implements Optimizer {
                     throw new IllegalArgumentException("state for parameter " + index + ", but the optimizer has "
                             + params.length + " parameters");
                 }
-                if (s == null || s.squareAvg() == null) {
+                if (s == null) {
                     throw new IllegalArgumentException("parameter " + index + ": state without squareAvg");
                 }
-                if (s.step() < 0) {
-                    throw new IllegalArgumentException("parameter " + index + ": negative step " + s.step());
-                }
-                long numel = params[index].numel();
-                checkStateSegment(index, "squareAvg", s.squareAvg(), numel);
-                checkStateSegment(index, "momentumBuffer", s.momentumBuffer(), numel);
-                checkStateSegment(index, "gradAvg", s.gradAvg(), numel);
-                checkStateSegment(index, "master", s.master(), numel);
+                s.checkFits(index, params[index].numel());
                 checkMasterType(index, s.master() != null);
             }
             try (Arena temp = Arena.ofConfined()) {
@@ -1020,27 +1013,6 @@ public final class RMSProp implements Optimizer {
             }
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
-        }
-    }
-
-    private static void checkStateSegment(int index, String name, MemorySegment s, long numel) {
-        if (s == null) {
-            return;
-        }
-        String what = "parameter " + index + ": " + name;
-        if (!s.scope().isAlive()) {
-            throw new IllegalArgumentException(what + ": the segment's arena is closed");
-        }
-        if (!s.isNative()) {
-            throw new IllegalArgumentException(what + " is a heap segment; it must be native memory");
-        }
-        if (s.byteSize() != numel * Float.BYTES) {
-            throw new IllegalArgumentException(what + " has " + s.byteSize() + " bytes, the parameter has "
-                    + numel + " floats (" + numel * Float.BYTES + " bytes)");
-        }
-        if (s.address() % Float.BYTES != 0) {
-            throw new IllegalArgumentException(what + " at address 0x" + Long.toHexString(s.address())
-                    + " is not aligned to 4 bytes");
         }
     }
 

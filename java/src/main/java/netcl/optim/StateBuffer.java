@@ -1,5 +1,7 @@
 package netcl.optim;
 
+import java.lang.foreign.MemorySegment;
+
 import netcl.bindings.Netcl;
 
 /**
@@ -30,6 +32,16 @@ public enum StateBuffer {
             case MOMENTUM_BUFFER -> info.hasMomentumBuffer();
             case GRAD_AVG -> info.hasGradAvg();
             case MASTER -> info.hasMaster();
+        };
+    }
+
+    /** This buffer's values in {@code state}, or {@code null} when it has none. */
+    public MemorySegment segmentIn(SegmentParamState state) {
+        return switch (this) {
+            case SQUARE_AVG -> state.squareAvg();
+            case MOMENTUM_BUFFER -> state.momentumBuffer();
+            case GRAD_AVG -> state.gradAvg();
+            case MASTER -> state.master();
         };
     }
 }

@@ -13,8 +13,10 @@ import netcl.optim.Tensors;
 
 /**
  * Step time, time in communication and optimizer state per rank of {@link ShardedRMSProp}, run
- * under {@code mpirun -np W}: {@code ShardedStepBench SIZE STEPS} with SIZE a number of floats or
- * {@code resnet50} (see {@link Sizes}). Each rank prints one line; the first steps warm up.
+ * under {@code mpirun -np W}: {@code ShardedStepBench SIZE STEPS [contiguous]} with SIZE a number
+ * of floats or {@code resnet50} (see {@link Sizes}). Each tensor and gradient is allocated apart,
+ * or with {@code contiguous} as slices of one parameter buffer and one gradient buffer (which
+ * ShardedRMSProp communicates in place). Each rank prints one line; the first steps warm up.
  */
 public final class ShardedStepBench {
     private ShardedStepBench() {
@@ -23,13 +25,22 @@ public final class ShardedStepBench {
     public static void main(String[] args) {
         long[] numels = Sizes.of(args[0]);
         int steps = Integer.parseInt(args[1]);
+        boolean contiguous = args.length > 2 && args[2].equals("contiguous");
         int warmup = Math.max(1, steps / 5);
         try (Communicator comm = Communicator.world(); Arena arena = Arena.ofConfined()) {
+            long total = Sizes.total(numels);
+            MemorySegment allData = contiguous ? Tensors.allocate(arena, total) : null;
+            MemorySegment allGrads = contiguous ? Tensors.allocate(arena, total) : null;
             List<Parameter> params = new ArrayList<>();
+            long offset = 0;
             for (long n : numels) {
-                MemorySegment grad = Tensors.allocate(arena, n);
+                MemorySegment data = contiguous ? allData.asSlice(offset * Float.BYTES, n * Float.BYTES)
+                        : Tensors.allocate(arena, n);
+                MemorySegment grad = contiguous ? allGrads.asSlice(offset * Float.BYTES, n * Float.BYTES)
+                        : Tensors.allocate(arena, n);
+                offset += n;
                 grad.fill((byte) 0x3c);
-                params.add(Parameter.wrap(Tensors.allocate(arena, n), grad));
+                params.add(Parameter.wrap(data, grad));
             }
             try (ShardedRMSProp opt = ShardedRMSProp.builder(comm).lr(1e-3).build(params)) {
                 for (int s = 0; s < warmup; s++) {
@@ -42,9 +53,9 @@ public final class ShardedStepBench {
                     opt.step();
                 }
                 long nanos = System.nanoTime() - start;
-                System.out.println(String.format(Locale.ROOT, "RESULT size=%s ranks=%d rank=%d floats=%d shard=%d "
-                        + "stateBytes=%d stepMs=%.3f commMs=%.3f", args[0], comm.size(), comm.rank(),
-                        Sizes.total(numels), opt.shardSize(), opt.stateBytes(), nanos / 1e6 / steps,
+                System.out.println(String.format(Locale.ROOT, "RESULT size=%s layout=%s ranks=%d rank=%d floats=%d "
+                        + "shard=%d stateBytes=%d stepMs=%.3f commMs=%.3f", args[0], contiguous ? "contiguous" : "apart",
+                        comm.size(), comm.rank(), total, opt.shardSize(), opt.stateBytes(), nanos / 1e6 / steps,
                         (comm.communicationNanos() - communication) / 1e6 / steps));
             }
         }

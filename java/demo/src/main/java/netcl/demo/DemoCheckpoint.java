@@ -7,7 +7,9 @@ import java.util.Map;
 
 import netcl.checkpoint.Checkpoint;
 import netcl.checkpoint.ElementType;
+import netcl.checkpoint.ShardedCheckpoint;
 import netcl.checkpoint.Tensor;
+import netcl.dist.ShardedRMSProp;
 import netcl.optim.DType;
 import netcl.optim.GradScaler;
 import netcl.optim.ParamGroup;
@@ -19,7 +21,8 @@ import netcl.optim.RMSProp;
  * {@code fc2.bias}; BF16 with {@code --amp}), the optimizer's state (with the float32 masters under
  * {@code --amp}), the loss scaler's state under {@code --amp}, and the finished epoch and seed,
  * which fix where the batch order goes on. A resumed run continues bit for bit like an
- * uninterrupted one.
+ * uninterrupted one. The data-parallel demo ({@code --ranks}) writes and reads the same file
+ * through {@link ShardedCheckpoint}, so either demo resumes the other's checkpoints.
  */
 final class DemoCheckpoint {
     static final String EPOCH = "demo.epoch";
@@ -33,8 +36,20 @@ final class DemoCheckpoint {
 
     /** Saves the state after {@code epoch} (counted from 1), replacing {@code file} atomically. */
     static void save(Path file, RMSProp opt, GradScaler scaler, Mlp model, int epoch, long seed) throws IOException {
-        Checkpoint.save(file, opt, scaler, tensors(model),
-                Map.of(EPOCH, Integer.toString(epoch), SEED, Long.toString(seed)));
+        Checkpoint.save(file, opt, scaler, tensors(model), metadata(epoch, seed));
+    }
+
+    /** The data-parallel demo's {@link #save} (collective: every rank calls it; rank 0 writes). */
+    static void save(Path file, ShardedRMSProp opt, Mlp model, int epoch, long seed) throws IOException {
+        ShardedCheckpoint.save(file, opt, tensors(model), metadata(epoch, seed));
+    }
+
+    /** In a fixed order (Map.of's varies between runs), so that equal states give equal files. */
+    private static Map<String, String> metadata(int epoch, long seed) {
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put(EPOCH, Integer.toString(epoch));
+        metadata.put(SEED, Long.toString(seed));
+        return metadata;
     }
 
     /** The model's parameters under their PyTorch names and shapes, of the model's type. */
@@ -64,6 +79,18 @@ final class DemoCheckpoint {
      */
     static int resume(Path file, RMSProp opt, GradScaler scaler, Mlp model, DemoOptions options) throws IOException {
         Map<String, String> metadata = Checkpoint.load(file, opt, scaler, tensors(model));
+        return epochDone(file, metadata, opt.paramGroups().getFirst(), options);
+    }
+
+    /** The data-parallel demo's {@link #resume} (collective: every rank loads its shard). */
+    static int resume(Path file, ShardedRMSProp opt, Mlp model, DemoOptions options) throws IOException {
+        Map<String, String> metadata = ShardedCheckpoint.load(file, opt, tensors(model));
+        return epochDone(file, metadata, opt.paramGroups().getFirst(), options);
+    }
+
+    /** The epoch a loaded checkpoint was saved after, once its metadata and options {@code g} fit {@code options}. */
+    private static int epochDone(Path file, Map<String, String> metadata, ParamGroup g, DemoOptions options)
+            throws MismatchException {
         String seed = metadata.get(SEED);
         String epoch = metadata.get(EPOCH);
         if (seed == null || epoch == null || !epoch.matches("[1-9][0-9]{0,8}")) {
@@ -72,7 +99,6 @@ final class DemoCheckpoint {
         if (!seed.equals(Long.toString(options.seed()))) {
             throw new MismatchException(file + " was trained with --seed " + seed + "; pass the same seed to resume");
         }
-        ParamGroup g = opt.paramGroups().getFirst();
         if (g.lr() != options.lr() || g.alpha() != options.alpha() || g.momentum() != options.momentum()
                 || g.centered() != options.centered()) {
             throw new MismatchException(file + " was trained with --lr " + g.lr() + " --alpha " + g.alpha()
