@@ -10,10 +10,13 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.Deque;
+import java.util.EnumMap;
+import java.util.EnumSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.DoubleSupplier;
 import java.util.function.Function;
 
@@ -26,6 +29,7 @@ import netcl.optim.Parameter;
 import netcl.optim.RMSProp;
 import netcl.optim.SegmentParamState;
 import netcl.optim.SegmentStateDict;
+import netcl.optim.StateBuffer;
 import netcl.optim.StateDict;
 import netcl.optim.StepPath;
 
@@ -706,20 +710,17 @@ public final class ShardedRMSProp implements Optimizer {
         return Collections.unmodifiableMap(infos);
     }
 
-    /** The three state buffers, in the order RMSProp's segment state dicts list them. */
-    private static final int SQUARE_AVG = 0;
-    private static final int MOMENTUM_BUFFER = 1;
-    private static final int GRAD_AVG = 2;
-
     /** Gathers every rank's shard of the state to root, or to every rank for {@link #EVERY_RANK}. */
     private SegmentStateDict gatherState(int root, SegmentAllocator allocator) {
         Map<Integer, ParamStateInfo> infos = agreedStateInfo();
         boolean receives = root == EVERY_RANK || root == comm.rank();
-        boolean[] present = new boolean[3];
+        Set<StateBuffer> present = EnumSet.noneOf(StateBuffer.class);
         for (ParamStateInfo info : infos.values()) {
-            present[SQUARE_AVG] = true;
-            present[MOMENTUM_BUFFER] |= info.hasMomentumBuffer();
-            present[GRAD_AVG] |= info.hasGradAvg();
+            for (StateBuffer buffer : StateBuffer.values()) {
+                if (buffer.isIn(info)) {
+                    present.add(buffer);
+                }
+            }
         }
         try (Arena temp = Arena.ofConfined()) {
             Map<Integer, SegmentParamState> state = new LinkedHashMap<>();
@@ -741,21 +742,18 @@ public final class ShardedRMSProp implements Optimizer {
                 }
             }
             agree(failed, "could not allocate the gathered state");
-            MemorySegment[] shard = readShard(temp);
-            for (int buffer = SQUARE_AVG; buffer <= GRAD_AVG; buffer++) {
-                if (!present[buffer]) {
-                    continue;
-                }
+            Map<StateBuffer, MemorySegment> shard = readShard(present, temp);
+            for (StateBuffer buffer : present) {  // in StateBuffer's order on every rank
                 if (root == EVERY_RANK) {
-                    MemorySegment.copy(shard[buffer], 0, full, layout.shardStart(comm.rank()) * Float.BYTES,
+                    MemorySegment.copy(shard.get(buffer), 0, full, layout.shardStart(comm.rank()) * Float.BYTES,
                             layout.shardLength(comm.rank()) * Float.BYTES);
                     comm.allGather(full, layout.counts, layout.displs);
                 } else {
-                    comm.gather(shard[buffer], full, layout.counts, layout.displs, root);
+                    comm.gather(shard.get(buffer), full, layout.counts, layout.displs, root);
                 }
                 if (receives) {
                     for (Map.Entry<Integer, SegmentParamState> e : state.entrySet()) {
-                        MemorySegment target = buffer(e.getValue(), buffer);
+                        MemorySegment target = buffer.segmentIn(e.getValue());
                         if (target != null) {
                             MemorySegment.copy(full, layout.offsets[e.getKey()] * Float.BYTES, target, 0,
                                     target.byteSize());
@@ -765,14 +763,6 @@ public final class ShardedRMSProp implements Optimizer {
             }
             return receives ? new SegmentStateDict(Collections.unmodifiableMap(state), groupStates()) : null;
         }
-    }
-
-    private static MemorySegment buffer(SegmentParamState s, int buffer) {
-        return switch (buffer) {
-            case SQUARE_AVG -> s.squareAvg();
-            case MOMENTUM_BUFFER -> s.momentumBuffer();
-            default -> s.gradAvg();
-        };
     }
 
     /** A buffer from the caller's allocator, checked before MPI or a copy writes into it. */
@@ -790,29 +780,28 @@ public final class ShardedRMSProp implements Optimizer {
     }
 
     /**
-     * This rank's shard of each state buffer ({@link #SQUARE_AVG}, ...), read from its optimizer
-     * straight into place; zero where the shard has no such state.
+     * This rank's shard of each state buffer that some rank has ({@code present}), read from its
+     * optimizer straight into place; zero where the shard has no such state.
      */
-    private MemorySegment[] readShard(Arena temp) {
+    private Map<StateBuffer, MemorySegment> readShard(Set<StateBuffer> present, Arena temp) {
         long length = layout.shardLength(comm.rank());
-        MemorySegment[] shard = new MemorySegment[3];
-        for (int b = 0; b < shard.length; b++) {
-            shard[b] = temp.allocate(Math.max(1, length) * Float.BYTES, 128);
+        Map<StateBuffer, MemorySegment> shard = new EnumMap<>(StateBuffer.class);
+        for (StateBuffer buffer : present) {
+            shard.put(buffer, temp.allocate(Math.max(1, length) * Float.BYTES, 128));
         }
         if (inner != null) {
             long shardStart = layout.shardStart(comm.rank());
-            // RMSProp asks for the buffers in a fixed order: each slice's square_avg, then its others.
+            // RMSProp asks for the buffers in a fixed order: slice by slice, each one's in
+            // StateBuffer's order. A buffer this shard has, some rank has: it is present.
             Deque<MemorySegment> places = new ArrayDeque<>();
             for (Map.Entry<Integer, ParamStateInfo> e : inner.stateInfo().entrySet()) {
                 ShardLayout.Slice slice = layout.slices.get(e.getKey());
                 long from = (slice.flatStart() - shardStart) * Float.BYTES;
                 long bytes = slice.length() * Float.BYTES;
-                places.add(shard[SQUARE_AVG].asSlice(from, bytes));
-                if (e.getValue().hasMomentumBuffer()) {
-                    places.add(shard[MOMENTUM_BUFFER].asSlice(from, bytes));
-                }
-                if (e.getValue().hasGradAvg()) {
-                    places.add(shard[GRAD_AVG].asSlice(from, bytes));
+                for (StateBuffer buffer : StateBuffer.values()) {
+                    if (buffer.isIn(e.getValue())) {
+                        places.add(shard.get(buffer).asSlice(from, bytes));
+                    }
                 }
             }
             inner.stateDict((bytes, alignment) -> places.remove());
