@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -203,6 +204,13 @@ class MpiLaunchTest {
         // Whole and resumable: one process loads it and steps on.
         MpiScenarios.singleProcess(2, 2, -1, null, file("after-kill"), saving);
         assertTrue(Files.size(file("after-kill")) > 0);
+        // The next sharded save there removes the temporary files that dead saves left (nobody holds
+        // their lock): the killed save's, if any, and one planted here.
+        Files.writeString(dir.resolve(".saving.safetensors.0123456789abcdef.tmp"), "a dead save's");
+        assertAllRanksOk(mpirun(2, "checkpoint", "2", "-1", "-", saving.toString(), saving.toString()), 2);
+        try (var files = Files.list(dir)) {
+            assertEquals(Set.of(saving, file("after-kill")), Set.copyOf(files.toList()), run.output());
+        }
     }
 
     private Path file(String name) {
