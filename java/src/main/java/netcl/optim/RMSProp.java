@@ -18,7 +18,6 @@ import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.DoubleSupplier;
-import java.util.function.IntSupplier;
 
 import netcl.bindings.Netcl;
 import netcl.bindings.netcl_grad_stats;
@@ -349,8 +348,7 @@ public final class RMSProp implements Optimizer {
                 netcl_step_options.inv_scale(state.stepOptions, pendingInvScale);
                 netcl_step_options.clip_coef(state.stepOptions, pendingClip);
             }
-            runOnGradients(scaled ? state.scaledStepCall : state.stepCall,
-                    scaled ? "netcl_rmsprop_step_with" : "netcl_rmsprop_step");
+            runOnGradients(scaled ? state.scaledStep : state.step, "netcl_rmsprop_step_holding");
             dropPendingScaling();
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
@@ -358,7 +356,7 @@ public final class RMSProp implements Optimizer {
     }
 
     /** Makes a native call over the step arrays with every tensor's current gradient, held open. */
-    private void runOnGradients(IntSupplier call, String name) {
+    private void runOnGradients(ArenaHold.HoldingCall call, String name) {
         while (true) {
             try {
                 readGradients();
@@ -384,8 +382,8 @@ public final class RMSProp implements Optimizer {
     private GradientTotals gradientTotals(float factor) {
         try (Arena temp = Arena.ofConfined()) {
             MemorySegment stats = netcl_grad_stats.allocateArray(Math.max(1, params.length), temp);
-            runOnGradients(() -> Netcl.netcl_rmsprop_grad_stats(optimizer, layout.tensors(), layout.tensorCount(),
-                    factor, stats), "netcl_rmsprop_grad_stats");
+            runOnGradients(hold.callingBack(() -> Netcl.netcl_rmsprop_grad_stats(optimizer, layout.tensors(),
+                    layout.tensorCount(), factor, stats)), "netcl_rmsprop_grad_stats");
             double sum = 0;
             double max = 0;
             boolean nonFinite = false;
