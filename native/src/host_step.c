@@ -102,12 +102,11 @@ static void update_variant(unsigned variant, int dtype, const kernel_hyper h, vo
 #undef NETCL_VARIANT
 }
 
-/* A host step split into parts of about equal element counts over all its tensors. */
+/* A host step split into parts of about equal element counts over all its runs. */
 typedef struct host_job {
-    const netcl_rmsprop *opt;
     const netcl_param_group *groups;
-    uint32_t group_count;
-    const netcl_tensor *tensors;
+    const host_run *runs;
+    uint32_t run_count;
     const netcl_step_options *options;
     uint64_t elements;
 } host_job;
@@ -119,9 +118,9 @@ static uint64_t part_start(uint64_t elements, unsigned part, unsigned parts)
 }
 
 /*
- * A part's share [from, to) of the tensor that starts at element *at of the step's element
- * order and has numel elements, given the part's range [begin, end); advances *at past the
- * tensor. Returns whether the share is not empty.
+ * A part's share [from, to) of the tensor (or run) that starts at element *at of the step's
+ * element order and has numel elements, given the part's range [begin, end); advances *at past
+ * it. Returns whether the share is not empty.
  */
 static int part_of_tensor(uint64_t begin, uint64_t end, uint64_t *at, uint64_t numel,
                           uint64_t *from, uint64_t *to)
@@ -132,78 +131,84 @@ static int part_of_tensor(uint64_t begin, uint64_t end, uint64_t *at, uint64_t n
     return *from < *to;
 }
 
-/*
- * Consecutive tensors of a group whose data, gradient and every kind of state each continue
- * where the previous tensor's end (slices of one allocation, stepped together from the start)
- * are one run: one call of the vectorized loop instead of one per tensor, which for many small
- * tensors (biases, norms) costs as much as the update itself.
- */
-typedef struct host_run {
-    char *p;
-    const char *g;
-    float *v, *mb, *ga, *master;
-    uint64_t n;
-} host_run;
-
-static int continues(const host_run *r, const host_run *next, size_t size)
+/* Whether `next` continues `r` in every array, so that the two are one run. */
+static int continues(const host_run *r, const host_run *next)
 {
-    return r->n > 0 && next->p == r->p + r->n * size && next->g == r->g + r->n * size &&
+    const size_t size = dtype_size(r->dtype);
+    return r->n > 0 && next->group == r->group && next->dtype == r->dtype &&
+           next->p == r->p + r->n * size && next->g == r->g + r->n * size &&
            next->v == r->v + r->n && next->mb == r->mb + r->n && next->ga == r->ga + r->n &&
            next->master == r->master + r->n;
+}
+
+/*
+ * Consecutive tensors that continue one another are one run: one call of the vectorized loop
+ * instead of one per tensor, which for many small tensors (biases, norms) costs as much as the
+ * update itself.
+ */
+netcl_status netcl_host_runs(const netcl_rmsprop *opt, const netcl_param_group *groups,
+                             uint32_t group_count, const netcl_tensor *tensors, host_run **runs,
+                             uint32_t *run_count)
+{
+    const state_store *st = &opt->state;
+    uint32_t tensor_count = 0;
+    for (uint32_t g = 0; g < group_count; ++g) {
+        tensor_count += groups[g].count;
+    }
+    *runs = tensor_count > 0 ? malloc(tensor_count * sizeof **runs) : NULL;
+    *run_count = 0;
+    if (tensor_count > 0 && *runs == NULL) {
+        return netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the host path's runs failed");
+    }
+    for (uint32_t g = 0; g < group_count; ++g) {
+        const unsigned variant = group_variant(&groups[g]);
+        for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
+            const netcl_tensor *t = &tensors[i];
+            if (!has_grad(t)) {
+                continue;
+            }
+            const param_slot *slot = &st->slots[i];
+            float *v = netcl_state_host(st, slot, STATE_SQUARE_AVG);
+            const host_run next = {g, t->dtype, t->data, t->grad, v,
+                                   (variant & 2u) ? netcl_state_host(st, slot, STATE_MOMENTUM) : v,
+                                   (variant & 1u) ? netcl_state_host(st, slot, STATE_GRAD_AVG) : v,
+                                   t->dtype != NETCL_FP32 ? netcl_state_host(st, slot, STATE_MASTER) : v,
+                                   t->numel};
+            host_run *last = *run_count > 0 ? &(*runs)[*run_count - 1] : NULL;
+            if (last != NULL && continues(last, &next)) {
+                last->n += next.n;
+            } else {
+                (*runs)[(*run_count)++] = next;
+            }
+        }
+    }
+    return NETCL_SUCCESS;
 }
 
 static void run_part(void *arg, unsigned part, unsigned parts)
 {
     const host_job *job = arg;
-    const state_store *st = &job->opt->state;
     const uint64_t begin = part_start(job->elements, part, parts);
     const uint64_t end = part_start(job->elements, part + 1, parts);
-    uint64_t at = 0;  /* the first element of the current tensor in the step's element order */
-    for (uint32_t g = 0; g < job->group_count && at < end; ++g) {
-        const netcl_param_group *group = &job->groups[g];
-        const kernel_hyper h = group_hyper(group, job->options);
-        const unsigned variant = group_variant(group);
-        host_run run = {0};
-        int32_t dtype = NETCL_FP32;
-        for (uint32_t i = group->first; i < group->first + group->count && at < end; ++i) {
-            const netcl_tensor *t = &job->tensors[i];
-            if (!has_grad(t)) {
-                continue;
-            }
-            uint64_t from, to;
-            if (!part_of_tensor(begin, end, &at, t->numel, &from, &to)) {
-                continue;
-            }
-            const param_slot *slot = &st->slots[i];
-            const size_t size = tensor_element_size(t);
-            float *v = netcl_state_host(st, slot, STATE_SQUARE_AVG) + from;
-            host_run next = {(char *)t->data + from * size, (const char *)t->grad + from * size, v,
-                             (variant & 2u) ? netcl_state_host(st, slot, STATE_MOMENTUM) + from : v,
-                             (variant & 1u) ? netcl_state_host(st, slot, STATE_GRAD_AVG) + from : v,
-                             t->dtype != NETCL_FP32 ? netcl_state_host(st, slot, STATE_MASTER) + from : v,
-                             to - from};
-            if (t->dtype == dtype && continues(&run, &next, size)) {
-                run.n += next.n;
-                continue;
-            }
-            if (run.n > 0) {
-                update_variant(variant, dtype, h, run.p, run.g, run.v, run.mb, run.ga, run.master,
-                               run.n);
-            }
-            run = next;
-            dtype = t->dtype;
+    uint64_t at = 0;  /* the first element of the current run in the step's element order */
+    for (uint32_t r = 0; r < job->run_count && at < end; ++r) {
+        const host_run *run = &job->runs[r];
+        uint64_t from, to;
+        if (!part_of_tensor(begin, end, &at, run->n, &from, &to)) {
+            continue;
         }
-        if (run.n > 0) {
-            update_variant(variant, dtype, h, run.p, run.g, run.v, run.mb, run.ga, run.master, run.n);
-        }
+        const netcl_param_group *group = &job->groups[run->group];
+        const size_t size = dtype_size(run->dtype);
+        update_variant(group_variant(group), run->dtype, group_hyper(group, job->options),
+                       run->p + from * size, run->g + from * size, run->v + from, run->mb + from,
+                       run->ga + from, run->master + from, to - from);
     }
 }
 
-void netcl_host_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
-                     const netcl_tensor *tensors, const netcl_step_options *options,
-                     uint64_t elements)
+void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint32_t run_count,
+                     const netcl_step_options *options, uint64_t elements)
 {
-    host_job job = {opt, groups, group_count, tensors, options, elements};
+    host_job job = {groups, runs, run_count, options, elements};
     const unsigned parts = elements >= HOST_PARALLEL_MIN_ELEMENTS ? netcl_pool_threads() : 1;
     if (parts > 1) {
         netcl_pool_run(run_part, &job, parts);

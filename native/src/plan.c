@@ -35,8 +35,7 @@ void netcl_plan_release(netcl_context *ctx, plan *pl)
     }
     if (pl->chunks != NULL) clReleaseMemObject(pl->chunks);
     free(pl->spans);
-    free(pl->tensors);
-    free(pl->group_key);
+    netcl_step_key_release(&pl->key);
     free(pl->hyper);
     free(pl->hyper_set);
     memset(pl, 0, sizeof *pl);
@@ -45,17 +44,8 @@ void netcl_plan_release(netcl_context *ctx, plan *pl)
 static int plan_matches(const plan *pl, const netcl_context *ctx, const netcl_param_group *groups,
                         uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count)
 {
-    if (!pl->valid || pl->memory_mode != ctx->memory_mode || pl->tensor_count != tensor_count ||
-        pl->group_count != group_count) {
-        return 0;
-    }
-    for (uint32_t g = 0; g < group_count; ++g) {
-        if (pl->group_key[3 * g] != groups[g].first || pl->group_key[3 * g + 1] != groups[g].count ||
-            pl->group_key[3 * g + 2] != group_variant(&groups[g])) {
-            return 0;
-        }
-    }
-    return tensor_count == 0 || memcmp(pl->tensors, tensors, tensor_count * sizeof *tensors) == 0;
+    return pl->valid && pl->memory_mode == ctx->memory_mode &&
+           netcl_step_key_matches(&pl->key, groups, group_count, tensors, tensor_count);
 }
 
 /* Whether tensor `next` may join the host span from `first` to `last`: close behind it, and the
@@ -270,28 +260,22 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
     if (chunk_total > UINT32_MAX) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "too many elements in one step");
     }
-    pl->tensors = malloc((tensor_count ? tensor_count : 1) * sizeof *pl->tensors);
-    pl->group_key = malloc((group_count ? group_count : 1) * 3 * sizeof *pl->group_key);
+    status = netcl_step_key_set(&pl->key, groups, group_count, tensors, tensor_count);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
     pl->hyper = calloc(group_count ? group_count : 1, sizeof *pl->hyper);
     pl->hyper_set = calloc(group_count ? group_count : 1, sizeof *pl->hyper_set);
     pl->spans = calloc(tensor_count ? tensor_count : 1, sizeof *pl->spans);
     cl_ulong4 *table = malloc((chunk_total + 1) * sizeof *table);
-    if (!pl->tensors || !pl->group_key || !pl->hyper || !pl->hyper_set || !pl->spans || !table) {
+    if (!pl->hyper || !pl->hyper_set || !pl->spans || !table) {
         status = netcl_fail(NETCL_OUT_OF_HOST_MEMORY, "allocating the launch plan failed");
         goto cleanup;
     }
-    if (tensor_count > 0) {  /* a step over no tensors passes NULL */
-        memcpy(pl->tensors, tensors, tensor_count * sizeof *tensors);
-    }
-    pl->tensor_count = tensor_count;
-    pl->group_count = group_count;
     pl->memory_mode = ctx->memory_mode;
     uint32_t table_count = 0;
     for (uint32_t g = 0; g < group_count; ++g) {
         const netcl_param_group *group = &groups[g];
-        pl->group_key[3 * g] = group->first;
-        pl->group_key[3 * g + 1] = group->count;
-        pl->group_key[3 * g + 2] = group_variant(group);
         span *sp = NULL;
         uint32_t last = UINT32_MAX;
         for (uint32_t i = group->first; i < group->first + group->count; ++i) {
@@ -321,7 +305,7 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
         if (status != NETCL_SUCCESS) {
             goto cleanup;
         }
-        status = netcl_program_create_kernel(ctx, pl->group_key[3 * sp->group + 2] |
+        status = netcl_program_create_kernel(ctx, pl->key.groups[3 * sp->group + 2] |
                                                       (unsigned)sp->dtype << 4, &sp->kernel);
         if (status != NETCL_SUCCESS) {
             goto cleanup;
