@@ -172,7 +172,8 @@ netcl_status netcl_host_runs(const netcl_rmsprop *opt, const netcl_param_group *
             const host_run next = {g, t->dtype, t->data, t->grad, v,
                                    (variant & 2u) ? netcl_state_host(st, slot, STATE_MOMENTUM) : v,
                                    (variant & 1u) ? netcl_state_host(st, slot, STATE_GRAD_AVG) : v,
-                                   t->dtype != NETCL_FP32 ? netcl_state_host(st, slot, STATE_MASTER) : v,
+                                   t->dtype != NETCL_FP32 ? netcl_state_host(st, slot, STATE_MASTER)
+                                                          : v,
                                    t->numel};
             host_run *last = *run_count > 0 ? &(*runs)[*run_count - 1] : NULL;
             if (last != NULL && continues(last, &next)) {

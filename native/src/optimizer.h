@@ -196,7 +196,10 @@ void netcl_set_pending(netcl_rmsprop *opt, cl_event done);
  * optimizer broken. */
 netcl_status netcl_settle(netcl_rmsprop *opt);
 
-/* step_key.c: whether a step's list is the key's; setting it replaces the list it held. */
+/* step_key.c: whether a step's list is the key's (its groups and tensor count alone: _groups);
+ * setting it replaces the list it held. */
+int netcl_step_key_matches_groups(const step_key *key, const netcl_param_group *groups,
+                                  uint32_t group_count, uint32_t tensor_count);
 int netcl_step_key_matches(const step_key *key, const netcl_param_group *groups,
                            uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count);
 netcl_status netcl_step_key_set(step_key *key, const netcl_param_group *groups,

@@ -5,8 +5,8 @@
 
 #include "optimizer.h"
 
-int netcl_step_key_matches(const step_key *key, const netcl_param_group *groups,
-                           uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count)
+int netcl_step_key_matches_groups(const step_key *key, const netcl_param_group *groups,
+                                  uint32_t group_count, uint32_t tensor_count)
 {
     if (key->tensors == NULL || key->tensor_count != tensor_count ||
         key->group_count != group_count) {
@@ -18,7 +18,14 @@ int netcl_step_key_matches(const step_key *key, const netcl_param_group *groups,
             return 0;
         }
     }
-    return tensor_count == 0 || memcmp(key->tensors, tensors, tensor_count * sizeof *tensors) == 0;
+    return 1;
+}
+
+int netcl_step_key_matches(const step_key *key, const netcl_param_group *groups,
+                           uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count)
+{
+    return netcl_step_key_matches_groups(key, groups, group_count, tensor_count) &&
+           (tensor_count == 0 || memcmp(key->tensors, tensors, tensor_count * sizeof *tensors) == 0);
 }
 
 netcl_status netcl_step_key_set(step_key *key, const netcl_param_group *groups,
