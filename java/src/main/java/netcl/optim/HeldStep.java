@@ -24,11 +24,15 @@ final class HeldStep implements ArenaHold.HoldingCall {
     private final StepLayout layout;
     private final MemorySegment options;
 
-    /** The step of {@code optimizer} over {@code layout}, with {@code options} (a netcl_step_options) or NULL. */
+    /**
+     * The step of {@code optimizer} over {@code layout}, with {@code options} (a netcl_step_options
+     * the optimizer keeps until it closes) or NULL, passed as a plain address like the layout's
+     * arrays (see {@link StepLayout#tensorsAddress}).
+     */
     HeldStep(MemorySegment optimizer, StepLayout layout, MemorySegment options) {
         this.optimizer = optimizer;
         this.layout = layout;
-        this.options = options;
+        this.options = MemorySegment.ofAddress(options.address());
     }
 
     private static MethodHandle stepHandle(int width) {
@@ -39,10 +43,10 @@ final class HeldStep implements ArenaHold.HoldingCall {
     @Override
     public int call(MemorySegment[] held) throws Throwable {
         if (held.length == ArenaHold.NARROW) {
-            return (int) NARROW.invokeExact(optimizer, layout.groups(), layout.groupCount(), layout.tensors(),
-                    layout.tensorCount(), options, held[0], held[1], held[2], held[3]);
+            return (int) NARROW.invokeExact(optimizer, layout.groupsAddress(), layout.groupCount(),
+                    layout.tensorsAddress(), layout.tensorCount(), options, held[0], held[1], held[2], held[3]);
         }
-        return (int) Wide.STEP.invokeExact(optimizer, layout.groups(), layout.groupCount(), layout.tensors(),
-                layout.tensorCount(), options, held);
+        return (int) Wide.STEP.invokeExact(optimizer, layout.groupsAddress(), layout.groupCount(),
+                layout.tensorsAddress(), layout.tensorCount(), options, held);
     }
 }

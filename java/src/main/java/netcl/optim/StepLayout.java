@@ -26,6 +26,13 @@ final class StepLayout {
     private Arena arena;
     private MemorySegment tensors = MemorySegment.NULL;
     private MemorySegment groups = MemorySegment.NULL;
+    /**
+     * The same arrays as plain addresses, for the step's downcall: a segment of the shared arena
+     * as an argument makes every call acquire and release that arena (two atomic updates each),
+     * and only this optimizer, under its lock, ever frees or replaces the arrays.
+     */
+    private MemorySegment tensorsAddress = MemorySegment.NULL;
+    private MemorySegment groupsAddress = MemorySegment.NULL;
     private int tensorCount;
     private int groupCount;
 
@@ -66,6 +73,8 @@ final class StepLayout {
         arena = grown;
         tensors = newTensors;
         groups = newGroups;
+        tensorsAddress = MemorySegment.ofAddress(newTensors.address());
+        groupsAddress = MemorySegment.ofAddress(newGroups.address());
     }
 
     private static long capacity(long current, int needed) {
@@ -104,6 +113,14 @@ final class StepLayout {
         return groups;
     }
 
+    MemorySegment tensorsAddress() {
+        return tensorsAddress;
+    }
+
+    MemorySegment groupsAddress() {
+        return groupsAddress;
+    }
+
     int tensorCount() {
         return tensorCount;
     }
@@ -117,6 +134,7 @@ final class StepLayout {
         if (arena != null) {
             arena.close();
             arena = null;
+            tensorsAddress = groupsAddress = MemorySegment.NULL;
         }
     }
 }
