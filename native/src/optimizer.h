@@ -64,6 +64,8 @@ typedef struct span {
     size_t data_bytes;             /* host spans: the memory from the first to the last tensor */
     size_t grad_bytes;
     int mapped[2];                 /* zero-copy spans: data, grad mapped for the host */
+    cl_mem spare_grad;             /* zero-copy spans: the gradients' buffer at their place */
+    const void *spare_host_grad;   /* before they moved, still mapped, for their return */
     uint32_t chunk_first, chunk_count;  /* the span's entries in the chunk table */
     cl_kernel kernel;
 } span;

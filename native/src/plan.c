@@ -20,11 +20,13 @@
 #include "optimizer.h"
 
 static netcl_status set_span_mapped(netcl_context *ctx, span *sp, int mapped);
+static void release_spare_grad(netcl_context *ctx, span *sp);
 
 void netcl_plan_release(netcl_context *ctx, plan *pl)
 {
     for (uint32_t s = 0; s < pl->span_count; ++s) {
         span *sp = &pl->spans[s];
+        release_spare_grad(ctx, sp);
         if (sp->mapped[0] || sp->mapped[1]) {
             set_span_mapped(ctx, sp, 0);
             clFinish(ctx->queue);
@@ -461,10 +463,49 @@ static int only_grads_moved(const plan *pl, const netcl_context *ctx,
     return 1;
 }
 
+/* Unmaps and releases a zero-copy span's spare gradient buffer, if any. */
+static void release_spare_grad(netcl_context *ctx, span *sp)
+{
+    if (sp->spare_grad != NULL) {
+        clEnqueueUnmapMemObject(ctx->queue, sp->spare_grad, (void *)sp->spare_host_grad, 0, NULL,
+                                NULL);
+        clFinish(ctx->queue);
+        clReleaseMemObject(sp->spare_grad);
+        sp->spare_grad = NULL;
+    }
+}
+
+/*
+ * Points a zero-copy span at gradients that moved to `base`. The buffer of their old place
+ * becomes the spare, and gradients that come back to the spare's place (two buffers used in
+ * turn) take it again: wrapping memory anew (a buffer, and a blocking map to check that it is
+ * used in place) cost more than the step itself.
+ */
+static netcl_status move_zero_copy_grads(netcl_context *ctx, span *sp, const void *base)
+{
+    if (!sp->mapped[1]) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "a moved gradient's old buffer is not mapped");
+    }
+    cl_mem old = sp->grad;
+    const void *old_host = sp->host_grad;
+    if (sp->spare_grad != NULL && sp->spare_host_grad == base) {
+        sp->grad = sp->spare_grad;
+    } else {
+        release_spare_grad(ctx, sp);
+        sp->grad = wrap_in_place(ctx, (void *)base, sp->grad_bytes, CL_MEM_READ_ONLY);
+    }
+    sp->spare_grad = old;
+    sp->spare_host_grad = old_host;
+    sp->mapped[1] = sp->grad != NULL;
+    const cl_int err = sp->grad != NULL ? clSetKernelArg(sp->kernel, 1, sizeof sp->grad, &sp->grad)
+                                        : CL_MEM_OBJECT_ALLOCATION_FAILURE;
+    return err == CL_SUCCESS ? NETCL_SUCCESS : netcl_fail(err, "wrapping a moved gradient failed");
+}
+
 /*
  * Points the plan's spans at the step's gradients (only_grads_moved said they moved, and only
  * they): a staged span copies from the new place, a zero-copy span wraps it. On failure the
- * plan is invalid (the caller rebuilds it); nothing was enqueued but unmaps and maps.
+ * plan is invalid (the caller rebuilds it); nothing was enqueued but maps and unmaps.
  */
 static netcl_status move_grads(netcl_context *ctx, plan *pl, const netcl_tensor *tensors)
 {
@@ -474,22 +515,12 @@ static netcl_status move_grads(netcl_context *ctx, plan *pl, const netcl_tensor 
         if (sp->kind == SPAN_DEVICE || base == sp->host_grad) {
             continue;
         }
-        if (sp->kind == SPAN_ZERO_COPY) {
-            netcl_status status = set_buffer_mapped(ctx, sp, 1, 0);
-            if (status != NETCL_SUCCESS) {
-                pl->valid = 0;
-                return status;
-            }
-            clReleaseMemObject(sp->grad);
-            sp->grad = wrap_in_place(ctx, (void *)base, sp->grad_bytes, CL_MEM_READ_ONLY);
-            sp->mapped[1] = sp->grad != NULL;
-            const cl_int err = sp->grad != NULL
-                                   ? clSetKernelArg(sp->kernel, 1, sizeof sp->grad, &sp->grad)
-                                   : CL_MEM_OBJECT_ALLOCATION_FAILURE;
-            if (err != CL_SUCCESS) {
-                pl->valid = 0;
-                return netcl_fail(err, "wrapping a moved gradient failed");
-            }
+        const netcl_status status = sp->kind == SPAN_ZERO_COPY
+                                        ? move_zero_copy_grads(ctx, sp, base)
+                                        : NETCL_SUCCESS;
+        if (status != NETCL_SUCCESS) {
+            pl->valid = 0;
+            return status;
         }
         sp->host_grad = base;
     }

@@ -50,13 +50,13 @@ static void initial(float *data)
 /*
  * Gradients at a new address every step (a fresh buffer per backward pass) on the kernel path:
  * three slices of one allocation whose gradient block moves (at step 3 the slices also move
- * apart, at step 6 to memory that cannot be wrapped in place), and a fourth tensor whose
- * gradient stays. The same bits as the host path (or the kernel path) over fixed gradient
+ * apart, at step 6 to memory that cannot be wrapped in place, from step 9 back and forth
+ * between the two blocks before), and a fourth tensor whose gradient stays. The same bits as the host path (or the kernel path) over fixed gradient
  * buffers; on a device that shares host memory only step 6 stages (12 bytes per element).
  */
 static void check_moving_gradients(netcl_context *ctx, const netcl_device_info *info)
 {
-    enum { EACH = 1024, MOVES = 9, TENSORS = 4 };  /* each tensor 4 KiB: all zero-copy */
+    enum { EACH = 1024, MOVES = 12, TENSORS = 4 };  /* each tensor 4 KiB: all zero-copy */
     const int zero_copy = info->is_cpu && info->host_unified_memory;
     float *data[2], *fixed[2], *blocks[MOVES], *last = test_alloc_floats(EACH);
     netcl_tensor tensors[2][TENSORS];
@@ -84,7 +84,7 @@ static void check_moving_gradients(netcl_context *ctx, const netcl_device_info *
         test_rng_fill(&rng, fixed[1], TENSORS * EACH);
         blocks[step] = test_alloc_floats(TENSORS * EACH + 64);
         const size_t gap = step == 3 ? 16 : 0;
-        float *base = blocks[step] + (step == 6 ? 1 : 0);
+        float *base = blocks[step < 9 ? step : 7 + step % 2] + (step == 6 ? 1 : 0);
         for (int k = 0; k < TENSORS - 1; ++k) {
             float *grad = base + k * (EACH + gap);
             memcpy(grad, fixed[1] + k * EACH, EACH * sizeof(float));

@@ -329,8 +329,9 @@ class ArenaLifetimeTest {
             List<Arena> others = new ArrayList<>();
             List<Parameter> params = new ArrayList<>();
             for (int i = 0; i < otherArenas; i++) {
-                others.add(Arena.ofShared());
-                params.add(Parameter.wrap(Tensors.allocate(others.getLast(), 4), Tensors.allocate(others.getLast(), 4)));
+                Arena other = Arena.ofShared();
+                others.add(other);
+                params.add(Parameter.wrap(Tensors.allocate(other, 4), Tensors.allocate(other, 4)));
             }
             params.add(Parameter.wrap(data, grad));
             try (RMSProp opt = RMSProp.builder().build(params)) {
