@@ -226,12 +226,14 @@ static netcl_status record_checked(netcl_rmsprop *opt, const netcl_param_group *
  * written on the host, after an enqueued step that may still use it. `*slots_before` receives
  * the slot count to give back to (undo_growth) if the step fails later. The tensor list then
  * becomes the checked list; when it is the checked list already (and reusable), only the
- * groups' options are checked: the rest was done for that list and still holds.
+ * groups' options are checked: the rest was done for that list and still holds, and `*reused`
+ * says so.
  */
 static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *groups,
                                  uint32_t group_count, const netcl_tensor *tensors,
-                                 uint32_t tensor_count, uint32_t *slots_before)
+                                 uint32_t tensor_count, uint32_t *slots_before, int *reused)
 {
+    *reused = 0;
     if ((groups == NULL && group_count > 0) || (tensors == NULL && tensor_count > 0)) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL", groups == NULL ? "groups" : "tensors");
     }
@@ -244,6 +246,7 @@ static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *gr
     *slots_before = st->slot_count;
     if (status == NETCL_SUCCESS && opt->checked.reusable &&
         netcl_step_key_matches(&opt->checked.key, groups, group_count, tensors, tensor_count)) {
+        *reused = 1;
         return NETCL_SUCCESS;
     }
     opt->checked.reusable = 0;
@@ -278,20 +281,20 @@ static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *gr
     return status == NETCL_SUCCESS ? status : undo_growth(opt, *slots_before, status);
 }
 
-/* After a step's update: each stepped tensor has the state its group used, one step more. The
- * next step over the same list may skip its checks unless a step count reached the limit that
- * netcl_check_tensor refuses. */
+/* After a step's update: each stepped tensor has the state its group used (a reused list's
+ * tensors have it since the step that checked the list), one step more. The next step over the
+ * same list may skip its checks unless a step count reached the limit that netcl_check_tensor
+ * refuses. */
 static void count_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
-                       const netcl_tensor *tensors, int32_t path, uint32_t launches)
+                       const netcl_tensor *tensors, int32_t path, uint32_t launches, int reused)
 {
     int at_limit = 0;
     for (uint32_t g = 0; g < group_count; ++g) {
         for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
             if (has_grad(&tensors[i])) {
-                const unsigned kinds = tensor_kinds(&groups[g], &tensors[i]);
                 param_slot *slot = &opt->state.slots[i];
-                for (int k = 0; k < STATE_KINDS; ++k) {
-                    slot->has[k] |= (kinds & (1u << k)) != 0;
+                for (int k = 0; k < STATE_KINDS && !reused; ++k) {
+                    slot->has[k] |= (tensor_kinds(&groups[g], &tensors[i]) & (1u << k)) != 0;
                 }
                 slot->step++;
                 at_limit |= slot->step >= (uint64_t)INT64_MAX;
@@ -333,8 +336,10 @@ static netcl_status step(netcl_rmsprop *opt, const netcl_param_group *groups,
         status = netcl_settle(opt);
     }
     uint32_t slots_before = 0;
+    int reused = 0;
     if (status == NETCL_SUCCESS) {
-        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before);
+        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before,
+                              &reused);
     }
     if (status != NETCL_SUCCESS) {
         return status;
@@ -356,7 +361,7 @@ static netcl_status step(netcl_rmsprop *opt, const netcl_param_group *groups,
             return undo_growth(opt, slots_before, status);
         }
     }
-    count_step(opt, groups, group_count, tensors, path, launches);
+    count_step(opt, groups, group_count, tensors, path, launches, reused);
     return NETCL_SUCCESS;
 }
 
@@ -407,8 +412,10 @@ netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_pa
         status = netcl_check_wait_list(opt->ctx, wait_count, wait_events);
     }
     uint32_t slots_before = 0;
+    int reused = 0;
     if (status == NETCL_SUCCESS) {
-        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before);
+        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before,
+                              &reused);
     }
     if (status != NETCL_SUCCESS) {
         return status;
@@ -422,7 +429,7 @@ netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_pa
         return undo_growth(opt, slots_before, status);
     }
     netcl_set_pending(opt, done);
-    count_step(opt, groups, group_count, tensors, NETCL_PATH_KERNEL, launches);
+    count_step(opt, groups, group_count, tensors, NETCL_PATH_KERNEL, launches, reused);
     if (event != NULL) {
         /* The caller's reference; the optimizer keeps its own as the pending step. */
         const cl_int err = clRetainEvent(done);
