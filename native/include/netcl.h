@@ -373,8 +373,8 @@ NETCL_API netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer,
  *    queue, or commands waiting for the event. netcl_buffer_read and _write on the same context
  *    are. Host tensors are allowed under the same rule for their memory.
  *  - netcl waits for the step itself where it touches state from the host: netcl_rmsprop_step,
- *    read_state, write_state and load_state wait for it first. get_state and get_param_count
- *    count it at once. An enqueue that creates state or a new launch plan (a first step, other
+ *    read_state, read_state_range, read_master, write_state and load_state wait for it first.
+ *    get_state and get_param_count count it at once. An enqueue that creates state or a new launch plan (a first step, other
  *    tensors) may wait for work queued before it; steady-state enqueues never wait.
  *    netcl_rmsprop_destroy waits for the optimizer's enqueued steps.
  *  - Errors: every argument, the wait list included (no NULL entry, wait_events NULL exactly
@@ -418,6 +418,23 @@ NETCL_API netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, 
 /* Copies a BF16/FP16 parameter's float32 master copy out (`numel` floats). */
 NETCL_API netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t index,
                                                  uint64_t numel, float *master);
+
+/* One of a parameter's state buffers (see netcl_param_state for which ones exist). */
+enum netcl_state_buffer {
+    NETCL_STATE_SQUARE_AVG = 0,
+    NETCL_STATE_MOMENTUM_BUFFER = 1,
+    NETCL_STATE_GRAD_AVG = 2,
+    NETCL_STATE_MASTER = 3
+};
+
+/*
+ * Copies elements first .. first+count-1 of one state buffer (a netcl_state_buffer) of a
+ * parameter out to `out` (count floats), so that a large state can stream through a small
+ * buffer, as a checkpoint writes it to a file. The buffer must exist and hold the range.
+ */
+NETCL_API netcl_status netcl_rmsprop_read_state_range(const netcl_rmsprop *optimizer,
+                                                      uint32_t index, int32_t buffer,
+                                                      uint64_t first, uint64_t count, float *out);
 
 /*
  * Replaces a parameter's state: NULL buffers are absent; square_avg == NULL with step == 0

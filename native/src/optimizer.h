@@ -237,8 +237,9 @@ netcl_status netcl_state_reserve(state_store *st, const uint64_t *numel, const u
 float *netcl_state_host(const state_store *st, const param_slot *slot, int kind);
 /* Zeroes a slot's state of `kind` (new state starts at zero, like torch.zeros_like). */
 netcl_status netcl_state_zero(state_store *st, const param_slot *slot, int kind);
-netcl_status netcl_state_copy(state_store *st, const param_slot *slot, int kind, float *out,
-                              const float *in);
+/* Copies elements first .. first+count-1 of a slot's state of `kind` out (in == NULL) or in. */
+netcl_status netcl_state_copy(state_store *st, const param_slot *slot, int kind, uint64_t first,
+                              uint64_t count, float *out, const float *in);
 /* Makes a BF16/FP16 tensor's master copy from its (host) values. */
 netcl_status netcl_state_fill_master(state_store *st, const param_slot *slot,
                                      const netcl_tensor *t);

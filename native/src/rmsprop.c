@@ -568,8 +568,8 @@ netcl_status netcl_rmsprop_get_state(const netcl_rmsprop *optimizer, uint32_t in
     return NETCL_SUCCESS;
 }
 
-/* The parameter's slot when it has state of `numel` elements; fails otherwise. */
-static netcl_status readable_slot(const netcl_rmsprop *optimizer, uint32_t index, uint64_t numel,
+/* The parameter's slot when it has state; fails otherwise. */
+static netcl_status readable_slot(const netcl_rmsprop *optimizer, uint32_t index,
                                   const param_slot **slot)
 {
     netcl_clear_error();
@@ -590,12 +590,20 @@ static netcl_status readable_slot(const netcl_rmsprop *optimizer, uint32_t index
         return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u has no state", index);
     }
     *slot = &st->slots[index];
-    if (numel != (*slot)->numel) {
+    return NETCL_SUCCESS;
+}
+
+/* The parameter's slot when it has state of `numel` elements; fails otherwise. */
+static netcl_status readable_slot_of(const netcl_rmsprop *optimizer, uint32_t index,
+                                     uint64_t numel, const param_slot **slot)
+{
+    netcl_status status = readable_slot(optimizer, index, slot);
+    if (status == NETCL_SUCCESS && numel != (*slot)->numel) {
         return netcl_fail(NETCL_STATE_MISMATCH, "parameter %u: state has %llu elements, %llu "
                           "requested", index, (unsigned long long)(*slot)->numel,
                           (unsigned long long)numel);
     }
-    return NETCL_SUCCESS;
+    return status;
 }
 
 netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t index,
@@ -603,7 +611,7 @@ netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t i
                                       float *grad_avg)
 {
     const param_slot *slot = NULL;
-    netcl_status status = readable_slot(optimizer, index, numel, &slot);
+    netcl_status status = readable_slot_of(optimizer, index, numel, &slot);
     if (status != NETCL_SUCCESS) {
         return status;
     }
@@ -618,7 +626,7 @@ netcl_status netcl_rmsprop_read_state(const netcl_rmsprop *optimizer, uint32_t i
     }
     for (int k = 0; k < STATE_MASTER && status == NETCL_SUCCESS; ++k) {
         if (slot->has[k]) {
-            status = netcl_state_copy(st, slot, k, out[k], NULL);
+            status = netcl_state_copy(st, slot, k, 0, numel, out[k], NULL);
         }
     }
     return status;
@@ -628,7 +636,7 @@ netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t 
                                        uint64_t numel, float *master)
 {
     const param_slot *slot = NULL;
-    netcl_status status = readable_slot(optimizer, index, numel, &slot);
+    netcl_status status = readable_slot_of(optimizer, index, numel, &slot);
     if (status != NETCL_SUCCESS) {
         return status;
     }
@@ -636,7 +644,40 @@ netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t 
         return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u: %s", index,
                           master == NULL ? "master is NULL" : "no master copy (not BF16/FP16)");
     }
-    return netcl_state_copy((state_store *)&optimizer->state, slot, STATE_MASTER, master, NULL);
+    return netcl_state_copy((state_store *)&optimizer->state, slot, STATE_MASTER, 0, numel, master,
+                            NULL);
+}
+
+/* The public buffer numbers are the internal kinds. */
+_Static_assert(NETCL_STATE_SQUARE_AVG == STATE_SQUARE_AVG &&
+                   NETCL_STATE_MOMENTUM_BUFFER == STATE_MOMENTUM &&
+                   NETCL_STATE_GRAD_AVG == STATE_GRAD_AVG && NETCL_STATE_MASTER == STATE_MASTER,
+               "netcl_state_buffer and the state kinds differ");
+
+netcl_status netcl_rmsprop_read_state_range(const netcl_rmsprop *optimizer, uint32_t index,
+                                            int32_t buffer, uint64_t first, uint64_t count,
+                                            float *out)
+{
+    const param_slot *slot = NULL;
+    netcl_status status = readable_slot(optimizer, index, &slot);
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
+    if (buffer < 0 || buffer >= STATE_KINDS || !slot->has[buffer]) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u has no state buffer %d", index,
+                          (int)buffer);
+    }
+    if (first > slot->numel || count > slot->numel - first) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "parameter %u: %llu elements from %llu go beyond "
+                          "its %llu", index, (unsigned long long)count, (unsigned long long)first,
+                          (unsigned long long)slot->numel);
+    }
+    if (out == NULL && count > 0) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "out is NULL");
+    }
+    state_store *st = (state_store *)&optimizer->state;  /* only const for the caller */
+    return count == 0 ? NETCL_SUCCESS
+                      : netcl_state_copy(st, slot, buffer, first, count, out, NULL);
 }
 
 /* Checks one parameter's incoming state; nothing is changed. */
@@ -712,7 +753,7 @@ static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t coun
                                             in->master};
         for (int k = 0; k < STATE_KINDS && status == NETCL_SUCCESS; ++k) {
             if (values[k] != NULL) {
-                status = netcl_state_copy(&opt->state, slot, k, NULL, values[k]);
+                status = netcl_state_copy(&opt->state, slot, k, 0, in->numel, NULL, values[k]);
                 written |= status == NETCL_SUCCESS;
             }
         }

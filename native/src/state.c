@@ -278,18 +278,19 @@ netcl_status netcl_state_zero(state_store *st, const param_slot *slot, int kind)
                              : netcl_fail(err, "clearing new %s state failed", netcl_state_kind_names[kind]);
 }
 
-/* Copies a slot's state of `kind` out (in == NULL) or in (out == NULL). */
-netcl_status netcl_state_copy(state_store *st, const param_slot *slot, int kind, float *out,
-                              const float *in)
+/* Copies elements first .. first+count-1 of a slot's state of `kind` out (in == NULL) or in
+ * (out == NULL). */
+netcl_status netcl_state_copy(state_store *st, const param_slot *slot, int kind, uint64_t first,
+                              uint64_t count, float *out, const float *in)
 {
-    const size_t bytes = slot->numel * sizeof(float);
+    const size_t bytes = count * sizeof(float);
     if (st->host_visible) {
-        float *state = netcl_state_host(st, slot, kind);
+        float *state = netcl_state_host(st, slot, kind) + first;
         memcpy(in != NULL ? state : out, in != NULL ? in : state, bytes);
         return NETCL_SUCCESS;
     }
     cl_mem mem = st->blocks[slot->block].mem[kind];
-    const size_t at = slot->offset * sizeof(float);
+    const size_t at = (slot->offset + first) * sizeof(float);
     cl_int err = in != NULL
                      ? clEnqueueWriteBuffer(st->ctx->queue, mem, CL_TRUE, at, bytes, in, 0, NULL, NULL)
                      : clEnqueueReadBuffer(st->ctx->queue, mem, CL_TRUE, at, bytes, out, 0, NULL, NULL);
@@ -341,7 +342,8 @@ netcl_status netcl_state_fill_master(state_store *st, const param_slot *slot,
                           (unsigned long long)slot->numel);
     }
     netcl_host_to_float(t, values);
-    const netcl_status status = netcl_state_copy(st, slot, STATE_MASTER, NULL, values);
+    const netcl_status status =
+        netcl_state_copy(st, slot, STATE_MASTER, 0, slot->numel, NULL, values);
     free(values);
     return status;
 }

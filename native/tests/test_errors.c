@@ -169,6 +169,29 @@ static void check_state_arguments(fixture *f)
            "state has 37 elements, 38 requested", "read with wrong numel");
     expect(f, netcl_rmsprop_read_state(f->opt, 0, N, NULL, NULL, NULL), NETCL_INVALID_ARGUMENT,
            "has a square_avg but its output is NULL", "read into NULL");
+    /* A refused range read writes nothing to its output either. */
+    float sentinel[N];
+    memset(out, 0x7f, sizeof out);
+    memcpy(sentinel, out, sizeof out);
+    expect(f, netcl_rmsprop_read_state_range(f->opt, 5, NETCL_STATE_SQUARE_AVG, 0, 1, out),
+           NETCL_INVALID_ARGUMENT, "parameter 5 has no state", "range of absent state");
+    expect(f, netcl_rmsprop_read_state_range(f->opt, 0, NETCL_STATE_MOMENTUM_BUFFER, 0, 1, out),
+           NETCL_INVALID_ARGUMENT, "parameter 0 has no state buffer 1", "range of absent buffer");
+    expect(f, netcl_rmsprop_read_state_range(f->opt, 0, 4, 0, 1, out), NETCL_INVALID_ARGUMENT,
+           "parameter 0 has no state buffer 4", "range of buffer 4");
+    expect(f, netcl_rmsprop_read_state_range(f->opt, 0, -1, 0, 1, out), NETCL_INVALID_ARGUMENT,
+           "parameter 0 has no state buffer -1", "range of buffer -1");
+    expect(f, netcl_rmsprop_read_state_range(f->opt, 0, NETCL_STATE_SQUARE_AVG, 30, 8, out),
+           NETCL_INVALID_ARGUMENT, "8 elements from 30 go beyond its 37", "range past the end");
+    expect(f, netcl_rmsprop_read_state_range(f->opt, 0, NETCL_STATE_SQUARE_AVG, 38, 0, out),
+           NETCL_INVALID_ARGUMENT, "0 elements from 38 go beyond its 37", "empty range past the end");
+    expect(f, netcl_rmsprop_read_state_range(f->opt, 0, NETCL_STATE_SQUARE_AVG, 1, UINT64_MAX, out),
+           NETCL_INVALID_ARGUMENT, "go beyond its 37", "range whose end overflows");
+    expect(f, netcl_rmsprop_read_state_range(f->opt, 0, NETCL_STATE_SQUARE_AVG, 0, 1, NULL),
+           NETCL_INVALID_ARGUMENT, "out is NULL", "range into NULL");
+    expect(f, netcl_rmsprop_read_state_range(NULL, 0, NETCL_STATE_SQUARE_AVG, 0, 1, out),
+           NETCL_INVALID_ARGUMENT, "optimizer is NULL", "range of a NULL optimizer");
+    CHECK(memcmp(out, sentinel, sizeof out) == 0, "a refused range read wrote its output");
     expect(f, netcl_rmsprop_write_state(f->opt, 0, 3, N, NULL, out, NULL), NETCL_INVALID_ARGUMENT,
            "state without square_avg", "write momentum without square_avg");
     expect(f, netcl_rmsprop_write_state(f->opt, 0, 3, 0, out, NULL, NULL), NETCL_INVALID_ARGUMENT,

@@ -96,6 +96,31 @@ int main(void)
     REQUIRE_OK(netcl_rmsprop_get_state(whole, 0, &st));
     CHECK(st.step == STEPS && st.has_momentum_buffer && st.has_grad_avg, "tensor 0 state");
 
+    /* Ranges of every buffer, read through a small window, are the whole buffers' values. */
+    {
+        enum { WINDOW = 1000 };
+        const uint64_t n = sizes[1];
+        float *whole_buffers[3] = {test_alloc_floats(n), test_alloc_floats(n), test_alloc_floats(n)};
+        float *ranges = test_alloc_floats(n);
+        REQUIRE_OK(netcl_rmsprop_read_state(whole, 1, n, whole_buffers[0], whole_buffers[1],
+                                            whole_buffers[2]));
+        const int32_t buffers[3] = {NETCL_STATE_SQUARE_AVG, NETCL_STATE_MOMENTUM_BUFFER,
+                                    NETCL_STATE_GRAD_AVG};
+        for (int b = 0; b < 3; ++b) {
+            memset(ranges, 0, n * sizeof(float));
+            for (uint64_t at = 0; at < n; at += WINDOW) {
+                const uint64_t count = n - at < WINDOW ? n - at : WINDOW;
+                REQUIRE_OK(netcl_rmsprop_read_state_range(whole, 1, buffers[b], at, count,
+                                                          ranges + at));
+            }
+            REQUIRE_OK(netcl_rmsprop_read_state_range(whole, 1, buffers[b], n, 0, NULL));
+            CHECK(memcmp(ranges, whole_buffers[b], n * sizeof(float)) == 0,
+                  "buffer %d read in ranges differs from the whole read", b);
+            free(whole_buffers[b]);
+        }
+        free(ranges);
+    }
+
     /* Momentum switched on later: the buffer appears, starting from zero. */
     groups[1].momentum = 0.5;
     run_steps(whole, ta, grad, STEPS + 1, STEPS + 2, groups);  /* an even step: tensor 2 has a grad */

@@ -2364,6 +2364,107 @@ public class Netcl extends Netcl$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    private static final int NETCL_STATE_SQUARE_AVG = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_state_buffer.NETCL_STATE_SQUARE_AVG = 0
+     * }
+     */
+    public static int NETCL_STATE_SQUARE_AVG() {
+        return NETCL_STATE_SQUARE_AVG;
+    }
+    private static final int NETCL_STATE_MOMENTUM_BUFFER = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_state_buffer.NETCL_STATE_MOMENTUM_BUFFER = 1
+     * }
+     */
+    public static int NETCL_STATE_MOMENTUM_BUFFER() {
+        return NETCL_STATE_MOMENTUM_BUFFER;
+    }
+    private static final int NETCL_STATE_GRAD_AVG = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_state_buffer.NETCL_STATE_GRAD_AVG = 2
+     * }
+     */
+    public static int NETCL_STATE_GRAD_AVG() {
+        return NETCL_STATE_GRAD_AVG;
+    }
+    private static final int NETCL_STATE_MASTER = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * enum netcl_state_buffer.NETCL_STATE_MASTER = 3
+     * }
+     */
+    public static int NETCL_STATE_MASTER() {
+        return NETCL_STATE_MASTER;
+    }
+
+    private static class netcl_rmsprop_read_state_range {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Netcl.C_INT,
+            Netcl.C_POINTER,
+            Netcl.C_INT,
+            Netcl.C_INT,
+            Netcl.C_LONG,
+            Netcl.C_LONG,
+            Netcl.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_read_state_range");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_read_state_range(const netcl_rmsprop *optimizer, uint32_t index, int32_t buffer, uint64_t first, uint64_t count, float *out)
+     * }
+     */
+    public static FunctionDescriptor netcl_rmsprop_read_state_range$descriptor() {
+        return netcl_rmsprop_read_state_range.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_read_state_range(const netcl_rmsprop *optimizer, uint32_t index, int32_t buffer, uint64_t first, uint64_t count, float *out)
+     * }
+     */
+    public static MethodHandle netcl_rmsprop_read_state_range$handle() {
+        return netcl_rmsprop_read_state_range.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_read_state_range(const netcl_rmsprop *optimizer, uint32_t index, int32_t buffer, uint64_t first, uint64_t count, float *out)
+     * }
+     */
+    public static MemorySegment netcl_rmsprop_read_state_range$address() {
+        return netcl_rmsprop_read_state_range.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_read_state_range(const netcl_rmsprop *optimizer, uint32_t index, int32_t buffer, uint64_t first, uint64_t count, float *out)
+     * }
+     */
+    public static int netcl_rmsprop_read_state_range(MemorySegment optimizer, int index, int buffer, long first, long count, MemorySegment out) {
+        var mh$ = netcl_rmsprop_read_state_range.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("netcl_rmsprop_read_state_range", optimizer, index, buffer, first, count, out);
+            }
+            return (int)mh$.invokeExact(optimizer, index, buffer, first, count, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 
     private static class netcl_rmsprop_write_state {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(

@@ -33,10 +33,12 @@ import netcl.optim.SegmentStateDict;
  * }</pre>
  *
  * <p>Saving is atomic: the file is either the complete old or the complete new checkpoint,
- * whenever the process dies. State moves between the device and the file through the file's
- * mapping, never through {@code float[]}. Loading checks the whole file, and that it fits the
- * optimizer and the tensors, before it changes anything; a problem is a
- * {@link CheckpointException} naming the file. The file layout: {@code docs/checkpoints.md}.
+ * whenever the process dies. State goes from the device to the file through a 1 MiB native
+ * buffer ({@link RMSProp#readState}; steps from other threads wait for it), and comes back from
+ * the file's mapping, never through {@code float[]} nor a second copy of the whole state.
+ * Loading checks the whole file, and that it fits the optimizer and the tensors, before it
+ * changes anything; a problem is a {@link CheckpointException} naming the file. The file
+ * layout: {@code docs/checkpoints.md}.
  */
 public final class Checkpoint {
     private static final ValueLayout.OfLong LENGTH = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -108,62 +110,67 @@ public final class Checkpoint {
                 throw new IllegalArgumentException("tensor '" + name + "': the segment's arena is closed");
             }
             placed.add(new Placed(new Header.Entry(name, tensor.type(), tensor.shape(), 0, tensor.data().byteSize()),
-                    tensor.data()));
+                    out -> out.append(tensor.data())));
         });
-        OptimizerEntries.Plan plan = optimizer == null ? null : OptimizerEntries.Plan.of(optimizer);
-        List<Placed> state = new ArrayList<>();
         if (scaler != null) {
             header.putAll(ScalerEntries.write(scaler));
         }
-        if (plan != null) {
-            header.putAll(plan.metadata());
-            for (Header.Entry e : plan.buffers()) {
-                state.add(new Placed(e, null));
+        AtomicFile.write(file, out -> {
+            if (optimizer == null) {
+                write(out, header, placed);
+                return;
             }
-        }
-        List<Placed> all = new ArrayList<>(state);
-        all.addAll(placed);
-        // Widest elements first: each tensor's bytes are a multiple of its element size, so every
-        // offset stays aligned to the element size of the tensor that starts there.
-        all.sort(Comparator.comparingInt((Placed p) -> -p.entry.type().bits()));
-        List<Header.Entry> entries = new ArrayList<>();
-        long offset = 0;
-        for (Placed p : all) {
-            p.begin = offset;
-            offset = Math.addExact(offset, p.entry.bytes());
-            entries.add(new Header.Entry(p.entry.name(), p.entry.type(), p.entry.shape(), p.begin, offset));
-        }
-        byte[] headerBytes = Header.write(header, entries);
-        if (headerBytes.length > Json.MAX_HEADER_BYTES) {
-            throw new IllegalArgumentException("the header would have " + headerBytes.length + " bytes, over the limit of "
-                    + Json.MAX_HEADER_BYTES);
-        }
-        long dataStart = Long.BYTES + headerBytes.length;
-        AtomicFile.write(file, dataStart + offset, mapping -> {
-            mapping.set(LENGTH, 0, headerBytes.length);
-            MemorySegment.copy(MemorySegment.ofArray(headerBytes), 0, mapping, Long.BYTES, headerBytes.length);
-            for (Placed p : placed) {
-                MemorySegment.copy(p.source, 0, mapping, dataStart + p.begin, p.entry.bytes());
-            }
-            if (plan != null) {
-                List<MemorySegment> slices = new ArrayList<>();
-                for (Placed p : state) {
-                    slices.add(mapping.asSlice(dataStart + p.begin, p.entry.bytes()));
+            // Holding the optimizer's lock keeps its state as planned until it is copied: a step
+            // from another thread waits (the fsync after this does not keep it waiting).
+            synchronized (optimizer) {
+                OptimizerEntries.Plan plan = OptimizerEntries.Plan.of(optimizer);
+                header.putAll(plan.metadata());
+                List<Placed> all = new ArrayList<>();
+                for (OptimizerEntries.StateTensor t : plan.tensors()) {
+                    all.add(new Placed(t.entry(), o -> o.append(t.entry().bytes(), Float.BYTES,
+                            (chunk, at) -> optimizer.readState(t.index(), t.buffer(), at / Float.BYTES, chunk))));
                 }
-                plan.copyState(optimizer, slices);
+                all.addAll(placed);
+                write(out, header, all);
             }
         });
     }
 
-    /** A tensor to write, its source (null for optimizer state) and, once laid out, its offset. */
-    private static final class Placed {
-        final Header.Entry entry;
-        final MemorySegment source;
-        long begin;
+    /** A tensor to write: its entry (offsets not yet laid out) and what appends its bytes. */
+    private record Placed(Header.Entry entry, Content content) {
+    }
 
-        Placed(Header.Entry entry, MemorySegment source) {
-            this.entry = entry;
-            this.source = source;
+    @FunctionalInterface
+    private interface Content {
+        void appendTo(FileAppender out) throws IOException;
+    }
+
+    /** Lays out {@code tensors} and writes the whole file: length, header and data. */
+    private static void write(FileAppender out, Map<String, String> metadata, List<Placed> tensors)
+            throws IOException {
+        List<Placed> sorted = new ArrayList<>(tensors);
+        // Widest elements first: each tensor's bytes are a multiple of its element size, so every
+        // offset stays aligned to the element size of the tensor that starts there. The sort is
+        // stable: the optimizer's state stays in its plan's order.
+        sorted.sort(Comparator.comparingInt((Placed p) -> -p.entry().type().bits()));
+        List<Header.Entry> entries = new ArrayList<>();
+        long offset = 0;
+        for (Placed p : sorted) {
+            long begin = offset;
+            offset = Math.addExact(offset, p.entry().bytes());
+            entries.add(new Header.Entry(p.entry().name(), p.entry().type(), p.entry().shape(), begin, offset));
+        }
+        byte[] headerBytes = Header.write(metadata, entries);
+        if (headerBytes.length > Json.MAX_HEADER_BYTES) {
+            throw new IllegalArgumentException("the header would have " + headerBytes.length + " bytes, over the limit of "
+                    + Json.MAX_HEADER_BYTES);
+        }
+        MemorySegment length = MemorySegment.ofArray(new byte[Long.BYTES]);
+        length.set(LENGTH, 0, headerBytes.length);
+        out.append(length);
+        out.append(MemorySegment.ofArray(headerBytes));
+        for (Placed p : sorted) {
+            p.content().appendTo(out);
         }
     }
 

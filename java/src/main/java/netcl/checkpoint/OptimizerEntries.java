@@ -3,13 +3,15 @@ package netcl.checkpoint;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 import netcl.optim.DType;
 import netcl.optim.ParamGroup;
@@ -17,6 +19,7 @@ import netcl.optim.ParamStateInfo;
 import netcl.optim.RMSProp;
 import netcl.optim.SegmentParamState;
 import netcl.optim.SegmentStateDict;
+import netcl.optim.StateBuffer;
 import netcl.optim.StateDict;
 
 /**
@@ -35,11 +38,10 @@ final class OptimizerEntries {
     static final String STATE_PREFIX = "state.";
     /** The loss scaler's state ({@code scaler.scale}, ...): see {@link ScalerEntries}. */
     static final String SCALER_PREFIX = "scaler.";
-    static final String SQUARE_AVG = "square_avg";
-    static final String MOMENTUM_BUFFER = "momentum_buffer";
-    static final String GRAD_AVG = "grad_avg";
-    static final String MASTER = "master";
     static final String STEP = "step";
+    /** The state buffers by their names in the file. */
+    private static final Map<String, StateBuffer> BUFFERS = Arrays.stream(StateBuffer.values())
+            .collect(Collectors.toUnmodifiableMap(OptimizerEntries::fileName, buffer -> buffer));
 
     private static final Pattern STATE_NAME = Pattern.compile("state\\.(0|[1-9][0-9]{0,18})\\.([a-z_]+)");
     private static final Pattern COUNT = Pattern.compile("0|[1-9][0-9]{0,18}");
@@ -53,84 +55,44 @@ final class OptimizerEntries {
                 || key.startsWith(SCALER_PREFIX);
     }
 
-    static String name(int index, String buffer) {
+    /** A state buffer's name in the file: PyTorch's ({@code square_avg}, ...), and {@code master}. */
+    static String fileName(StateBuffer buffer) {
+        return buffer.name().toLowerCase(Locale.ROOT);
+    }
+
+    static String name(long index, String buffer) {
         return STATE_PREFIX + index + "." + buffer;
     }
 
     /**
-     * What saving {@code optimizer} writes, fixed before any value is copied: its metadata and
-     * its state tensors in the order {@link RMSProp#stateDict(java.lang.foreign.SegmentAllocator)}
-     * requests them.
+     * What saving {@code optimizer} writes: its metadata and its state tensors, parameter by
+     * parameter, each one's buffers in {@link StateBuffer}'s order. The saver holds the
+     * optimizer's lock from the plan until the state is copied, so that the two agree.
      */
-    record Plan(Map<Integer, ParamStateInfo> infos, List<StateDict.GroupState> groups, Map<String, String> metadata,
-                List<Header.Entry> buffers) {
+    record Plan(Map<String, String> metadata, List<StateTensor> tensors) {
 
         static Plan of(RMSProp optimizer) {
-            Map<Integer, ParamStateInfo> infos = optimizer.stateInfo();
-            List<StateDict.GroupState> groups = groupStates(optimizer.paramGroups());
             Map<String, String> metadata = new LinkedHashMap<>();
-            metadata.put(PARAM_GROUPS, ParamGroupsJson.write(groups));
-            List<Header.Entry> buffers = new ArrayList<>();
-            for (Map.Entry<Integer, ParamStateInfo> e : infos.entrySet()) {
+            metadata.put(PARAM_GROUPS, ParamGroupsJson.write(groupStates(optimizer.paramGroups())));
+            List<StateTensor> tensors = new ArrayList<>();
+            for (Map.Entry<Integer, ParamStateInfo> e : optimizer.stateInfo().entrySet()) {
                 int i = e.getKey();
                 ParamStateInfo info = e.getValue();
                 metadata.put(name(i, STEP), Long.toString(info.step()));
-                buffers.add(f32(name(i, SQUARE_AVG), info.numel()));
-                if (info.hasMomentumBuffer()) {
-                    buffers.add(f32(name(i, MOMENTUM_BUFFER), info.numel()));
-                }
-                if (info.hasGradAvg()) {
-                    buffers.add(f32(name(i, GRAD_AVG), info.numel()));
-                }
-                if (info.hasMaster()) {
-                    buffers.add(f32(name(i, MASTER), info.numel()));
+                for (StateBuffer buffer : StateBuffer.values()) {
+                    if (buffer.isIn(info)) {
+                        long numel = info.numel();
+                        tensors.add(new StateTensor(new Header.Entry(name(i, fileName(buffer)), ElementType.F32,
+                                new long[] {numel}, 0, numel * Float.BYTES), i, buffer));
+                    }
                 }
             }
-            return new Plan(infos, groups, metadata, buffers);
+            return new Plan(metadata, tensors);
         }
+    }
 
-        private static Header.Entry f32(String name, long numel) {
-            return new Header.Entry(name, ElementType.F32, new long[] {numel}, 0, numel * Float.BYTES);
-        }
-
-        /**
-         * Copies the optimizer's state into {@code slices} (the planned buffers' places in the
-         * file, in plan order). The copy is one consistent snapshot; if it no longer matches the
-         * plan (a step from another thread in between), it fails and the file is discarded.
-         */
-        void copyState(RMSProp optimizer, List<MemorySegment> slices) {
-            Iterator<MemorySegment> next = slices.iterator();
-            SegmentStateDict sd = optimizer.stateDict((bytes, alignment) -> {
-                MemorySegment slice = next.hasNext() ? next.next() : null;
-                if (slice == null || slice.byteSize() != bytes) {
-                    throw changed();
-                }
-                return slice;
-            });
-            if (next.hasNext() || !matches(sd)) {
-                throw changed();
-            }
-        }
-
-        private boolean matches(SegmentStateDict sd) {
-            if (!sd.state().keySet().equals(infos.keySet()) || !sd.paramGroups().equals(groups)) {
-                return false;
-            }
-            for (Map.Entry<Integer, SegmentParamState> e : sd.state().entrySet()) {
-                ParamStateInfo info = infos.get(e.getKey());
-                SegmentParamState s = e.getValue();
-                if (s.step() != info.step() || (s.momentumBuffer() != null) != info.hasMomentumBuffer()
-                        || (s.gradAvg() != null) != info.hasGradAvg() || (s.master() != null) != info.hasMaster()) {
-                    return false;
-                }
-            }
-            return true;
-        }
-
-        private static IllegalStateException changed() {
-            return new IllegalStateException("the optimizer changed while it was being saved (a step from another "
-                    + "thread?); the checkpoint was not written");
-        }
+    /** A state buffer's entry in the file (offsets not yet laid out) and where its values come from. */
+    record StateTensor(Header.Entry entry, int index, StateBuffer buffer) {
     }
 
     /** The groups' options with PyTorch's parameter ids (0, 1, ... over all groups in order). */
@@ -199,8 +161,8 @@ final class OptimizerEntries {
                 continue;
             }
             Matcher m = STATE_NAME.matcher(name);
-            int slot = m.matches() ? slot(m.group(2)) : -1;
-            if (slot < 0) {
+            StateBuffer buffer = m.matches() ? BUFFERS.get(m.group(2)) : null;
+            if (buffer == null) {
                 throw new CheckpointException(path, "unknown optimizer state tensor '" + name + "'");
             }
             long id = Long.parseLong(m.group(1));
@@ -221,11 +183,11 @@ final class OptimizerEntries {
             if (t.data().address() % Float.BYTES != 0) {
                 throw new CheckpointException(path, "tensor '" + name + "' is not 4-byte aligned in the file");
             }
-            if (slot == MASTER_SLOT && dtypes.get(position) == DType.FP32) {
+            if (buffer == StateBuffer.MASTER && dtypes.get(position) == DType.FP32) {
                 throw new CheckpointException(path, "tensor '" + name + "' is a master copy, but its parameter (number "
                         + position + " in the optimizer) is FP32; only BF16 and FP16 parameters have one");
             }
-            buffers.computeIfAbsent(id, k -> new MemorySegment[MASTER_SLOT + 1])[slot] = t.data();
+            buffers.computeIfAbsent(id, k -> new MemorySegment[StateBuffer.values().length])[buffer.ordinal()] = t.data();
         }
 
         Map<Long, Long> steps = new HashMap<>();
@@ -241,7 +203,7 @@ final class OptimizerEntries {
             long id = Long.parseLong(m.group(1));
             if (!buffers.containsKey(id)) {
                 throw new CheckpointException(path, "__metadata__ has " + key + " but the file has no tensor "
-                        + STATE_PREFIX + id + "." + SQUARE_AVG);
+                        + name(id, fileName(StateBuffer.SQUARE_AVG)));
             }
             steps.put(id, step(path, key, e.getValue()));
         }
@@ -250,8 +212,8 @@ final class OptimizerEntries {
         for (Map.Entry<Long, MemorySegment[]> e : buffers.entrySet()) {
             long id = e.getKey();
             MemorySegment[] b = e.getValue();
-            if (b[0] == null) {
-                throw new CheckpointException(path, "missing required tensor " + STATE_PREFIX + id + "." + SQUARE_AVG
+            if (b[StateBuffer.SQUARE_AVG.ordinal()] == null) {
+                throw new CheckpointException(path, "missing required tensor " + name(id, fileName(StateBuffer.SQUARE_AVG))
                         + " (the file has other state of parameter " + id + ")");
             }
             Long step = steps.get(id);
@@ -259,21 +221,11 @@ final class OptimizerEntries {
                 throw new CheckpointException(path, "missing required entry " + STATE_PREFIX + id + "." + STEP
                         + " in __metadata__");
             }
-            state.put(positions.get(id), new SegmentParamState(step, b[0], b[1], b[2], b[MASTER_SLOT]));
+            state.put(positions.get(id), new SegmentParamState(step, b[StateBuffer.SQUARE_AVG.ordinal()],
+                    b[StateBuffer.MOMENTUM_BUFFER.ordinal()], b[StateBuffer.GRAD_AVG.ordinal()],
+                    b[StateBuffer.MASTER.ordinal()]));
         }
         return new SegmentStateDict(state, List.copyOf(groupStates));
-    }
-
-    private static final int MASTER_SLOT = 3;
-
-    private static int slot(String buffer) {
-        return switch (buffer) {
-            case SQUARE_AVG -> 0;
-            case MOMENTUM_BUFFER -> 1;
-            case GRAD_AVG -> 2;
-            case MASTER -> MASTER_SLOT;
-            default -> -1;
-        };
     }
 
     private static long step(Path path, String key, String value) throws CheckpointException {

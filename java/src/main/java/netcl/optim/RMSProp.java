@@ -829,20 +829,27 @@ public final class RMSProp implements Optimizer {
         checkOpen();
         try {
             Map<Integer, ParamStateInfo> infos = new LinkedHashMap<>();
-            try (Arena temp = Arena.ofConfined()) {
-                MemorySegment info = netcl_param_state.allocate(temp);
-                for (int i = 0; i < params.length; i++) {
-                    NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, i, info), "netcl_rmsprop_get_state");
-                    if (netcl_param_state.has_square_avg(info) != 0) {
-                        infos.put(i, new ParamStateInfo(netcl_param_state.step(info), netcl_param_state.numel(info),
-                                netcl_param_state.has_momentum_buffer(info) != 0, netcl_param_state.has_grad_avg(info) != 0,
-                                netcl_param_state.has_master(info) != 0));
-                    }
+            for (int i = 0; i < params.length; i++) {
+                ParamStateInfo info = stateInfo(i);
+                if (info != null) {
+                    infos.put(i, info);
                 }
             }
             return Collections.unmodifiableMap(infos);
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
+    }
+
+    /** Parameter {@code index}'s state, or null when it has none. */
+    private ParamStateInfo stateInfo(int index) {
+        try (Arena temp = Arena.ofConfined()) {
+            MemorySegment info = netcl_param_state.allocate(temp);
+            NetclException.check(Netcl.netcl_rmsprop_get_state(optimizer, index, info), "netcl_rmsprop_get_state");
+            return netcl_param_state.has_square_avg(info) == 0 ? null
+                    : new ParamStateInfo(netcl_param_state.step(info), netcl_param_state.numel(info),
+                            netcl_param_state.has_momentum_buffer(info) != 0, netcl_param_state.has_grad_avg(info) != 0,
+                            netcl_param_state.has_master(info) != 0);
         }
     }
 
@@ -888,6 +895,44 @@ public final class RMSProp implements Optimizer {
                 }
             }
             return new SegmentStateDict(Collections.unmodifiableMap(state), groupStates());
+        } finally {
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
+        }
+    }
+
+    /**
+     * Copies elements {@code first}, {@code first + 1}, ... of parameter {@code index}'s state
+     * {@code buffer} into {@code out}, as many floats as it holds, so that a large state can
+     * stream through a small buffer (as {@link netcl.checkpoint.Checkpoint#save} writes it to a
+     * file). Several calls see one unchanging state when the caller holds the optimizer's lock
+     * around them ({@code synchronized (opt) {...}}): a step from another thread waits for it.
+     *
+     * @throws IllegalArgumentException the parameter has no such buffer (see {@link #stateInfo()}),
+     *                                  the range goes beyond it, or {@code out} is not an open,
+     *                                  native, writable, 4-byte aligned segment of whole floats
+     */
+    public synchronized void readState(int index, StateBuffer buffer, long first, MemorySegment out) {
+        checkOpen();
+        try {
+            if (buffer == null || out == null) {
+                throw new IllegalArgumentException("buffer and out must not be null");
+            }
+            if (!out.scope().isAlive() || !out.isNative() || out.isReadOnly() || out.byteSize() % Float.BYTES != 0
+                    || out.address() % Float.BYTES != 0) {
+                throw new IllegalArgumentException("out is " + out + "; it must be an open, native, writable, "
+                        + "4-byte aligned segment of whole floats");
+            }
+            ParamStateInfo info = index >= 0 && index < params.length ? stateInfo(index) : null;
+            if (info == null || !buffer.isIn(info)) {
+                throw new IllegalArgumentException("parameter " + index + " has no " + buffer + " state");
+            }
+            long count = out.byteSize() / Float.BYTES;
+            if (first < 0 || first > info.numel() - count) {
+                throw new IllegalArgumentException("parameter " + index + ": " + count + " elements from " + first
+                        + " go beyond its " + info.numel());
+            }
+            NetclException.check(Netcl.netcl_rmsprop_read_state_range(optimizer, index, buffer.nativeCode(), first,
+                    count, out), "netcl_rmsprop_read_state_range");
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }

@@ -81,14 +81,36 @@ final class AmpTrainingState implements AutoCloseable {
         }
     }
 
+    /**
+     * Steps {@code from} .. {@code to - 1} with the scaler but without clipping or inf gradients,
+     * and records each step's gradients ({@code grad.<s>.<i>}, of the parameters' types) and the
+     * scale in them ({@code scale.<s>}), for another implementation to replay.
+     */
+    void plainSteps(int from, int to, Map<String, Tensor> gradients, Map<String, String> scales) {
+        for (int s = from; s < to; s++) {
+            scales.put("scale." + s, Double.toString(scaler.getScale()));
+            for (int i = 0; i < SIZES.length; i++) {
+                set(i, grads.get(i), TrainingState.random(1000L * s + i, SIZES[i]), scaler.getScale());
+                MemorySegment copy = arena.allocate(grads.get(i).byteSize(), Float.BYTES).copyFrom(grads.get(i));
+                gradients.put("grad." + s + "." + i, new Tensor(elementType(i), new long[] {SIZES[i]}, copy));
+            }
+            scaler.unscale(optimizer);
+            scaler.step(optimizer);
+            scaler.update();
+        }
+    }
+
     /** The model's tensors by name and type, as a user would save them. */
     Map<String, Tensor> named() {
         Map<String, Tensor> named = new LinkedHashMap<>();
         for (int i = 0; i < data.size(); i++) {
-            ElementType type = TYPES[i] == DType.BF16 ? ElementType.BF16 : ElementType.F32;
-            named.put("layer" + i + ".weight", new Tensor(type, new long[] {SIZES[i]}, data.get(i)));
+            named.put("layer" + i + ".weight", new Tensor(elementType(i), new long[] {SIZES[i]}, data.get(i)));
         }
         return named;
+    }
+
+    private static ElementType elementType(int i) {
+        return TYPES[i] == DType.BF16 ? ElementType.BF16 : ElementType.F32;
     }
 
     /** Every parameter's bytes. */

@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,7 +32,8 @@ import netcl.optim.StateDict;
  * to one file; after it reports 1 to 3 saves it is killed 0-20 ms later, in the middle of a later
  * save at a random point, 60 times; after each kill the file must load
  * completely and hold exactly one generation, the last one the child reported saved or the one
- * after it (killed between the rename and its report), never a mix or a torn file.
+ * after it (killed between the rename and its report), never a mix or a torn file. Killed saves
+ * leave temporary files, but each save removes those of dead ones: at most the last one is there.
  */
 class AtomicSaveKillTest {
     private static final int KILLS = 60;
@@ -45,6 +47,7 @@ class AtomicSaveKillTest {
         SplittableRandom random = new SplittableRandom(20240610);
         long lastSaved = 0;
         int newerThanReported = 0;
+        int killedMidSave = 0;
         for (int kill = 0; kill < KILLS; kill++) {
             Process child = start(file);
             BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
@@ -84,9 +87,26 @@ class AtomicSaveKillTest {
                 newerThanReported++;
             }
             lastSaved = generation;
+            int left = leftovers(file).size();
+            assertTrue(left <= 1, left + " temporary files after kill " + kill + ": " + leftovers(file));
+            killedMidSave += left;
         }
-        System.out.printf("kill test: %d SIGKILLs, %d of them between a rename and its report, final generation %d%n",
-                KILLS, newerThanReported, lastSaved);
+        try (Arena arena = Arena.ofConfined(); RMSProp opt = SaveLoop.optimizer(arena)) {
+            Checkpoint.save(file, opt);
+        }
+        assertEquals(List.of(), leftovers(file), "a save after the last kill removes its leftover");
+        System.out.printf("kill test: %d SIGKILLs, %d of them between a rename and its report, %d left a temporary "
+                + "file (each removed by the next save), final generation %d%n", KILLS, newerThanReported,
+                killedMidSave, lastSaved);
+    }
+
+    /** The temporary files of saves to {@code file} in its folder. */
+    private static List<Path> leftovers(Path file) throws IOException {
+        String prefix = "." + file.getFileName() + ".";
+        try (Stream<Path> files = Files.list(file.getParent())) {
+            return files.filter(p -> p.getFileName().toString().startsWith(prefix)
+                    && p.getFileName().toString().endsWith(".tmp")).toList();
+        }
     }
 
     private static Process start(Path file) throws IOException {

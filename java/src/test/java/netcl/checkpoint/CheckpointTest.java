@@ -14,17 +14,25 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import netcl.optim.ParamState;
+import netcl.optim.Parameter;
+import netcl.optim.RMSProp;
 import netcl.optim.StateDict;
+import netcl.optim.Tensors;
 
 /** Saving and loading whole training states: exact round trips, the file's layout, what it refuses to write. */
 class CheckpointTest {
@@ -138,6 +146,128 @@ class CheckpointTest {
             }
             try (Arena arena = Arena.ofConfined()) {
                 assertTrue(SafetensorsFile.open(file, arena).tensors().containsKey("state.0.square_avg"));
+            }
+        }
+    }
+
+    @Test
+    void aSaveRemovesDeadSavesLeftoversButNotALiveSaversFile() throws IOException {
+        Path file = dir.resolve("run.safetensors");
+        Path dead = dir.resolve(".run.safetensors.0123456789abcdef.tmp");
+        Path live = dir.resolve(".run.safetensors.fedcba9876543210.tmp");
+        List<Path> notLeftovers = List.of(dir.resolve(".run.safetensors.backup.tmp"),
+                dir.resolve(".run.safetensors.0123456789ABCDEF.tmp"), dir.resolve("run.safetensors.0123456789abcdef.tmp"),
+                dir.resolve(".other.safetensors.0123456789abcdef.tmp"), dir.resolve(".run.safetensors.0123456789abcdef.tmp.x"));
+        Files.write(dead, new byte[] {1, 2, 3});
+        for (Path p : notLeftovers) {
+            Files.write(p, new byte[] {4});
+        }
+        try (TrainingState a = new TrainingState(1); PosixFile liveSave = PosixFile.create(live)) {
+            liveSave.lock(true);   // what a save in progress holds, here or in another process
+            a.steps(0, 1);
+            Checkpoint.save(file, a.optimizer);
+            assertFalse(Files.exists(dead), "a dead save's leftover stays");
+            assertTrue(Files.exists(live), "a live save's temporary file was removed");
+            liveSave.close();      // that save died
+            Checkpoint.save(file, a.optimizer);
+            assertFalse(Files.exists(live), "the dead save's leftover stays");
+            try (Stream<Path> files = Files.list(dir)) {
+                assertEquals(Stream.concat(Stream.of(file), notLeftovers.stream()).sorted().toList(), files.sorted().toList());
+            }
+            for (Path p : notLeftovers) {
+                assertArrayEquals(new byte[] {4}, Files.readAllBytes(p));
+            }
+        }
+    }
+
+    @Test
+    void aSaveThatFailsWhileWritingKeepsTheOldFileAndLeavesNoTemporaryFile() throws IOException {
+        Path file = dir.resolve("kept.safetensors");
+        try (TrainingState a = new TrainingState(1)) {
+            a.steps(0, 2);
+            Checkpoint.save(file, a.optimizer);
+            byte[] before = Files.readAllBytes(file);
+            a.optimizer.close();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> Checkpoint.save(file, a.optimizer));
+            assertTrue(e.getMessage().contains("closed"), e.getMessage());
+            assertArrayEquals(before, Files.readAllBytes(file));
+            try (Stream<Path> files = Files.list(dir)) {
+                assertEquals(List.of(file), files.toList());
+            }
+        }
+    }
+
+    /**
+     * A save while another thread steps writes one step's state: the steps in the file and every
+     * buffer are those of an optimizer stepped that many times on the same (constant) gradients.
+     */
+    @Test
+    void aSaveWhileAnotherThreadStepsIsOneStepsState() throws Exception {
+        Path file = dir.resolve("snapshot.safetensors");
+        int[] sizes = {300_000, 100_000};
+        try (Arena arena = Arena.ofShared()) {
+            List<Parameter> stepped = new ArrayList<>();
+            List<Parameter> reference = new ArrayList<>();
+            for (int i = 0; i < sizes.length; i++) {
+                MemorySegment grad = Tensors.of(arena, TrainingState.random(10 + i, sizes[i]));
+                stepped.add(Parameter.wrap(Tensors.of(arena, TrainingState.random(i, sizes[i])), grad));
+                reference.add(Parameter.wrap(Tensors.of(arena, TrainingState.random(i, sizes[i])), grad));
+            }
+            try (RMSProp opt = RMSProp.builder().momentum(0.9).centered(true).build(stepped);
+                 RMSProp ref = RMSProp.builder().momentum(0.9).centered(true).build(reference)) {
+                opt.step();   // state from the first save on
+                AtomicBoolean stop = new AtomicBoolean();
+                Thread stepper = new Thread(() -> {
+                    while (!stop.get()) {
+                        opt.step();
+                    }
+                });
+                stepper.start();
+                long refSteps = 0;
+                Set<Long> seen = new HashSet<>();
+                try {
+                    for (int save = 0; save < 12; save++) {
+                        Checkpoint.save(file, opt);
+                        try (Arena read = Arena.ofConfined()) {
+                            SafetensorsFile f = SafetensorsFile.open(file, read);
+                            long steps = Long.parseLong(f.metadata().get("state.0.step"));
+                            assertEquals(Long.toString(steps), f.metadata().get("state.1.step"));
+                            for (; refSteps < steps; refSteps++) {
+                                ref.step();
+                            }
+                            StateDict expected = ref.stateDict();
+                            for (int i = 0; i < sizes.length; i++) {
+                                ParamState e = expected.state().get(i);
+                                assertArrayEquals(e.squareAvg(), floats(f, "state." + i + ".square_avg"), "step " + steps);
+                                assertArrayEquals(e.momentumBuffer(), floats(f, "state." + i + ".momentum_buffer"));
+                                assertArrayEquals(e.gradAvg(), floats(f, "state." + i + ".grad_avg"));
+                            }
+                            seen.add(steps);
+                        }
+                    }
+                } finally {
+                    stop.set(true);
+                    stepper.join();
+                }
+                assertTrue(seen.size() > 1, "the other thread stepped between saves: " + seen);
+            }
+        }
+    }
+
+    private static float[] floats(SafetensorsFile f, String name) {
+        return f.tensors().get(name).data().toArray(ValueLayout.JAVA_FLOAT);
+    }
+
+    @Test
+    void savingIntoAMissingFolderNamesTheFileAndCreatesNothing() throws IOException {
+        Path file = dir.resolve("missing").resolve("run.safetensors");
+        try (TrainingState a = new TrainingState(1)) {
+            a.steps(0, 1);
+            NoSuchFileException e = assertThrows(NoSuchFileException.class, () -> Checkpoint.save(file, a.optimizer));
+            assertTrue(e.getMessage().contains(dir.resolve("missing").toString()), e.getMessage());
+            assertTrue(e.getMessage().contains("No such file or directory"), e.getMessage());
+            try (Stream<Path> files = Files.list(dir)) {
+                assertEquals(0, files.count());
             }
         }
     }

@@ -45,6 +45,11 @@ import netcl.optim.Tensors;
  * <li>PyTorch -> netcl: torch steps 3 times and saves; netcl (built with other options) loads
  * the file and steps 3 more times; its parameters and state equal torch's after 6 steps.</li>
  * </ul>
+ * And mixed precision, netcl -> PyTorch: netcl trains BF16 parameters (float32 masters) with a
+ * loss scaler, clipping and a skipped inf step, saves, and steps 3 more times (no clipping);
+ * PyTorch takes the masters as its float32 parameters, the optimizer state and the scaler state,
+ * replays those 3 steps on the same gradients unscaled, and its masters, state, bf16-rounded
+ * parameters and scaler state equal netcl's.
  * All PyTorch work runs in one Python process ({@code python/checkpoint_interop.py}).
  */
 class TorchInteropTest {
@@ -56,6 +61,10 @@ class TorchInteropTest {
     static Path dir;
     /** netcl's parameters and state after all steps, per combination (netcl -> PyTorch). */
     private static final Map<Integer, Result> netclRuns = new LinkedHashMap<>();
+    /** Steps of the mixed-precision run before its checkpoint. */
+    private static final int AMP_BEFORE = 7;
+    /** netcl's mixed-precision run after all its steps. */
+    private static AmpTrainingState.Snapshot ampRun;
 
     private record Result(float[][] params, StateDict state) {
     }
@@ -184,6 +193,18 @@ class TorchInteropTest {
         }
         jobs.add("{\"kind\":\"model\",\"in\":\"" + dir.resolve("java-model.safetensors") + "\",\"out\":\""
                 + dir.resolve("torch-model.safetensors") + "\"}");
+        try (AmpTrainingState amp = new AmpTrainingState(1)) {
+            amp.steps(0, AMP_BEFORE);   // clipped, the inf step 4 skipped, the scale moving
+            Checkpoint.save(dir.resolve("amp-netcl.safetensors"), amp.optimizer, amp.scaler, amp.named());
+            Map<String, Tensor> grads = new LinkedHashMap<>();
+            Map<String, String> scales = new LinkedHashMap<>();
+            amp.plainSteps(AMP_BEFORE, AMP_BEFORE + AFTER, grads, scales);
+            Checkpoint.save(dir.resolve("amp-grads.safetensors"), null, grads, scales);
+            ampRun = amp.snapshot();
+        }
+        jobs.add(String.format(Locale.ROOT, "{\"kind\":\"amp\",\"checkpoint\":\"%s\",\"grads\":\"%s\","
+                + "\"first_step\":%d,\"steps\":%d,\"out\":\"%s\"}", dir.resolve("amp-netcl.safetensors"),
+                dir.resolve("amp-grads.safetensors"), AMP_BEFORE, AFTER, dir.resolve("amp-torch.safetensors")));
         Path jobFile = Files.writeString(dir.resolve("jobs.json"), "[" + String.join(",\n", jobs) + "]");
         runPython(jobFile);
     }
@@ -255,6 +276,27 @@ class TorchInteropTest {
     private static float[] floats(SafetensorsFile f, String name) {
         Tensor t = f.tensors().get(name);
         return t == null ? null : t.data().toArray(ValueLayout.JAVA_FLOAT);
+    }
+
+    @Test
+    void netclMixedPrecisionToPyTorchContinuesBitForBit() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsFile torch = SafetensorsFile.open(dir.resolve("amp-torch.safetensors"), arena);
+            for (int i = 0; i < AmpTrainingState.SIZES.length; i++) {
+                assertArrayEquals(ampRun.values()[i], torch.tensors().get("layer" + i + ".weight").data()
+                        .toArray(ValueLayout.JAVA_BYTE), "layer" + i + ".weight");
+                ParamState s = ampRun.state().state().get(i);
+                assertEquals(Long.toString(s.step()), torch.metadata().get("state." + i + ".step"), "step " + i);
+                assertArrayEquals(s.squareAvg(), floats(torch, "state." + i + ".square_avg"), "square_avg " + i);
+                assertArrayEquals(s.momentumBuffer(), floats(torch, "state." + i + ".momentum_buffer"), "momentum " + i);
+                assertArrayEquals(s.master(), floats(torch, "state." + i + ".master"), "master " + i);
+            }
+            assertTrue(ampRun.state().state().get(0).master() != null, "BF16 parameters have masters");
+            Map<String, String> saved = SafetensorsFile.open(dir.resolve("amp-netcl.safetensors"), arena).metadata();
+            for (String key : List.of("scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker")) {
+                assertEquals(saved.get("scaler." + key), torch.metadata().get("scaler." + key), "scaler." + key);
+            }
+        }
     }
 
     /** A model's tensors: netcl's one-dimensional ones load into nn.Linear; its state_dict comes back shaped. */

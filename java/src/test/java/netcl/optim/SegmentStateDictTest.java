@@ -12,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -140,6 +141,80 @@ class SegmentStateDictTest {
             assertNull(m.opt.stateDict().state().get(2).momentumBuffer());
             assertTrue(five.scope().isAlive());
             assertEquals(0f, five.get(ValueLayout.JAVA_FLOAT, 0));
+        }
+    }
+
+    @Test
+    void rangesReadThroughASmallWindowAreTheWholeBuffers() {
+        try (Arena arena = Arena.ofConfined(); Model m = Model.create(arena)) {
+            m.steps(2);
+            SegmentParamState whole = m.opt.stateDict(arena).state().get(1);
+            MemorySegment window = Tensors.allocate(arena, 1000);
+            for (StateBuffer buffer : List.of(StateBuffer.SQUARE_AVG, StateBuffer.MOMENTUM_BUFFER, StateBuffer.GRAD_AVG)) {
+                float[] ranges = new float[SIZES[1]];
+                for (int at = 0; at < SIZES[1]; at += 1000) {
+                    MemorySegment part = window.asSlice(0, (long) Math.min(1000, SIZES[1] - at) * Float.BYTES);
+                    m.opt.readState(1, buffer, at, part);
+                    MemorySegment.copy(part, ValueLayout.JAVA_FLOAT, 0, ranges, at, (int) (part.byteSize() / Float.BYTES));
+                }
+                MemorySegment expected = switch (buffer) {
+                    case SQUARE_AVG -> whole.squareAvg();
+                    case MOMENTUM_BUFFER -> whole.momentumBuffer();
+                    default -> whole.gradAvg();
+                };
+                assertArrayEquals(TestTensors.toArray(expected), ranges, buffer.toString());
+            }
+            m.opt.readState(1, StateBuffer.SQUARE_AVG, SIZES[1], window.asSlice(0, 0));   // an empty range at the end
+        }
+    }
+
+    @Test
+    void badRangeReadsAreRefusedAndWriteNothing() {
+        try (Arena arena = Arena.ofConfined(); Model m = Model.create(arena)) {
+            m.steps(2);   // parameter 2 has state (one step) without momentum
+            MemorySegment out = Tensors.allocate(arena, 8);
+            out.fill((byte) 0x55);
+            MemorySegment misaligned = arena.allocate(40, 8).asSlice(2, 32);
+            MemorySegment closed;
+            try (Arena gone = Arena.ofConfined()) {
+                closed = gone.allocate(32, 4);
+            }
+            Map<String, Runnable> bad = new LinkedHashMap<>();
+            bad.put("no such parameter", () -> m.opt.readState(3, StateBuffer.SQUARE_AVG, 0, out));
+            bad.put("negative index", () -> m.opt.readState(-1, StateBuffer.SQUARE_AVG, 0, out));
+            bad.put("no such buffer", () -> m.opt.readState(2, StateBuffer.MOMENTUM_BUFFER, 0, out));
+            bad.put("no master for FP32", () -> m.opt.readState(0, StateBuffer.MASTER, 0, out.asSlice(0, 4)));
+            bad.put("beyond the end", () -> m.opt.readState(0, StateBuffer.SQUARE_AVG, 0, out));
+            bad.put("starts past the end", () -> m.opt.readState(0, StateBuffer.SQUARE_AVG, 6, out.asSlice(0, 0)));
+            bad.put("negative first", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, -1, out));
+            bad.put("huge first", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, Long.MAX_VALUE, out));
+            bad.put("heap", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, MemorySegment.ofArray(new float[8])));
+            bad.put("read-only", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, out.asReadOnly()));
+            bad.put("misaligned", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, misaligned));
+            bad.put("closed", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, closed));
+            bad.put("part of a float", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, out.asSlice(0, 6)));
+            bad.put("null buffer", () -> m.opt.readState(1, null, 0, out));
+            bad.put("null out", () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, null));
+            StateDict before = m.opt.stateDict();
+            bad.forEach((what, call) -> {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call::run, what);
+                assertFalse(e.getMessage().isEmpty(), what);
+                for (int i = 0; i < 8; i++) {
+                    assertEquals(0x55555555, out.getAtIndex(ValueLayout.JAVA_INT, i), what + ": out was written");
+                }
+            });
+            assertTrue(assertThrows(IllegalArgumentException.class,
+                    () -> m.opt.readState(2, StateBuffer.MOMENTUM_BUFFER, 0, out)).getMessage()
+                    .contains("parameter 2 has no MOMENTUM_BUFFER state"));
+            assertTrue(assertThrows(IllegalArgumentException.class,
+                    () -> m.opt.readState(0, StateBuffer.SQUARE_AVG, 0, out)).getMessage()
+                    .contains("8 elements from 0 go beyond its 5"));
+            StateDict after = m.opt.stateDict();
+            for (int i : before.state().keySet()) {
+                assertArrayEquals(before.state().get(i).squareAvg(), after.state().get(i).squareAvg());
+            }
+            m.opt.close();
+            assertThrows(IllegalStateException.class, () -> m.opt.readState(1, StateBuffer.SQUARE_AVG, 0, out));
         }
     }
 
