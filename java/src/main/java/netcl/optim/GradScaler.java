@@ -24,7 +24,9 @@ import java.util.Map;
  * gradient memory itself is not rewritten, so BF16/FP16 gradients are never rounded on the way.
  * {@link #step} without {@link #unscale} does the check itself and steps with the unscaling (and
  * a pending clip coefficient) applied inside the update's pass: two passes over the gradients in
- * all. When any gradient is not finite, {@link #step} changes nothing (parameters, state, step
+ * all. With {@link #unscale} and {@link RMSProp#clipGradNorm} before the step, two as well: the
+ * check keeps the statistics clipping needs (see there for what makes clipGradNorm read the
+ * gradients again). When any gradient is not finite, {@link #step} changes nothing (parameters, state, step
  * counts) and returns false; {@link #update} then backs the scale off. Arithmetic follows
  * PyTorch: the inverse scale is {@code (float) (1 / (double) scale)} and the scale itself is a
  * float32 value.
