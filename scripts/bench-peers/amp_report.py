@@ -84,12 +84,12 @@ def markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def worst(results, name, value_of, goal, at_least):
+def worst(results, name, value_of, goal, at_least, lacking="AmpRounds' cases"):
     """The target over every case: its worst value, every case's value in the detail."""
     values = [(r["case"], value_of(r)) for r in results]
     measured = [(case, v) for case, v in values if v is not None]
     if not measured:
-        return targets.target(name, None, goal, at_least, targets.missing(name.split(":", 1)[1].strip()))
+        return targets.target(name, None, goal, at_least, targets.missing(lacking))
     case, value = (min if at_least else max)(measured, key=lambda cv: cv[1])
     return targets.target(name, value, goal, at_least, f"worst at {case}; every case: " + ", ".join(
         f"{c} {v:.2f}" if v is not None else f"{c} n/a" for c, v in values))
@@ -97,7 +97,8 @@ def worst(results, name, value_of, goal, at_least):
 
 def goals(results):
     return [
-        worst(results, "amp-clip: torch / netcl, least over the cases", lambda r: r["torch_over_netcl"], 5, True),
+        worst(results, "amp-clip: torch / netcl, least over the cases", lambda r: r["torch_over_netcl"], 5, True,
+              "PyTorch's AMP sequence (scripts/bench --peers, scripts/bench-amp)"),
         worst(results, "amp-clip: java-loop / netcl (same rounds), least over the cases",
               lambda r: r["java_loop_over_netcl"]["median"], 1.0, True),
         worst(results, "amp-clip: netcl / copy of the two passes' bytes (same rounds), most over the cases",
