@@ -198,7 +198,10 @@ public final class GradScaler {
         if (stages.isEmpty()) {
             throw new IllegalStateException("update() without a step(): no gradients were checked");
         }
-        boolean foundInf = stages.values().stream().anyMatch(Stage::foundInf);
+        boolean foundInf = false;
+        for (Stage stage : stages.values()) {  // no stream: a step's bookkeeping allocates little
+            foundInf |= stage.foundInf;
+        }
         if (foundInf) {
             scale = (float) ((double) scale * backoffFactor);
             growthTracker = 0;
