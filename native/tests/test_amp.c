@@ -304,13 +304,14 @@ static float element(const void *g, uint64_t i, int dtype)
 }
 
 /*
- * netcl_rmsprop_grad_stats against a sequential double reference, per type, over tensors of odd
- * lengths (one long enough to be split over the worker pool, 2-byte gradients starting at an
- * address that is not 4-byte aligned): the sum of squares of the float32 products g * factor
- * within the bound of a double sum of n positive terms in another order (n * 2^-53, relative),
- * the largest magnitude and the non-finite flag exactly. Then the special cases: NaN and inf
- * gradients, inf times a zero factor (NaN), and finite gradients that overflow when scaled
- * (inf statistics, but not "non-finite": that flag is about the gradients as given).
+ * netcl_rmsprop_grad_stats and netcl_rmsprop_scale_grads against a sequential double reference,
+ * per type, over tensors of odd lengths (one long enough to be split over the worker pool,
+ * 2-byte gradients starting at an address that is not 4-byte aligned): the sum of squares of
+ * the float32 products g * factor within the bound of a double sum of n positive terms in
+ * another order (n * 2^-53, relative), the largest magnitude and the non-finite flag exactly.
+ * Then the special cases: NaN and inf gradients, inf times a zero factor (NaN), and finite
+ * gradients that overflow when scaled (inf statistics, but not "non-finite": that flag is about
+ * the gradients as given).
  */
 static void check_stats_against_reference(netcl_context *ctx)
 {
@@ -344,21 +345,37 @@ static void check_stats_against_reference(netcl_context *ctx)
             at += numel[i];
             t[i].dtype = dtype;
         }
-        netcl_grad_stats stats[COUNT];
-        REQUIRE_OK(netcl_rmsprop_grad_stats(opt, t, COUNT, factor, stats));
+        double ref_sum[COUNT], ref_max[COUNT];
         for (int i = 0; i < COUNT; ++i) {
-            double sum = 0.0, max_abs = 0.0;
+            ref_sum[i] = 0.0;
+            ref_max[i] = 0.0;
             for (uint64_t k = 0; k < numel[i]; ++k) {
                 const double u = (double)(element(t[i].grad, k, dtype) * factor);
-                sum += u * u;
-                max_abs = fabs(u) > max_abs ? fabs(u) : max_abs;
+                ref_sum[i] += u * u;
+                ref_max[i] = fabs(u) > ref_max[i] ? fabs(u) : ref_max[i];
             }
-            CHECK(fabs(stats[i].sum_squares - sum) <= (double)numel[i] * 0x1p-53 * sum,
-                  "dtype %d tensor %d: sum of squares %.17g, reference %.17g", dtype, i,
-                  stats[i].sum_squares, sum);
-            CHECK(stats[i].max_abs == max_abs && !stats[i].nonfinite,
-                  "dtype %d tensor %d: max %.17g (reference %.17g), nonfinite %d", dtype, i,
-                  stats[i].max_abs, max_abs, stats[i].nonfinite);
+        }
+        const float first_before = element(t[0].grad, 0, dtype);
+        const float last_before = element(t[0].grad, numel[0] - 1, dtype);
+        /* The statistics pass, then the scaling pass, which reports what it found before writing. */
+        for (int pass = 0; pass < 2; ++pass) {
+            netcl_grad_stats stats[COUNT];
+            REQUIRE_OK(pass == 0 ? netcl_rmsprop_grad_stats(opt, t, COUNT, factor, stats)
+                                 : netcl_rmsprop_scale_grads(opt, t, COUNT, factor, stats));
+            for (int i = 0; i < COUNT; ++i) {
+                CHECK(fabs(stats[i].sum_squares - ref_sum[i]) <= (double)numel[i] * 0x1p-53 * ref_sum[i],
+                      "pass %d dtype %d tensor %d: sum of squares %.17g, reference %.17g", pass, dtype, i,
+                      stats[i].sum_squares, ref_sum[i]);
+                CHECK(stats[i].max_abs == ref_max[i] && !stats[i].nonfinite,
+                      "pass %d dtype %d tensor %d: max %.17g (reference %.17g), nonfinite %d", pass,
+                      dtype, i, stats[i].max_abs, ref_max[i], stats[i].nonfinite);
+            }
+        }
+        if (dtype == NETCL_FP32) {  /* the scaling pass wrote g * factor in float32 */
+            CHECK(element(t[0].grad, 0, dtype) == first_before * factor &&
+                      element(t[0].grad, numel[0] - 1, dtype) == last_before * factor,
+                  "scaled in place: %g %g", element(t[0].grad, 0, dtype),
+                  element(t[0].grad, numel[0] - 1, dtype));
         }
         for (int i = 0; i < COUNT; ++i) {
             free(blocks[i]);
