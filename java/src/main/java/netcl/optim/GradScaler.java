@@ -44,6 +44,18 @@ public final class GradScaler {
     private final Map<RMSProp, Stage> stages = new IdentityHashMap<>();
 
     private record Stage(boolean unscaled, boolean stepped, boolean foundInf) {
+        /** Every stage there is, made once: a step's bookkeeping allocates nothing. */
+        private static final Stage[] ALL = new Stage[8];
+
+        static {
+            for (int i = 0; i < ALL.length; i++) {
+                ALL[i] = new Stage((i & 4) != 0, (i & 2) != 0, (i & 1) != 0);
+            }
+        }
+
+        static Stage of(boolean unscaled, boolean stepped, boolean foundInf) {
+            return ALL[(unscaled ? 4 : 0) | (stepped ? 2 : 0) | (foundInf ? 1 : 0)];
+        }
     }
 
     private GradScaler(Builder b) {
@@ -154,7 +166,7 @@ public final class GradScaler {
             throw new IllegalStateException("unscale() is being called after step()");
         }
         boolean foundInf = optimizer.unscaleGradients(invScale(), true);
-        stages.put(optimizer, new Stage(true, false, foundInf));
+        stages.put(optimizer, Stage.of(true, false, foundInf));
     }
 
     /**
@@ -175,7 +187,7 @@ public final class GradScaler {
         }
         boolean unscaled = stage != null && stage.unscaled;
         boolean foundInf = unscaled ? stage.foundInf : optimizer.gradientsNonFinite();
-        stages.put(optimizer, new Stage(unscaled, true, foundInf));
+        stages.put(optimizer, Stage.of(unscaled, true, foundInf));
         if (foundInf) {
             optimizer.dropPendingScaling();
             return false;

@@ -19,30 +19,32 @@ import netcl.bindings.netcl_grad_stats;
  * Parameter over the same memory) are not seen.
  *
  * <p>The per-tensor results go to one native array, grown by doubling from the optimizer's arena
- * (so its memory stays within twice the largest size), instead of a temporary arena per pass.
- * Not thread-safe: the optimizer's lock guards it.
+ * (so its memory stays within twice the largest size), and the totals stay in this object: a
+ * steady-state pass allocates nothing. Not thread-safe: the optimizer's lock guards it.
  */
 final class GradientStatistics {
-    /** Over every parameter that has a gradient; {@code any} is false when none has one. */
-    record Totals(double sumSquares, double maxAbs, boolean nonFinite, boolean any) {
-    }
-
     private final Arena arena;
     private MemorySegment perTensor = MemorySegment.NULL;
     private long[] changesAtPass = new long[0];
-    private Totals kept;
-    private float keptFactor;
+    private float factor;
+    private double sumSquares;
+    private double maxAbs;
+    private boolean nonFinite;
+    private boolean any;
+    /** Whether the totals are unscale's, kept for clipGradNorm. */
+    private boolean kept;
 
     GradientStatistics(Arena arena) {
         this.arena = arena;
     }
 
     /**
-     * Starts a pass over {@code params}: notes their gradient change counts and returns the
-     * array the native pass writes its per-tensor results to.
+     * Starts a pass over {@code params}' gradients times {@code factor}: notes their gradient
+     * change counts and makes room for the per-tensor results ({@link #perTensor()}).
      */
-    MemorySegment begin(Parameter[] params) {
-        kept = null;
+    void begin(Parameter[] params, float factor) {
+        kept = false;
+        this.factor = factor;
         if (changesAtPass.length != params.length) {
             changesAtPass = new long[params.length];
         }
@@ -53,50 +55,77 @@ final class GradientStatistics {
         if (perTensor.byteSize() < needed) {
             perTensor = arena.allocate(Math.max(needed, 2 * perTensor.byteSize()), 8);
         }
+    }
+
+    /** The scaling factor of the current pass. */
+    float factor() {
+        return factor;
+    }
+
+    /** Where the current pass writes a {@code netcl_grad_stats} per tensor. */
+    MemorySegment perTensor() {
         return perTensor;
     }
 
     /**
-     * Sums the results of the pass {@link #begin} started, scaled by {@code factor}; with
-     * {@code keep}, keeps them for {@link #reusable}.
+     * Sums the per-tensor results of the pass {@link #begin} started; with {@code keep}, keeps
+     * them for {@link #reusable}.
      */
-    Totals finish(Parameter[] params, float factor, boolean keep) {
-        double sum = 0;
-        double max = 0;
-        boolean nonFinite = false;
-        boolean any = false;
+    void finish(Parameter[] params, boolean keep) {
+        sumSquares = 0;
+        maxAbs = 0;
+        nonFinite = false;
+        any = false;
         for (int i = 0; i < params.length; i++) {
             MemorySegment s = netcl_grad_stats.asSlice(perTensor, i);
             double m = netcl_grad_stats.max_abs(s);
-            sum += netcl_grad_stats.sum_squares(s);
-            max = m > max || Double.isNaN(m) ? m : max;  // a NaN stays, as in torch.max
+            sumSquares += netcl_grad_stats.sum_squares(s);
+            maxAbs = m > maxAbs || Double.isNaN(m) ? m : maxAbs;  // a NaN stays, as in torch.max
             nonFinite |= netcl_grad_stats.nonfinite(s) != 0;
             any |= params[i].grad() != null;
         }
-        Totals totals = new Totals(sum, max, nonFinite, any);
-        if (keep) {
-            kept = totals;
-            keptFactor = factor;
-        }
-        return totals;
+        kept = keep;
     }
 
-    /** The kept totals if they still describe {@code params}' gradients scaled by {@code factor}, else null. */
-    Totals reusable(Parameter[] params, float factor) {
-        if (kept == null || Float.floatToRawIntBits(factor) != Float.floatToRawIntBits(keptFactor)
+    /**
+     * Whether the kept totals still describe {@code params}' gradients scaled by {@code factor};
+     * then the totals below are theirs.
+     */
+    boolean reusable(Parameter[] params, float factor) {
+        if (!kept || Float.floatToRawIntBits(factor) != Float.floatToRawIntBits(this.factor)
                 || params.length != changesAtPass.length) {
-            return null;
+            return false;
         }
         for (int i = 0; i < params.length; i++) {
             if (params[i].gradChanges() != changesAtPass[i]) {
-                return null;
+                return false;
             }
         }
-        return kept;
+        return true;
     }
 
     /** Drops the kept totals: a step used the gradients they describe. */
     void forget() {
-        kept = null;
+        kept = false;
+    }
+
+    /** The sum of the squares over every gradient element (scaled), in double. */
+    double sumSquares() {
+        return sumSquares;
+    }
+
+    /** The largest magnitude of a (scaled) gradient element; NaN when one is NaN. */
+    double maxAbs() {
+        return maxAbs;
+    }
+
+    /** Whether a gradient element as given is inf or NaN. */
+    boolean nonFinite() {
+        return nonFinite;
+    }
+
+    /** Whether any parameter has a gradient. */
+    boolean any() {
+        return any;
     }
 }

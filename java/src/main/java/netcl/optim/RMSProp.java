@@ -93,6 +93,8 @@ public final class RMSProp implements Optimizer {
     private float pendingInvScale = 1f;
     private float pendingClip = 1f;
     private final GradientStatistics statistics;
+    /** The gradient pass over the step arrays with the statistics' factor and output. */
+    private final IntSupplier statsCall;
     private boolean closed;
 
     private RMSProp(ParamGroup defaults, NativeState state, ParamGroup first) {
@@ -105,6 +107,8 @@ public final class RMSProp implements Optimizer {
         this.hold = state.hold;
         this.deviceBuffers = state.deviceBuffers;
         this.statistics = new GradientStatistics(state.arena);
+        this.statsCall = () -> Netcl.netcl_rmsprop_grad_stats(optimizer, layout.tensors(), layout.tensorCount(),
+                statistics.factor(), statistics.perTensor());
         try {
             addParamGroup(first);
         } catch (RuntimeException e) {
@@ -380,14 +384,14 @@ public final class RMSProp implements Optimizer {
 
     /**
      * One pass over every gradient times {@code factor} (see {@link GradientStatistics}); with
-     * {@code keep}, its totals are kept for clipGradNorm.
+     * {@code keep}, its totals are kept for clipGradNorm. Returns the statistics holding them.
      */
-    private GradientStatistics.Totals gradientTotals(float factor, boolean keep) {
+    private GradientStatistics gradientTotals(float factor, boolean keep) {
         try {
-            MemorySegment perTensor = statistics.begin(params);
-            runOnGradients(() -> Netcl.netcl_rmsprop_grad_stats(optimizer, layout.tensors(), layout.tensorCount(),
-                    factor, perTensor), "netcl_rmsprop_grad_stats");
-            return statistics.finish(params, factor, keep);
+            statistics.begin(params, factor);
+            runOnGradients(statsCall, "netcl_rmsprop_grad_stats");
+            statistics.finish(params, keep);
+            return statistics;
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
@@ -438,10 +442,8 @@ public final class RMSProp implements Optimizer {
         if (Float.floatToRawIntBits(pendingClip) != Float.floatToRawIntBits(1f)) {
             throw new IllegalStateException("clipGradNorm was already called since the last step");
         }
-        GradientStatistics.Totals totals = statistics.reusable(params, pendingInvScale);
-        if (totals == null) {
-            totals = gradientTotals(pendingInvScale, false);
-        }
+        GradientStatistics totals = statistics.reusable(params, pendingInvScale)
+                ? statistics : gradientTotals(pendingInvScale, false);
         if (!totals.any()) {
             return 0.0;
         }
