@@ -384,9 +384,9 @@ public final class RMSProp implements Optimizer {
 
     /**
      * One pass over every gradient times {@code factor} (see {@link GradientStatistics}); with
-     * {@code keep}, its totals are kept for clipGradNorm. Returns the statistics holding them.
+     * {@code keep}, its totals are kept for clipGradNorm. Returns the statistics, which hold them.
      */
-    private GradientStatistics gradientTotals(float factor, boolean keep) {
+    private GradientStatistics gradientPass(float factor, boolean keep) {
         try {
             statistics.begin(params, factor);
             runOnGradients(statsCall, "netcl_rmsprop_grad_stats");
@@ -442,12 +442,13 @@ public final class RMSProp implements Optimizer {
         if (Float.floatToRawIntBits(pendingClip) != Float.floatToRawIntBits(1f)) {
             throw new IllegalStateException("clipGradNorm was already called since the last step");
         }
-        GradientStatistics totals = statistics.reusable(params, pendingInvScale)
-                ? statistics : gradientTotals(pendingInvScale, false);
-        if (!totals.any()) {
+        if (!statistics.reusable(params, pendingInvScale)) {
+            gradientPass(pendingInvScale, false);
+        }
+        if (!statistics.any()) {
             return 0.0;
         }
-        float norm = (float) (normType == 2.0 ? Math.sqrt(totals.sumSquares()) : totals.maxAbs());
+        float norm = (float) (normType == 2.0 ? Math.sqrt(statistics.sumSquares()) : statistics.maxAbs());
         if (errorIfNonfinite && !Float.isFinite(norm)) {
             throw new IllegalStateException("the total norm of order " + normType + " of the gradients is "
                     + norm + ", so they cannot be clipped (errorIfNonfinite)");
@@ -464,7 +465,7 @@ public final class RMSProp implements Optimizer {
      */
     synchronized boolean unscaleGradients(float invScale, boolean check) {
         checkOpen();
-        boolean nonFinite = check && gradientTotals(invScale, true).nonFinite();
+        boolean nonFinite = check && gradientPass(invScale, true).nonFinite();
         pendingInvScale = invScale;
         return nonFinite;
     }
@@ -472,7 +473,7 @@ public final class RMSProp implements Optimizer {
     /** Whether any gradient is inf or NaN (one pass, nothing changed). */
     synchronized boolean gradientsNonFinite() {
         checkOpen();
-        return gradientTotals(1f, false).nonFinite();
+        return gradientPass(1f, false).nonFinite();
     }
 
     /**
