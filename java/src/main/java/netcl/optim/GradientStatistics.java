@@ -16,7 +16,7 @@ import netcl.bindings.netcl_grad_stats;
  * the totals are reused only while every count is the same (a new gradient segment, zeroGrad of
  * any optimizer, and parameters added since count as changes), for the same scaling factor, and
  * until the next step. Writes into gradient memory by other means (Java or native code, another
- * Parameter over the same memory) are not seen.
+ * Parameter over the same memory) are not seen unless the gradient is set again.
  *
  * <p>The per-tensor results go to one native array, grown by doubling from the optimizer's arena
  * (so its memory stays within twice the largest size), and the totals stay in this object: a

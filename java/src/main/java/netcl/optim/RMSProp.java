@@ -424,7 +424,8 @@ public final class RMSProp implements Optimizer {
      * statistics unscale's pass gathered, as long as no gradient changed through netcl since
      * (a new gradient segment, {@code zeroGrad} of any optimizer, added parameters: then it makes
      * its own pass). Gradient memory written by other means between the two calls (from Java or
-     * native code) is not seen: the norm is that of the gradients unscale read.
+     * native code) is not seen: the norm is that of the gradients unscale read, unless the
+     * writer sets the gradient again ({@code p.grad(p.grad())}), which counts as a change.
      *
      * @return the total norm of the gradients (0 when no parameter has one)
      * @throws IllegalArgumentException {@code maxNorm} not finite and &gt; 0, or another norm type

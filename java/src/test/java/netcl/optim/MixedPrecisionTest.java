@@ -57,7 +57,7 @@ class MixedPrecisionTest {
     /**
      * clipGradNorm after GradScaler.unscale takes the norm from unscale's pass: a write into the
      * gradient memory in between is not seen (the documented cost of saving the pass), while
-     * every change made through netcl is: a new gradient segment, zeroGrad of this or another
+     * every change made through netcl is: a gradient set (again), zeroGrad of this or another
      * optimizer over the parameter, an added parameter, a step.
      */
     @Test
@@ -71,6 +71,12 @@ class MixedPrecisionTest {
                 scaler.unscale(opt);
                 TestTensors.set(g, new float[] {0, 8});  // written directly: not seen
                 assertEquals(5.0, opt.clipGradNorm(100), 0.0, "the norm unscale's pass found");
+                nextStep(scaler, opt);
+
+                scaler.unscale(opt);
+                TestTensors.set(g, new float[] {0, 16});
+                p.grad(g);  // written directly, then set again: seen
+                assertEquals(2.0, opt.clipGradNorm(100), 0.0, "a gradient set again");
                 nextStep(scaler, opt);
 
                 scaler.unscale(opt);
