@@ -160,6 +160,15 @@ def java_overhead(rows):
     ]
 
 
+def markdown(results):
+    lines = ["| target | value | goal | met | detail |", "|---|--:|---|---|---|"]
+    for t in results:
+        value = "n/a" if t["value"] is None else f"{t['value']:.2f}"
+        met = {True: "yes", False: "NO", None: "n/a"}[t["met"]]
+        lines.append(f"| {t['name']} | {value} | {t['goal']} | {met} | {t['detail']} |")
+    return "\n".join(lines)
+
+
 def compute(rows, resnet50, paired):
     rows = Rows(rows)
     return [
