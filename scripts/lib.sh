@@ -66,3 +66,20 @@ netcl_build_native() {
         netcl_die "the native build in $dir failed (log: $dir/build.log)"
     fi
 }
+
+# Measures the mixed-precision step (scripts/bench and scripts/bench-amp) into folder $1:
+# AmpRounds (netcl's AMP steps, the plain-Java loop and a copy in alternating rounds) into
+# amp-rounds.json and, when $2 is 1, PyTorch's AMP sequence into torch-amp.json. Needs the native
+# build and the benchmarks jar; further arguments (--quick) go to both.
+netcl_bench_amp() {
+    local raw="$1" with_torch="$2" shapes="$NETCL_ROOT/native/bench/resnet50-shapes.txt"
+    shift 2
+    java --enable-native-access=ALL-UNNAMED -Dnetcl.library="$NETCL_BUILD/libnetcl.so" \
+        -Dnetcl.bench.shapes="$shapes" -cp "$NETCL_ROOT/java/bench/target/benchmarks.jar" \
+        netcl.bench.AmpRounds "$@" --json "$raw/amp-rounds.json"
+    if [ "$with_torch" -eq 1 ]; then
+        echo "PyTorch's AMP sequence"
+        /usr/bin/python3 -B "$NETCL_ROOT/scripts/bench-peers/torch_rmsprop.py" --amp "$@" --shapes "$shapes" \
+            --json "$raw/torch-amp.json"
+    fi
+}

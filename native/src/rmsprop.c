@@ -81,6 +81,8 @@ void netcl_rmsprop_destroy(netcl_rmsprop *optimizer)
     clFinish(optimizer->ctx->queue);
     netcl_set_pending(optimizer, NULL);
     netcl_plan_release(optimizer->ctx, &optimizer->plan);
+    netcl_step_key_release(&optimizer->checked.key);
+    free(optimizer->checked.runs);
     netcl_state_release(&optimizer->state);
     netcl_context_release(optimizer->ctx);
     free(optimizer);
@@ -183,20 +185,38 @@ static netcl_status reserve_step_state(netcl_rmsprop *opt, const netcl_param_gro
     return status;
 }
 
-/* The path this step takes (the host path needs host tensors and host-visible state), and the
- * elements it updates. */
-static int32_t choose_path(const netcl_rmsprop *opt, const netcl_tensor *tensors,
-                           uint32_t tensor_count, uint64_t *elements)
+/* The path the step over the checked list takes (the host path needs host tensors and
+ * host-visible state). */
+static int32_t choose_path(const netcl_rmsprop *opt)
 {
-    int device_tensors = 0;
-    *elements = 0;
-    for (uint32_t i = 0; i < tensor_count; ++i) {
-        device_tensors |= tensors[i].data_mem != NULL;
-        *elements += has_grad(&tensors[i]) ? tensors[i].numel : 0;
-    }
-    return opt->path == NETCL_PATH_KERNEL || !opt->state.host_visible || device_tensors
+    return opt->path == NETCL_PATH_KERNEL || !opt->state.host_visible ||
+                   opt->checked.device_tensors
                ? NETCL_PATH_KERNEL
                : NETCL_PATH_HOST;
+}
+
+/* Makes the list a step just checked and prepared the checked list (see checked_list); a later
+ * step may reuse it once count_step found that it can. */
+static netcl_status record_checked(netcl_rmsprop *opt, const netcl_param_group *groups,
+                                   uint32_t group_count, const netcl_tensor *tensors,
+                                   uint32_t tensor_count)
+{
+    checked_list *c = &opt->checked;
+    c->reusable = 0;
+    c->device_tensors = 0;
+    c->elements = 0;
+    free(c->runs);
+    c->runs = NULL;
+    c->run_count = 0;
+    for (uint32_t i = 0; i < tensor_count; ++i) {
+        c->device_tensors |= tensors[i].data_mem != NULL;
+        c->elements += has_grad(&tensors[i]) ? tensors[i].numel : 0;
+    }
+    netcl_status status = netcl_step_key_set(&c->key, groups, group_count, tensors, tensor_count);
+    if (status == NETCL_SUCCESS && opt->state.host_visible && !c->device_tensors) {
+        status = netcl_host_runs(opt, groups, group_count, tensors, &c->runs, &c->run_count);
+    }
+    return status;
 }
 
 /*
@@ -204,12 +224,16 @@ static int32_t choose_path(const netcl_rmsprop *opt, const netcl_tensor *tensors
  * state slots and regions for new tensors, and new state: zeroed, like PyTorch's
  * torch.zeros_like, and a master copy made from the parameter's values. Host-visible state is
  * written on the host, after an enqueued step that may still use it. `*slots_before` receives
- * the slot count to give back to (undo_growth) if the step fails later.
+ * the slot count to give back to (undo_growth) if the step fails later. The tensor list then
+ * becomes the checked list; when it is the checked list already (and reusable), only the
+ * groups' options are checked: the rest was done for that list and still holds, and `*reused`
+ * says so.
  */
 static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *groups,
                                  uint32_t group_count, const netcl_tensor *tensors,
-                                 uint32_t tensor_count, uint32_t *slots_before)
+                                 uint32_t tensor_count, uint32_t *slots_before, int *reused)
 {
+    *reused = 0;
     if ((groups == NULL && group_count > 0) || (tensors == NULL && tensor_count > 0)) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "%s is NULL", groups == NULL ? "groups" : "tensors");
     }
@@ -218,14 +242,20 @@ static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *gr
                           "limit of %u parameters", tensor_count, NETCL_MAX_PARAMETERS);
     }
     netcl_status status = netcl_check_groups(groups, group_count, tensor_count);
+    state_store *st = &opt->state;
+    *slots_before = st->slot_count;
+    if (status == NETCL_SUCCESS && opt->checked.reusable &&
+        netcl_step_key_matches(&opt->checked.key, groups, group_count, tensors, tensor_count)) {
+        *reused = 1;
+        return NETCL_SUCCESS;
+    }
+    opt->checked.reusable = 0;
     for (uint32_t i = 0; i < tensor_count && status == NETCL_SUCCESS; ++i) {
         status = netcl_check_tensor(opt, &tensors[i], i);
     }
     if (status != NETCL_SUCCESS) {
         return status;
     }
-    state_store *st = &opt->state;
-    *slots_before = st->slot_count;
     status = netcl_state_grow_slots(st, tensor_count);
     if (status == NETCL_SUCCESS) {
         status = reserve_step_state(opt, groups, group_count, tensors, tensor_count);
@@ -245,25 +275,33 @@ static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *gr
             }
         }
     }
+    if (status == NETCL_SUCCESS) {
+        status = record_checked(opt, groups, group_count, tensors, tensor_count);
+    }
     return status == NETCL_SUCCESS ? status : undo_growth(opt, *slots_before, status);
 }
 
-/* After a step's update: each stepped tensor has the state its group used, one step more. */
+/* After a step's update: each stepped tensor has the state its group used (a reused list's
+ * tensors have it since the step that checked the list), one step more. The next step over the
+ * same list may skip its checks unless a step count reached the limit that netcl_check_tensor
+ * refuses. */
 static void count_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
-                       const netcl_tensor *tensors, int32_t path, uint32_t launches)
+                       const netcl_tensor *tensors, int32_t path, uint32_t launches, int reused)
 {
+    int at_limit = 0;
     for (uint32_t g = 0; g < group_count; ++g) {
         for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
             if (has_grad(&tensors[i])) {
-                const unsigned kinds = tensor_kinds(&groups[g], &tensors[i]);
                 param_slot *slot = &opt->state.slots[i];
-                for (int k = 0; k < STATE_KINDS; ++k) {
-                    slot->has[k] |= (kinds & (1u << k)) != 0;
+                for (int k = 0; k < STATE_KINDS && !reused; ++k) {
+                    slot->has[k] |= (tensor_kinds(&groups[g], &tensors[i]) & (1u << k)) != 0;
                 }
                 slot->step++;
+                at_limit |= slot->step >= (uint64_t)INT64_MAX;
             }
         }
     }
+    opt->checked.reusable = !opt->checked.device_tensors && !at_limit;
     opt->last_launches = launches;
     opt->last_path = path;
 }
@@ -298,17 +336,19 @@ static netcl_status step(netcl_rmsprop *opt, const netcl_param_group *groups,
         status = netcl_settle(opt);
     }
     uint32_t slots_before = 0;
+    int reused = 0;
     if (status == NETCL_SUCCESS) {
-        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before);
+        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before,
+                              &reused);
     }
     if (status != NETCL_SUCCESS) {
         return status;
     }
-    uint64_t elements = 0;
-    const int32_t path = choose_path(opt, tensors, tensor_count, &elements);
+    const int32_t path = choose_path(opt);
     uint32_t launches = 0;
     if (path == NETCL_PATH_HOST) {
-        netcl_host_step(opt, groups, group_count, tensors, options, elements);
+        netcl_host_step(groups, opt->checked.runs, opt->checked.run_count, options,
+                        opt->checked.elements);
     } else {
         cl_event done = NULL;
         status = netcl_kernel_enqueue(opt, groups, group_count, tensors, tensor_count, options, 0,
@@ -321,7 +361,7 @@ static netcl_status step(netcl_rmsprop *opt, const netcl_param_group *groups,
             return undo_growth(opt, slots_before, status);
         }
     }
-    count_step(opt, groups, group_count, tensors, path, launches);
+    count_step(opt, groups, group_count, tensors, path, launches, reused);
     return NETCL_SUCCESS;
 }
 
@@ -372,8 +412,10 @@ netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_pa
         status = netcl_check_wait_list(opt->ctx, wait_count, wait_events);
     }
     uint32_t slots_before = 0;
+    int reused = 0;
     if (status == NETCL_SUCCESS) {
-        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before);
+        status = prepare_step(opt, groups, group_count, tensors, tensor_count, &slots_before,
+                              &reused);
     }
     if (status != NETCL_SUCCESS) {
         return status;
@@ -387,7 +429,7 @@ netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_pa
         return undo_growth(opt, slots_before, status);
     }
     netcl_set_pending(opt, done);
-    count_step(opt, groups, group_count, tensors, NETCL_PATH_KERNEL, launches);
+    count_step(opt, groups, group_count, tensors, NETCL_PATH_KERNEL, launches, reused);
     if (event != NULL) {
         /* The caller's reference; the optimizer keeps its own as the pending step. */
         const cl_int err = clRetainEvent(done);
@@ -666,6 +708,7 @@ static netcl_status check_state_values(uint32_t index, const netcl_state_values 
 static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t count,
                                const netcl_state_values *states)
 {
+    opt->checked.reusable = 0;  /* the next step checks its tensors against the new state */
     netcl_status status = netcl_settle(opt);
     for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
         status = check_state_values(first + i, &states[i]);

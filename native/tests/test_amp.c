@@ -32,6 +32,13 @@ static float f32(test_reader *r)
     return v;
 }
 
+static uint32_t float_bits_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
 /* Bits equal, or both NaN. */
 static int same_float(float a, float b)
 {
@@ -276,6 +283,124 @@ static void check_grad_passes_and_errors(netcl_context *ctx)
     netcl_rmsprop_destroy(opt);
 }
 
+/* The value of an IEEE half (finite), computed apart from the library's conversion. */
+static double half_value(uint16_t h)
+{
+    const int exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
+    const double magnitude = exponent == 0 ? ldexp(mantissa, -24) : ldexp(mantissa + 1024, exponent - 25);
+    return (h & 0x8000u) ? -magnitude : magnitude;
+}
+
+/* Element i of a gradient of `dtype` as a float. */
+static float element(const void *g, uint64_t i, int dtype)
+{
+    if (dtype == NETCL_FP32) return ((const float *)g)[i];
+    const uint16_t h = ((const uint16_t *)g)[i];
+    if (dtype == NETCL_FP16) return (float)half_value(h);
+    const uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/*
+ * netcl_rmsprop_grad_stats and netcl_rmsprop_scale_grads against a sequential double reference,
+ * per type, over tensors of odd lengths (one long enough to be split over the worker pool,
+ * 2-byte gradients starting at an address that is not 4-byte aligned): the sum of squares of
+ * the float32 products g * factor within the bound of a double sum of n positive terms in
+ * another order (n * 2^-53, relative), the largest magnitude and the non-finite flag exactly.
+ * Then the special cases: NaN and inf gradients, inf times a zero factor (NaN), and finite
+ * gradients that overflow when scaled (inf statistics, but not "non-finite": that flag is about
+ * the gradients as given).
+ */
+static void check_stats_against_reference(netcl_context *ctx)
+{
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    enum { COUNT = 3 };
+    const uint64_t numel[COUNT] = {(1u << 17) + 3, 5, 1};
+    const int dtypes[3] = {NETCL_FP32, NETCL_BF16, NETCL_FP16};
+    const float factor = 0.3f;
+    test_rng rng = {42};
+    for (int d = 0; d < 3; ++d) {
+        const int dtype = dtypes[d];
+        const size_t size = dtype == NETCL_FP32 ? 4 : 2;
+        netcl_tensor t[COUNT];
+        char *blocks[COUNT];
+        float *data = test_alloc_floats(numel[0] + numel[1] + numel[2]);  /* not read by the pass */
+        uint64_t at = 0;
+        for (int i = 0; i < COUNT; ++i) {
+            blocks[i] = (char *)test_alloc_floats(numel[i] + 2);
+            char *g = blocks[i] + (size == 2 ? 2 : 0);
+            for (uint64_t k = 0; k < numel[i]; ++k) {
+                const float v = test_rng_float(&rng) * 1000.0f;
+                if (dtype == NETCL_FP32) {
+                    ((float *)g)[k] = v;
+                } else {  /* a finite 16-bit pattern: random sign, mantissa and a finite exponent */
+                    const uint16_t bits = (uint16_t)(float_bits_of(v) >> 16);
+                    ((uint16_t *)g)[k] = dtype == NETCL_BF16 ? bits : (uint16_t)(bits & 0xBFFFu);
+                }
+            }
+            t[i] = test_host_tensor(data + at, g, numel[i]);
+            at += numel[i];
+            t[i].dtype = dtype;
+        }
+        double ref_sum[COUNT], ref_max[COUNT];
+        for (int i = 0; i < COUNT; ++i) {
+            ref_sum[i] = 0.0;
+            ref_max[i] = 0.0;
+            for (uint64_t k = 0; k < numel[i]; ++k) {
+                const double u = (double)(element(t[i].grad, k, dtype) * factor);
+                ref_sum[i] += u * u;
+                ref_max[i] = fabs(u) > ref_max[i] ? fabs(u) : ref_max[i];
+            }
+        }
+        const float first_before = element(t[0].grad, 0, dtype);
+        const float last_before = element(t[0].grad, numel[0] - 1, dtype);
+        /* The statistics pass, then the scaling pass, which reports what it found before writing. */
+        for (int pass = 0; pass < 2; ++pass) {
+            netcl_grad_stats stats[COUNT];
+            REQUIRE_OK(pass == 0 ? netcl_rmsprop_grad_stats(opt, t, COUNT, factor, stats)
+                                 : netcl_rmsprop_scale_grads(opt, t, COUNT, factor, stats));
+            for (int i = 0; i < COUNT; ++i) {
+                CHECK(fabs(stats[i].sum_squares - ref_sum[i]) <= (double)numel[i] * 0x1p-53 * ref_sum[i],
+                      "pass %d dtype %d tensor %d: sum of squares %.17g, reference %.17g", pass, dtype, i,
+                      stats[i].sum_squares, ref_sum[i]);
+                CHECK(stats[i].max_abs == ref_max[i] && !stats[i].nonfinite,
+                      "pass %d dtype %d tensor %d: max %.17g (reference %.17g), nonfinite %d", pass,
+                      dtype, i, stats[i].max_abs, ref_max[i], stats[i].nonfinite);
+            }
+        }
+        if (dtype == NETCL_FP32) {  /* the scaling pass wrote g * factor in float32 */
+            CHECK(element(t[0].grad, 0, dtype) == first_before * factor &&
+                      element(t[0].grad, numel[0] - 1, dtype) == last_before * factor,
+                  "scaled in place: %g %g", element(t[0].grad, 0, dtype),
+                  element(t[0].grad, numel[0] - 1, dtype));
+        }
+        for (int i = 0; i < COUNT; ++i) {
+            free(blocks[i]);
+        }
+        free(data);
+    }
+
+    float grad[3] = {1.0f, NAN, -2.0f}, data[3] = {0};
+    netcl_tensor one = test_host_tensor(data, grad, 3);
+    netcl_grad_stats stats;
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0.5f, &stats));
+    CHECK(stats.nonfinite && isnan(stats.max_abs) && isnan(stats.sum_squares), "a NaN gradient");
+    grad[1] = -INFINITY;
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0.5f, &stats));
+    CHECK(stats.nonfinite && stats.max_abs == INFINITY, "an inf gradient: max %g", stats.max_abs);
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0.0f, &stats));
+    CHECK(stats.nonfinite && isnan(stats.max_abs), "inf times a zero factor: max %g", stats.max_abs);
+    grad[1] = 0x1p100f;
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0x1p100f, &stats));
+    CHECK(!stats.nonfinite && stats.max_abs == INFINITY && stats.sum_squares == INFINITY,
+          "finite gradients that overflow when scaled: %d %g %g", stats.nonfinite, stats.max_abs,
+          stats.sum_squares);
+    netcl_rmsprop_destroy(opt);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -291,6 +416,7 @@ int main(int argc, char **argv)
     }
     netcl_context *ctx = test_context();
     check_grad_passes_and_errors(ctx);
+    check_stats_against_reference(ctx);
     char name[256];
     int cases = 0;
     while (fscanf(index, "%255s", name) == 1) {

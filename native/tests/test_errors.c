@@ -234,6 +234,84 @@ static void check_step_count_limit(void)
     netcl_context_destroy(ctx);
 }
 
+/*
+ * A step over the same tensor list as the step before skips the per-tensor checks: any change
+ * to the list (here in its 500th of 1,000 tensors) and any state loaded since must be checked
+ * again, and refused with nothing changed.
+ */
+static void check_changed_list_is_rechecked(void)
+{
+    enum { COUNT = 1000, EACH = 4 };
+    netcl_context *ctx = test_context();
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    float *data = test_alloc_floats(COUNT * EACH), *grad = test_alloc_floats(COUNT * EACH);
+    float *before = test_alloc_floats(COUNT * EACH);
+    test_rng rng = {11};
+    test_rng_fill(&rng, data, COUNT * EACH);
+    test_rng_fill(&rng, grad, COUNT * EACH);
+    static netcl_tensor tensors[COUNT];
+    for (int i = 0; i < COUNT; ++i) {
+        tensors[i] = test_host_tensor(data + i * EACH, grad + i * EACH, EACH);
+    }
+    netcl_param_group g = test_default_group(0, COUNT);
+    for (int step = 0; step < 2; ++step) {  /* the second step reuses the first one's checks */
+        REQUIRE_OK(netcl_rmsprop_step(opt, &g, 1, tensors, COUNT));
+    }
+    memcpy(before, data, COUNT * EACH * sizeof(float));
+    netcl_tensor *t = &tensors[500];
+    const netcl_tensor good = *t;
+    struct {
+        netcl_tensor changed;
+        netcl_status status;
+        const char *fragment;
+    } cases[] = {
+        {good, NETCL_STATE_MISMATCH, "tensor 500 has 3 elements but its state has 4"},
+        {good, NETCL_INVALID_ARGUMENT, "tensor 500: data and grad overlap"},
+        {good, NETCL_INVALID_ARGUMENT, "tensor 500: data and grad must be aligned"},
+        {good, NETCL_INVALID_ARGUMENT, "tensor 500: unknown dtype 7"},
+    };
+    cases[0].changed.numel = EACH - 1;
+    cases[1].changed.grad = data + 500 * EACH + 1;
+    cases[2].changed.data = (char *)good.data + 1;
+    cases[3].changed.dtype = 7;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        *t = cases[c].changed;
+        const netcl_status status = netcl_rmsprop_step(opt, &g, 1, tensors, COUNT);
+        CHECK(status == cases[c].status && strstr(netcl_last_error(), cases[c].fragment) != NULL,
+              "changed list %zu: %s: %s", c, netcl_status_name(status), netcl_last_error());
+        CHECK(memcmp(data, before, COUNT * EACH * sizeof(float)) == 0, "changed list %zu: "
+              "parameters changed", c);
+        *t = good;
+    }
+    g.lr = NAN;
+    CHECK(netcl_rmsprop_step(opt, &g, 1, tensors, COUNT) == NETCL_INVALID_ARGUMENT,
+          "the same list with a bad lr");
+    g.lr = 1e-2;
+    REQUIRE_OK(netcl_rmsprop_step(opt, &g, 1, tensors, COUNT));  /* reusable again */
+    memcpy(before, data, COUNT * EACH * sizeof(float));
+    /* State loaded for tensor 500 with 5 elements: the unchanged list no longer fits it. */
+    float v[EACH + 1] = {0};
+    REQUIRE_OK(netcl_rmsprop_write_state(opt, 500, 2, EACH + 1, v, NULL, NULL));
+    const netcl_status status = netcl_rmsprop_step(opt, &g, 1, tensors, COUNT);
+    CHECK(status == NETCL_STATE_MISMATCH && strstr(netcl_last_error(), "tensor 500 has 4 "
+          "elements but its state has 5") != NULL, "after loading state: %s: %s",
+          netcl_status_name(status), netcl_last_error());
+    CHECK(memcmp(data, before, COUNT * EACH * sizeof(float)) == 0, "after loading state: "
+          "parameters changed");
+    netcl_param_state st;
+    REQUIRE_OK(netcl_rmsprop_get_state(opt, 499, &st));
+    CHECK(st.step == 3, "the refused steps counted: step %llu", (unsigned long long)st.step);
+    REQUIRE_OK(netcl_rmsprop_write_state(opt, 500, 2, EACH, v, NULL, NULL));
+    REQUIRE_OK(netcl_rmsprop_step(opt, &g, 1, tensors, COUNT));
+    CHECK(memcmp(data, before, COUNT * EACH * sizeof(float)) != 0, "the restored list steps");
+    netcl_rmsprop_destroy(opt);
+    free(data);
+    free(grad);
+    free(before);
+    netcl_context_destroy(ctx);
+}
+
 /* A step over no tensors at all does nothing and succeeds (it used to memcpy from NULL). */
 static void check_empty_step(void)
 {
@@ -306,6 +384,7 @@ int main(void)
     check_context_arguments(&f);
     check_status_names();
     check_step_count_limit();
+    check_changed_list_is_rechecked();
     check_empty_step();
 
     /* After all that, a good step still works. */

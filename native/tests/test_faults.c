@@ -94,6 +94,7 @@ typedef struct world {
      * buffers, tensors staged), as on a discrete GPU. */
     netcl_context *ctx, *discrete_ctx;
     float *a_data, *a_grad, *b_data, *b_grad, *c_data, *c_grad, *small_data, *small_grad;
+    float *moved_grad;               /* a_grad's values elsewhere: a fresh gradient buffer */
     uint16_t *bf16_data, *bf16_grad; /* A_FLOATS BF16 elements each */
     cl_mem device_data, device_grad;
     cl_event ready;                                 /* a completed user event: a wait list */
@@ -146,6 +147,7 @@ static void reset_parameters(world *w)
 static void set_gradients(world *w, int k)
 {
     fill(100 + 8 * (uint64_t)k, w->a_grad, A_FLOATS);
+    memcpy(w->moved_grad, w->a_grad, A_FLOATS * sizeof(float));
     fill(101 + 8 * (uint64_t)k, w->b_grad, B_FLOATS);
     fill(102 + 8 * (uint64_t)k, w->c_grad, C_FLOATS);
     fill(103 + 8 * (uint64_t)k, w->small_grad, SMALL_FLOATS);
@@ -157,6 +159,7 @@ static void set_gradients(world *w, int k)
 
 typedef enum layout {
     ONE_SPAN,         /* one group (momentum, centered): two tensors side by side in A */
+    ONE_SPAN_MOVED,   /* ONE_SPAN with its gradients in another buffer (a plan's grads move) */
     GROWN,            /* ONE_SPAN plus a third tensor of C_FLOATS: the state needs a new block */
     THREE_SPANS,      /* group 0: two tensors in A, one in B; group 1: two in one cl_mem */
     TWO_STAGED_SPANS, /* group 0: two tensors in A; group 1 (momentum): one in B */
@@ -202,6 +205,10 @@ static step_args make_step(const world *w, layout l)
         a.tensors[1] = test_host_tensor(w->a_data + 1000, w->a_grad + 1000, 300);
         a.tensors[2] = test_host_tensor(w->c_data, w->c_grad, C_FLOATS);
         a.tensor_count = l == GROWN ? 3 : 2;
+    } else if (l == ONE_SPAN_MOVED) {
+        a = make_step(w, ONE_SPAN);
+        a.tensors[0].grad = w->moved_grad;
+        a.tensors[1].grad = w->moved_grad + 1000;
     } else if (l == THREE_SPANS) {
         a.groups[0] = test_default_group(0, 3);
         a.groups[1] = test_default_group(3, 2);
@@ -280,6 +287,11 @@ static const scenario scenarios[] = {
      .steps_before = 1, .after = ONE_SPAN},
     {.name = "kernel_growing_step", .op = STEP, .path = NETCL_PATH_KERNEL, .before = ONE_SPAN,
      .steps_before = 1, .after = GROWN},
+    {.name = "kernel_moved_grads", .op = STEP, .path = NETCL_PATH_KERNEL, .before = ONE_SPAN,
+     .steps_before = 1, .after = ONE_SPAN_MOVED},
+    {.name = "staged_moved_grads", .op = STEP, .path = NETCL_PATH_KERNEL,
+     .memory_mode = NETCL_MEMORY_STAGED, .before = ONE_SPAN, .steps_before = 1,
+     .after = ONE_SPAN_MOVED},
     {.name = "three_spans_first", .op = STEP, .before = THREE_SPANS, .after = THREE_SPANS},
     {.name = "three_spans_steady", .op = STEP, .before = THREE_SPANS, .steps_before = 1,
      .after = THREE_SPANS},
@@ -931,6 +943,7 @@ static void world_create(world *w)
     }
     w->a_data = test_alloc_floats(A_FLOATS);
     w->a_grad = test_alloc_floats(A_FLOATS);
+    w->moved_grad = test_alloc_floats(A_FLOATS);
     w->b_data = test_alloc_floats(B_FLOATS);
     w->b_grad = test_alloc_floats(B_FLOATS);
     w->c_data = test_alloc_floats(C_FLOATS);
@@ -961,7 +974,7 @@ static void world_destroy(world *w)
     clReleaseEvent(w->ready);
     clReleaseCommandQueue(w->queue);
     clReleaseContext(w->cl_ctx);
-    void *host[] = {w->a_data, w->a_grad, w->b_data, w->b_grad, w->c_data, w->c_grad,
+    void *host[] = {w->a_data, w->a_grad, w->moved_grad, w->b_data, w->b_grad, w->c_data, w->c_grad,
                     w->small_data, w->small_grad, w->bf16_data, w->bf16_grad, w->square_avg,
                     w->momentum_buffer, w->grad_avg, w->out[0], w->out[1], w->out[2]};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) {

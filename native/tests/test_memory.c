@@ -47,6 +47,71 @@ static void initial(float *data)
     test_rng_fill(&rng, data, N);
 }
 
+/*
+ * Gradients at a new address every step (a fresh buffer per backward pass) on the kernel path:
+ * three slices of one allocation whose gradient block moves (at step 3 the slices also move
+ * apart, at step 6 to memory that cannot be wrapped in place, from step 9 back and forth
+ * between the two blocks before), and a fourth tensor whose gradient stays. The same bits as the host path (or the kernel path) over fixed gradient
+ * buffers; on a device that shares host memory only step 6 stages (12 bytes per element).
+ */
+static void check_moving_gradients(netcl_context *ctx, const netcl_device_info *info)
+{
+    enum { EACH = 1024, MOVES = 12, TENSORS = 4 };  /* each tensor 4 KiB: all zero-copy */
+    const int zero_copy = info->is_cpu && info->host_unified_memory;
+    float *data[2], *fixed[2], *blocks[MOVES], *last = test_alloc_floats(EACH);
+    netcl_tensor tensors[2][TENSORS];
+    netcl_rmsprop *opt[2];
+    for (int o = 0; o < 2; ++o) {  /* o = 0: moving gradients, kernel path; 1: fixed ones */
+        data[o] = test_alloc_floats(TENSORS * EACH);
+        fixed[o] = test_alloc_floats(TENSORS * EACH);
+        test_rng rng = {5};
+        test_rng_fill(&rng, data[o], TENSORS * EACH);
+        for (int k = 0; k < TENSORS; ++k) {
+            tensors[o][k] = test_host_tensor(data[o] + k * EACH, fixed[o] + k * EACH, EACH);
+        }
+        REQUIRE_OK(netcl_rmsprop_create(ctx, &opt[o]));
+        REQUIRE_OK(netcl_rmsprop_set_path(opt[o], o == 0 || !zero_copy ? NETCL_PATH_KERNEL
+                                                                         : NETCL_PATH_HOST));
+    }
+    tensors[0][TENSORS - 1].grad = last;
+    netcl_param_group g = test_default_group(0, TENSORS);
+    g.momentum = 0.9;
+    g.centered = 1;
+    uint64_t staged_before = 0, staged_after = 0;
+    REQUIRE_OK(netcl_context_get_staged_bytes(ctx, &staged_before));
+    for (int step = 0; step < MOVES; ++step) {
+        test_rng rng = {(uint64_t)(70 + step)};
+        test_rng_fill(&rng, fixed[1], TENSORS * EACH);
+        blocks[step] = test_alloc_floats(TENSORS * EACH + 64);
+        const size_t gap = step == 3 ? 16 : 0;
+        float *base = blocks[step < 9 ? step : 7 + step % 2] + (step == 6 ? 1 : 0);
+        for (int k = 0; k < TENSORS - 1; ++k) {
+            float *grad = base + k * (EACH + gap);
+            memcpy(grad, fixed[1] + k * EACH, EACH * sizeof(float));
+            tensors[0][k].grad = grad;
+        }
+        memcpy(last, fixed[1] + (TENSORS - 1) * EACH, EACH * sizeof(float));
+        REQUIRE_OK(netcl_rmsprop_step(opt[0], &g, 1, tensors[0], TENSORS));
+        REQUIRE_OK(netcl_rmsprop_step(opt[1], &g, 1, tensors[1], TENSORS));
+        CHECK(memcmp(data[0], data[1], TENSORS * EACH * sizeof(float)) == 0,
+              "step %d with moved gradients differs", step);
+    }
+    REQUIRE_OK(netcl_context_get_staged_bytes(ctx, &staged_after));
+    if (zero_copy) {
+        CHECK(staged_after - staged_before == (TENSORS - 1) * EACH * 12u,
+              "moving gradients staged %llu bytes", (unsigned long long)(staged_after - staged_before));
+    }
+    for (int o = 0; o < 2; ++o) {
+        netcl_rmsprop_destroy(opt[o]);
+        free(data[o]);
+        free(fixed[o]);
+    }
+    for (int step = 0; step < MOVES; ++step) {
+        free(blocks[step]);
+    }
+    free(last);
+}
+
 int main(void)
 {
     netcl_context *ctx = test_context();
@@ -179,6 +244,7 @@ int main(void)
     clReleaseCommandQueue(queue);
     clReleaseContext(cl_ctx);
 
+    check_moving_gradients(ctx, &info);
     netcl_context_destroy(ctx);
     free(expected); free(grad); free(data); free(raw); free(raw_grad);
     return test_finish("test_memory");

@@ -2,13 +2,15 @@
 """Merges scripts/bench's measurements into one report: JSON, a Markdown table and a chart.
 
     report.py --netcl-bench FILE --rounds FILE --shapes FILE [--jmh FILE]... [--torch FILE]
-              [--skip IMPL=REASON]... [--quick] --json OUT --markdown OUT --png OUT
+              [--amp-rounds FILE [--amp-torch FILE]] [--skip IMPL=REASON]... [--quick]
+              --json OUT --markdown OUT --png OUT
 
 Inputs: netcl-bench's JSON (netcl, copy, c-loop), the alternating rounds' JSON (netcl from Java
 on each path against the plain-Java loop, see rounds.py), JMH's JSON files (netcl-java, raw-c,
-the plain-Java peers, nd4j), torch_rmsprop.py's JSON. Prints the Markdown tables and the
-targets. Writes {"machine", "device", "software", "quick", "rounds", "results", "skipped",
-"targets"}; the chart (plot.py) shows the alternating rounds.
+the plain-Java peers, nd4j), torch_rmsprop.py's JSON, and the mixed-precision step's rounds
+(AmpRounds) and PyTorch's AMP sequence (torch_rmsprop.py --amp), see amp_report.py. Prints the
+Markdown tables and the targets. Writes {"machine", "device", "software", "quick", "rounds",
+"results", "amp", "skipped", "targets"}; the chart (plot.py) shows the alternating rounds.
 """
 import argparse
 import json
@@ -16,6 +18,7 @@ import os
 import platform
 import sys
 
+import amp_report
 import jmh_results
 import rounds
 import shapes
@@ -104,15 +107,6 @@ def markdown(rows, resnet50):
     return "\n".join(lines)
 
 
-def targets_markdown(results):
-    lines = ["| target | value | goal | met | detail |", "|---|--:|---|---|---|"]
-    for t in results:
-        value = "n/a" if t["value"] is None else f"{t['value']:.2f}"
-        met = {True: "yes", False: "NO", None: "n/a"}[t["met"]]
-        lines.append(f"| {t['name']} | {value} | {t['goal']} | {met} | {t['detail']} |")
-    return "\n".join(lines)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--netcl-bench", required=True)
@@ -120,6 +114,8 @@ def main():
     parser.add_argument("--shapes", required=True)
     parser.add_argument("--jmh", action="append", default=[])
     parser.add_argument("--torch")
+    parser.add_argument("--amp-rounds")
+    parser.add_argument("--amp-torch")
     parser.add_argument("--skip", action="append", default=[], metavar="IMPL=REASON")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", required=True)
@@ -147,6 +143,13 @@ def main():
 
     table = markdown(rows, resnet50)
     goals = targets.compute(rows, resnet50, paired)
+    amp_rows = []
+    amp_md = ""
+    if args.amp_rounds:
+        amp_rows = amp_report.rows(load(args.amp_rounds), load(args.amp_torch) if args.amp_torch else None)
+        goals += amp_report.goals(amp_rows)
+        amp_md = (f"## Mixed precision: variants amp-clip and bf16-master\n\n{amp_report.LEGEND}\n\n"
+                  f"{amp_report.markdown(amp_rows)}\n")
     info = machine()
     header = (f"# netcl benchmark{' (--quick)' if args.quick else ''}\n\n"
               f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, {info['os']}; "
@@ -165,11 +168,12 @@ def main():
               f"Every size:\n\n{rounds.table_markdown(paired)}\n")
     everything = f"## Every measurement\n\n{legend}\n\n{table}\n"
     with open(args.markdown, "w") as f:
-        f.write(f"{header}\n{versus}\n{everything}\n## Targets\n\n{targets_markdown(goals)}\n\n{skipped_md}")
+        f.write(f"{header}\n{versus}\n{everything}\n{amp_md}## Targets\n\n{targets.markdown(goals)}\n\n{skipped_md}")
     with open(args.json, "w") as f:
         json.dump({"machine": info, "device": native["device"], "software": software, "quick": args.quick,
-                   "rounds": paired, "results": rows, "skipped": skipped, "targets": goals}, f, indent=2)
-    print(f"{header}\n{versus}\n{everything}\nTargets:\n{targets_markdown(goals)}\n\n{skipped_md}")
+                   "rounds": paired, "results": rows, "amp": amp_rows, "skipped": skipped, "targets": goals},
+                  f, indent=2)
+    print(f"{header}\n{versus}\n{everything}\n{amp_md}Targets:\n{targets.markdown(goals)}\n\n{skipped_md}")
     try:
         import plot
         plot.plot(paired, args.png, f"netcl against the plain-Java loop, {info['cpu']}, {info['cores']} cores "

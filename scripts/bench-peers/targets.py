@@ -113,6 +113,16 @@ def list_overhead(rows, resnet50_total, resnet50_count):
                   f"{as_list['ms_per_step']:.2f} ms / {single['ms_per_step']:.2f} ms")
 
 
+def tiny_list_overhead(rows):
+    name = "d: 1,000 tensors of 100 floats (contiguous) / one tensor of the same size, time"
+    as_list = rows.find("netcl", "plain", 100_000, 1000, "contiguous")
+    single = rows.find("netcl", "plain", 100_000, 1)
+    if as_list is None or single is None:
+        return target(name, None, 1.2, False, missing("netcl-bench's 1,000-tensor cases"))
+    return target(name, as_list["ms_per_step"] / single["ms_per_step"], 1.2, False,
+                  f"{as_list['ms_per_step'] * 1e3:.1f} us / {single['ms_per_step'] * 1e3:.1f} us")
+
+
 def java_overhead(rows):
     """What the Java layer adds to a 1K step, and what it allocates.
 
@@ -150,6 +160,15 @@ def java_overhead(rows):
     ]
 
 
+def markdown(results):
+    lines = ["| target | value | goal | met | detail |", "|---|--:|---|---|---|"]
+    for t in results:
+        value = "n/a" if t["value"] is None else f"{t['value']:.2f}"
+        met = {True: "yes", False: "NO", None: "n/a"}[t["met"]]
+        lines.append(f"| {t['name']} | {value} | {t['goal']} | {met} | {t['detail']} |")
+    return "\n".join(lines)
+
+
 def compute(rows, resnet50, paired):
     rows = Rows(rows)
     return [
@@ -160,6 +179,7 @@ def compute(rows, resnet50, paired):
         java_loop_speedup(paired),
         copy_ratio(rows, "c: centered_momentum 2^24 netcl / copy bandwidth", "centered_momentum", 0.85),
         list_overhead(rows, sum(resnet50), len(resnet50)),
+        tiny_list_overhead(rows),
         *java_overhead(rows),
         beats_java_loop(paired, 10, 1.0),
         beats_java_loop(paired, 16, 1.5),

@@ -2726,6 +2726,83 @@ public class Netcl extends Netcl$shared {
             }
         }
     }
+
+    /**
+     * Variadic invoker class for:
+     * {@snippet lang=c :
+     * netcl_status netcl_rmsprop_step_holding(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options, ...)
+     * }
+     */
+    public static class netcl_rmsprop_step_holding {
+        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
+                Netcl.C_INT,
+                Netcl.C_POINTER,
+                Netcl.C_POINTER,
+                Netcl.C_INT,
+                Netcl.C_POINTER,
+                Netcl.C_INT,
+                Netcl.C_POINTER
+            );
+        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("netcl_rmsprop_step_holding");
+
+        private final MethodHandle handle;
+        private final FunctionDescriptor descriptor;
+        private final MethodHandle spreader;
+
+        private netcl_rmsprop_step_holding(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
+            this.handle = handle;
+            this.descriptor = descriptor;
+            this.spreader = spreader;
+        }
+
+        /**
+         * Variadic invoker factory for:
+         * {@snippet lang=c :
+         * netcl_status netcl_rmsprop_step_holding(netcl_rmsprop *optimizer, const netcl_param_group *groups, uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count, const netcl_step_options *options, ...)
+         * }
+         */
+        public static netcl_rmsprop_step_holding makeInvoker(MemoryLayout... layouts) {
+            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
+            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
+            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
+            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
+            return new netcl_rmsprop_step_holding(mh$, desc$, spreader$);
+        }
+
+        /**
+         * {@return the address}
+         */
+        public static MemorySegment address() {
+            return ADDR;
+        }
+
+        /**
+         * {@return the specialized method handle}
+         */
+        public MethodHandle handle() {
+            return handle;
+        }
+
+        /**
+         * {@return the specialized descriptor}
+         */
+        public FunctionDescriptor descriptor() {
+            return descriptor;
+        }
+
+        public int apply(MemorySegment optimizer, MemorySegment groups, int group_count, MemorySegment tensors, int tensor_count, MemorySegment options, Object... x6) {
+            try {
+                if (TRACE_DOWNCALLS) {
+                    traceDowncall("netcl_rmsprop_step_holding", optimizer, groups, group_count, tensors, tensor_count, options, x6);
+                }
+                return (int) spreader.invokeExact(optimizer, groups, group_count, tensors, tensor_count, options, x6);
+            } catch(IllegalArgumentException | ClassCastException ex$)  {
+                throw ex$; // rethrow IAE from passing wrong number/type of args
+            } catch (Throwable ex$) {
+               throw new AssertionError("should not reach here", ex$);
+            }
+        }
+    }
     private static final int NETCL_MAX_PARAMETERS = (int)1048576L;
     /**
      * {@snippet lang=c :

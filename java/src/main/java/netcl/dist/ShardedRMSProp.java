@@ -615,7 +615,9 @@ public final class ShardedRMSProp implements Optimizer {
                 if (setToNone) {
                     p.grad(null);
                 } else {
-                    p.grad().fill((byte) 0);
+                    MemorySegment grad = p.grad();
+                    grad.fill((byte) 0);
+                    p.grad(grad);  // set again: a change any optimizer's kept gradient statistics see
                 }
             }
         }

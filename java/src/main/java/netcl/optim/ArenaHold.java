@@ -19,23 +19,27 @@ import netcl.bindings.netcl_hold_callback;
  * acquire a scope, but its linker holds the scope of every segment that is an argument of a
  * downcall until the call returns: a shared arena's {@code close()} then throws
  * {@code IllegalStateException}, a confined one's owner is checked, an automatic one stays
- * reachable. So the call goes through {@code netcl_hold(callback, ...)}, with one segment of each
- * distinct scope among its variadic arguments; netcl_hold calls back into Java, which makes the
- * call itself. More scopes than one netcl_hold takes are chained: the callback calls netcl_hold
- * again with the next ones, so every hold lasts until the innermost call returns.
+ * reachable. So the call itself takes one segment of each distinct scope among never-read
+ * variadic arguments ({@link HoldingCall}: the step is {@code netcl_rmsprop_step_holding}).
+ * More scopes than one call takes are held by calls of {@code netcl_hold(callback, ...)} around
+ * it: each calls back into Java, which makes the next call, so every hold lasts until the
+ * innermost call returns. A native call without variadic arguments of its own is made from
+ * such a callback ({@link #callingBack}).
  *
  * <p>The downcall handles are exact-arity handles from jextract's variadic invoker, spread from
  * arrays reused across calls ({@code apply(Object...)} would allocate per call), so a steady
- * state call allocates nothing. Measured here (2-core Xeon VM, JDK 25): a run costs 60 to 75 ns
- * more than a direct downcall for the usual one or two scopes (one netcl_hold, one upcall).
- * Exceptions never leave the upcall (that would end the JVM): they are kept and rethrown by
- * {@link #run()} once the chain unwinds. Not thread-safe: its owner's lock guards it.
+ * state call allocates nothing. Measured here (2-core Xeon VM, JDK 25, JMH at 1,024 floats): a
+ * call back through netcl_hold cost 60 to 75 ns more than a direct downcall, and
+ * {@code RMSProp.step()} took 105 ns more than the raw C call with it; with the step holding its
+ * own arenas (and the arrays passed as plain addresses, see {@link StepLayout}), 56 ns more.
+ * Exceptions never leave an upcall (that would end the JVM): they are kept and rethrown by
+ * {@link #run} once the chain unwinds. Not thread-safe: its owner's lock guards it.
  */
 final class ArenaHold {
-    /** Segments per netcl_hold: the usual case in one narrow call; wide calls chain the rest. */
-    private static final int NARROW = 4;
-    /** 2 * WIDE + 6 method handle slots: 124 pointers is the JVM's limit of 255 slots. */
-    private static final int WIDE = 100;
+    /** Segments of a narrow call: the usual case (one or two arenas) in one call. */
+    static final int NARROW = 4;
+    /** Segments of a wide call. 2 * WIDE + 6 method handle slots: 124 pointers is the JVM's limit of 255 slots. */
+    static final int WIDE = 100;
     /**
      * Distinct scopes one run holds at most. Each costs about 100 bytes of the calling thread's
      * stack while the call runs (measured before JIT compilation), and a stack overflow inside
@@ -45,21 +49,33 @@ final class ArenaHold {
     static final int MAX_SCOPES = 1024;
     private static final MethodHandle HOLD_NARROW = holdHandle(NARROW);
 
-    /** Built on first use: only optimizers over more than NARROW distinct scopes need it. */
+    /** Built on first use: only runs over more than NARROW distinct scopes need it. */
     private static final class Wide {
         static final MethodHandle HOLD = holdHandle(WIDE);
     }
 
+    /**
+     * The innermost call of a run: a downcall that takes the last segments to hold among its
+     * variadic pointer arguments, which the native side never reads.
+     */
+    @FunctionalInterface
+    interface HoldingCall {
+        /** Makes the call with the {@link #NARROW} or {@link #WIDE} segments {@code held} (NULL-padded). */
+        int call(MemorySegment[] held) throws Throwable;
+    }
+
     private final MemorySegment callback;
-    /** The call of the current run. */
-    private IntSupplier call;
+    /** What the callback does once every scope is held: the call of {@link #callingBack}. */
+    private IntSupplier calledBack;
     private final MemorySegment[] narrow = new MemorySegment[NARROW];
     private MemorySegment[] wide;
     /** One segment per distinct scope, [0, count). */
     private MemorySegment[] segments = new MemorySegment[NARROW];
     private int count;
-    /** The first segment the current chain has not yet passed to netcl_hold. */
+    /** The first segment the current chain has not yet passed to a call. */
     private int next;
+    /** The call of the current run. */
+    private HoldingCall innermost;
     private Throwable failure;
 
     /** The upcall stub lives in {@code arena}. */
@@ -69,9 +85,26 @@ final class ArenaHold {
 
     private static MethodHandle holdHandle(int width) {
         NativeLibrary.load();
+        return Netcl.netcl_hold.makeInvoker(pointers(width)).handle().asSpreader(MemorySegment[].class, width);
+    }
+
+    /** The layouts of {@code width} variadic pointers, for a {@link HoldingCall}'s invoker. */
+    static MemoryLayout[] pointers(int width) {
         MemoryLayout[] pointers = new MemoryLayout[width];
         Arrays.fill(pointers, Netcl.C_POINTER);
-        return Netcl.netcl_hold.makeInvoker(pointers).handle().asSpreader(MemorySegment[].class, width);
+        return pointers;
+    }
+
+    /**
+     * The innermost call for a native call that holds nothing itself: netcl_hold holds the last
+     * segments and calls back, and {@code call} is made from there.
+     */
+    HoldingCall callingBack(IntSupplier call) {
+        return held -> {
+            calledBack = call;
+            return held.length == NARROW ? (int) HOLD_NARROW.invokeExact(callback, held)
+                    : (int) Wide.HOLD.invokeExact(callback, held);
+        };
     }
 
     /** Holds {@code segment}'s scope at the next run, unless a segment of the same scope is held. */
@@ -94,8 +127,8 @@ final class ArenaHold {
      * another thread's confined arena: WrongThreadException), and IllegalArgumentException for
      * more than {@link #MAX_SCOPES} scopes; then the call is not made.
      */
-    int run(IntSupplier call) {
-        this.call = call;
+    int run(HoldingCall call) {
+        innermost = call;
         next = 0;
         try {
             if (count > MAX_SCOPES) {
@@ -113,7 +146,8 @@ final class ArenaHold {
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         } finally {
-            this.call = null;
+            innermost = null;
+            calledBack = null;
             failure = null;
             Arrays.fill(segments, 0, count, null);
             Arrays.fill(narrow, null);
@@ -124,18 +158,18 @@ final class ArenaHold {
         }
     }
 
-    /** One netcl_hold over the next segments; its callback continues with the rest. */
+    /** The innermost call with the remaining segments, or a netcl_hold of the next WIDE whose callback continues. */
     private int holdNext() throws Throwable {
         int remaining = count - next;
         if (remaining <= NARROW) {
             fill(narrow, remaining);
-            return (int) HOLD_NARROW.invokeExact(callback, narrow);
+            return innermost.call(narrow);
         }
         if (wide == null) {
             wide = new MemorySegment[WIDE];
         }
         fill(wide, Math.min(remaining, WIDE));
-        return (int) Wide.HOLD.invokeExact(callback, wide);
+        return remaining <= WIDE ? innermost.call(wide) : (int) Wide.HOLD.invokeExact(callback, wide);
     }
 
     /** Moves {@code n} segments into {@code slots}, padding with NULL (global: nothing to hold). */
@@ -148,7 +182,7 @@ final class ArenaHold {
     /** The upcall of netcl_hold. */
     private int proceed() {
         try {
-            return next < count ? holdNext() : call.getAsInt();
+            return next < count ? holdNext() : calledBack.getAsInt();
         } catch (Throwable e) {
             failure = e;
             return Netcl.NETCL_INVALID_ARGUMENT();  // never reported: run() throws the failure

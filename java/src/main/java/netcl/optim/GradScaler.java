@@ -24,7 +24,9 @@ import java.util.Map;
  * gradient memory itself is not rewritten, so BF16/FP16 gradients are never rounded on the way.
  * {@link #step} without {@link #unscale} does the check itself and steps with the unscaling (and
  * a pending clip coefficient) applied inside the update's pass: two passes over the gradients in
- * all. When any gradient is not finite, {@link #step} changes nothing (parameters, state, step
+ * all. With {@link #unscale} and {@link RMSProp#clipGradNorm} before the step, two as well: the
+ * check keeps the statistics clipping needs (see there for what makes clipGradNorm read the
+ * gradients again). When any gradient is not finite, {@link #step} changes nothing (parameters, state, step
  * counts) and returns false; {@link #update} then backs the scale off. Arithmetic follows
  * PyTorch: the inverse scale is {@code (float) (1 / (double) scale)} and the scale itself is a
  * float32 value.
@@ -42,6 +44,18 @@ public final class GradScaler {
     private final Map<RMSProp, Stage> stages = new IdentityHashMap<>();
 
     private record Stage(boolean unscaled, boolean stepped, boolean foundInf) {
+        /** Every stage there is, made once: a step's bookkeeping allocates nothing. */
+        private static final Stage[] ALL = new Stage[8];
+
+        static {
+            for (int i = 0; i < ALL.length; i++) {
+                ALL[i] = new Stage((i & 4) != 0, (i & 2) != 0, (i & 1) != 0);
+            }
+        }
+
+        static Stage of(boolean unscaled, boolean stepped, boolean foundInf) {
+            return ALL[(unscaled ? 4 : 0) | (stepped ? 2 : 0) | (foundInf ? 1 : 0)];
+        }
     }
 
     private GradScaler(Builder b) {
@@ -152,7 +166,7 @@ public final class GradScaler {
             throw new IllegalStateException("unscale() is being called after step()");
         }
         boolean foundInf = optimizer.unscaleGradients(invScale(), true);
-        stages.put(optimizer, new Stage(true, false, foundInf));
+        stages.put(optimizer, Stage.of(true, false, foundInf));
     }
 
     /**
@@ -173,7 +187,7 @@ public final class GradScaler {
         }
         boolean unscaled = stage != null && stage.unscaled;
         boolean foundInf = unscaled ? stage.foundInf : optimizer.gradientsNonFinite();
-        stages.put(optimizer, new Stage(unscaled, true, foundInf));
+        stages.put(optimizer, Stage.of(unscaled, true, foundInf));
         if (foundInf) {
             optimizer.dropPendingScaling();
             return false;
@@ -196,7 +210,10 @@ public final class GradScaler {
         if (stages.isEmpty()) {
             throw new IllegalStateException("update() without a step(): no gradients were checked");
         }
-        boolean foundInf = stages.values().stream().anyMatch(Stage::foundInf);
+        boolean foundInf = false;
+        for (Stage stage : stages.values()) {  // no stream: a step's bookkeeping allocates little
+            foundInf |= stage.foundInf;
+        }
         if (foundInf) {
             scale = (float) ((double) scale * backoffFactor);
             growthTracker = 0;

@@ -4,7 +4,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
-import java.util.function.IntSupplier;
 
 import netcl.bindings.Netcl;
 import netcl.bindings.netcl_step_options;
@@ -48,8 +47,8 @@ final class NativeState implements Runnable {
     /** Makes native calls with every tensor's arena held open. */
     final ArenaHold hold;
     /** The step over the step arrays, and the same with stepOptions' gradient scaling. */
-    final IntSupplier stepCall;
-    final IntSupplier scaledStepCall;
+    final HeldStep step;
+    final HeldStep scaledStep;
     final MemorySegment stepOptions;
 
     /**
@@ -80,16 +79,11 @@ final class NativeState implements Runnable {
         this.context = ctx;
         optimizer = opt;
         deviceBuffers = new DeviceBuffers(ctx, scratch);
-        MemorySegment handle = opt;
-        StepLayout steps = layout;
         hold = new ArenaHold(arena);
-        stepCall = () -> Netcl.netcl_rmsprop_step(handle, steps.groups(), steps.groupCount(), steps.tensors(),
-                steps.tensorCount());
         stepOptions = netcl_step_options.allocate(arena);
         netcl_step_options.struct_size(stepOptions, (int) netcl_step_options.sizeof());
-        MemorySegment options = stepOptions;
-        scaledStepCall = () -> Netcl.netcl_rmsprop_step_with(handle, steps.groups(), steps.groupCount(),
-                steps.tensors(), steps.tensorCount(), options);
+        step = new HeldStep(opt, layout, MemorySegment.NULL);
+        scaledStep = new HeldStep(opt, layout, stepOptions);
         created();
     }
 

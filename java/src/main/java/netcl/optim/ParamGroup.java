@@ -33,6 +33,12 @@ public final class ParamGroup {
     private double momentum = Double.NaN;
     private Boolean centered;
     private Boolean maximize;
+    /**
+     * Counts changes of the options, each made under this monitor: a step rewrites a group's
+     * options only when it changed since the step before, without taking the monitor otherwise
+     * (a change in progress is then not yet counted, and the step uses the options before it).
+     */
+    private volatile int version;
 
     private ParamGroup(List<Parameter> params) {
         this.params = params;
@@ -62,6 +68,7 @@ public final class ParamGroup {
 
     public synchronized ParamGroup lr(double lr) {
         this.lr = check(lr, "Invalid learning rate: ");
+        version++;
         return this;
     }
 
@@ -70,31 +77,37 @@ public final class ParamGroup {
             throw new IllegalArgumentException("Invalid alpha value: " + alpha + " (must be in [0, 1])");
         }
         this.alpha = alpha;
+        version++;
         return this;
     }
 
     public synchronized ParamGroup eps(double eps) {
         this.eps = check(eps, "Invalid epsilon value: ");
+        version++;
         return this;
     }
 
     public synchronized ParamGroup weightDecay(double weightDecay) {
         this.weightDecay = check(weightDecay, "Invalid weight_decay value: ");
+        version++;
         return this;
     }
 
     public synchronized ParamGroup momentum(double momentum) {
         this.momentum = check(momentum, "Invalid momentum value: ");
+        version++;
         return this;
     }
 
     public synchronized ParamGroup centered(boolean centered) {
         this.centered = centered;
+        version++;
         return this;
     }
 
     public synchronized ParamGroup maximize(boolean maximize) {
         this.maximize = maximize;
+        version++;
         return this;
     }
 
@@ -145,6 +158,7 @@ public final class ParamGroup {
         checkUnowned();
         adopted = true;
         inherit(defaults);
+        version++;
     }
 
     /**
@@ -184,9 +198,17 @@ public final class ParamGroup {
         return d;
     }
 
-    /** Writes this group's options, one consistent snapshot, into the step's group {@code index}. */
-    synchronized void writeOptions(StepLayout layout, int index) {
-        layout.options(index, lr, alpha, eps, weightDecay, momentum, centered(), maximize());
+    /**
+     * Writes this group's options, one consistent snapshot, into the step's group {@code index},
+     * unless they are there already: an unchanged group costs one volatile read, not its monitor.
+     */
+    void writeOptions(StepLayout layout, int index) {
+        if (layout.optionsVersion(index) == version) {
+            return;
+        }
+        synchronized (this) {
+            layout.options(index, version, lr, alpha, eps, weightDecay, momentum, centered(), maximize());
+        }
     }
 
     /** A snapshot of this group's options for a state dict. */
@@ -203,6 +225,7 @@ public final class ParamGroup {
         momentum = other.momentum;
         centered = other.centered;
         maximize = other.maximize;
+        version++;
     }
 
     private static double check(double value, String message) {

@@ -1,6 +1,7 @@
 package netcl.optim;
 
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A tensor the optimizer updates in place, and its gradient of the same {@link DType} (float32
@@ -24,6 +25,12 @@ public final class Parameter {
     private final DeviceTensor deviceData;
     /** Volatile, like grad. */
     private volatile DeviceTensor deviceGrad;
+    /**
+     * Counts the changes of the gradient made through netcl (a new gradient, zeroGrad), each
+     * counted after it took effect: statistics of a gradient pass stay valid while the count
+     * they were computed at holds (see {@link RMSProp#clipGradNorm(double, double, boolean)}).
+     */
+    private final AtomicLong gradChanges = new AtomicLong();
 
     private Parameter(MemorySegment data, DType dtype, DeviceTensor deviceData) {
         this.data = data;
@@ -96,6 +103,7 @@ public final class Parameter {
             }
         }
         this.deviceGrad = grad;
+        gradChanged();
         return this;
     }
 
@@ -110,6 +118,7 @@ public final class Parameter {
                         + "DeviceTensor (deviceGrad)");
             }
             this.deviceGrad = null;
+            gradChanged();
             return this;
         }
         if (grad != null) {
@@ -123,6 +132,7 @@ public final class Parameter {
             }
         }
         this.grad = grad;
+        gradChanged();
         return this;
     }
 
@@ -149,6 +159,15 @@ public final class Parameter {
     /** The current device gradient, or {@code null}. */
     public DeviceTensor deviceGrad() {
         return deviceGrad;
+    }
+
+    long gradChanges() {
+        return gradChanges.get();
+    }
+
+    /** Called after each change of the gradient (or of its memory) made through netcl. */
+    void gradChanged() {
+        gradChanges.incrementAndGet();
     }
 
     public boolean isDeviceResident() {

@@ -18,10 +18,8 @@ import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.DoubleSupplier;
-import java.util.function.IntSupplier;
 
 import netcl.bindings.Netcl;
-import netcl.bindings.netcl_grad_stats;
 import netcl.bindings.netcl_param_state;
 import netcl.bindings.netcl_state_values;
 import netcl.bindings.netcl_step_options;
@@ -93,6 +91,9 @@ public final class RMSProp implements Optimizer {
     /** GradScaler's unscaling and clipGradNorm's coefficient, applied inside the next step. */
     private float pendingInvScale = 1f;
     private float pendingClip = 1f;
+    private final GradientStatistics statistics;
+    /** The gradient pass over the step arrays with the statistics' factor and output. */
+    private final ArenaHold.HoldingCall statsCall;
     private boolean closed;
 
     private RMSProp(ParamGroup defaults, NativeState state, ParamGroup first) {
@@ -104,6 +105,9 @@ public final class RMSProp implements Optimizer {
         this.layout = state.layout;
         this.hold = state.hold;
         this.deviceBuffers = state.deviceBuffers;
+        this.statistics = new GradientStatistics(state.arena);
+        this.statsCall = hold.callingBack(() -> Netcl.netcl_rmsprop_grad_stats(optimizer, layout.tensors(),
+                layout.tensorCount(), statistics.factor(), statistics.perTensor()));
         try {
             addParamGroup(first);
         } catch (RuntimeException e) {
@@ -349,8 +353,7 @@ public final class RMSProp implements Optimizer {
                 netcl_step_options.inv_scale(state.stepOptions, pendingInvScale);
                 netcl_step_options.clip_coef(state.stepOptions, pendingClip);
             }
-            runOnGradients(scaled ? state.scaledStepCall : state.stepCall,
-                    scaled ? "netcl_rmsprop_step_with" : "netcl_rmsprop_step");
+            runOnGradients(scaled ? state.scaledStep : state.step, "netcl_rmsprop_step_holding");
             dropPendingScaling();
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
@@ -358,7 +361,7 @@ public final class RMSProp implements Optimizer {
     }
 
     /** Makes a native call over the step arrays with every tensor's current gradient, held open. */
-    private void runOnGradients(IntSupplier call, String name) {
+    private void runOnGradients(ArenaHold.HoldingCall call, String name) {
         while (true) {
             try {
                 readGradients();
@@ -377,30 +380,18 @@ public final class RMSProp implements Optimizer {
         }
     }
 
-    /** Sums of squares, largest magnitude and non-finite flag over every gradient, times a factor. */
-    private record GradientTotals(double sumSquares, double maxAbs, boolean nonFinite, boolean any) {
-    }
-
-    private GradientTotals gradientTotals(float factor) {
-        try (Arena temp = Arena.ofConfined()) {
-            MemorySegment stats = netcl_grad_stats.allocateArray(Math.max(1, params.length), temp);
-            runOnGradients(() -> Netcl.netcl_rmsprop_grad_stats(optimizer, layout.tensors(), layout.tensorCount(),
-                    factor, stats), "netcl_rmsprop_grad_stats");
-            double sum = 0;
-            double max = 0;
-            boolean nonFinite = false;
-            boolean any = false;
-            for (int i = 0; i < params.length; i++) {
-                MemorySegment s = netcl_grad_stats.asSlice(stats, i);
-                double m = netcl_grad_stats.max_abs(s);
-                sum += netcl_grad_stats.sum_squares(s);
-                max = m > max || Double.isNaN(m) ? m : max;  // a NaN stays, as in torch.max
-                nonFinite |= netcl_grad_stats.nonfinite(s) != 0;
-                any |= params[i].grad() != null;
-            }
-            return new GradientTotals(sum, max, nonFinite, any);
+    /**
+     * One pass over every gradient times {@code factor} (see {@link GradientStatistics}); with
+     * {@code keep}, its totals are kept for clipGradNorm. Returns the statistics, which hold them.
+     */
+    private GradientStatistics gradientPass(float factor, boolean keep) {
+        try {
+            statistics.begin(params, factor);
+            runOnGradients(statsCall, "netcl_rmsprop_grad_stats");
+            statistics.finish(params, keep);
+            return statistics;
         } finally {
-            Reference.reachabilityFence(this);
+            Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
     }
 
@@ -427,6 +418,13 @@ public final class RMSProp implements Optimizer {
      * by it inside the next step's pass (after a {@link GradScaler#unscale} pending for this
      * optimizer), not rewritten in memory. At most once between steps.
      *
+     * <p>After {@link GradScaler#unscale} this reads no gradient: it takes the norm from the
+     * statistics unscale's pass gathered, as long as no gradient changed through netcl since
+     * (a new gradient segment, {@code zeroGrad} of any optimizer, added parameters: then it makes
+     * its own pass). Gradient memory written by other means between the two calls (from Java or
+     * native code) is not seen: the norm is that of the gradients unscale read, unless the
+     * writer sets the gradient again ({@code p.grad(p.grad())}), which counts as a change.
+     *
      * @return the total norm of the gradients (0 when no parameter has one)
      * @throws IllegalArgumentException {@code maxNorm} not finite and &gt; 0, or another norm type
      * @throws IllegalStateException    called twice before a step, or the norm is not finite and
@@ -443,11 +441,13 @@ public final class RMSProp implements Optimizer {
         if (Float.floatToRawIntBits(pendingClip) != Float.floatToRawIntBits(1f)) {
             throw new IllegalStateException("clipGradNorm was already called since the last step");
         }
-        GradientTotals totals = gradientTotals(pendingInvScale);
-        if (!totals.any()) {
+        if (!statistics.reusable(params, pendingInvScale)) {
+            gradientPass(pendingInvScale, false);
+        }
+        if (!statistics.any()) {
             return 0.0;
         }
-        float norm = (float) (normType == 2.0 ? Math.sqrt(totals.sumSquares()) : totals.maxAbs());
+        float norm = (float) (normType == 2.0 ? Math.sqrt(statistics.sumSquares()) : statistics.maxAbs());
         if (errorIfNonfinite && !Float.isFinite(norm)) {
             throw new IllegalStateException("the total norm of order " + normType + " of the gradients is "
                     + norm + ", so they cannot be clipped (errorIfNonfinite)");
@@ -459,11 +459,12 @@ public final class RMSProp implements Optimizer {
 
     /**
      * Makes the next step read every gradient times {@code invScale} (GradScaler's unscaling);
-     * with {@code check}, also reports in one pass whether any gradient is inf or NaN.
+     * with {@code check}, also reports in one pass whether any gradient is inf or NaN, and keeps
+     * that pass's statistics for clipGradNorm.
      */
     synchronized boolean unscaleGradients(float invScale, boolean check) {
         checkOpen();
-        boolean nonFinite = check && gradientTotals(invScale).nonFinite();
+        boolean nonFinite = check && gradientPass(invScale, true).nonFinite();
         pendingInvScale = invScale;
         return nonFinite;
     }
@@ -471,13 +472,17 @@ public final class RMSProp implements Optimizer {
     /** Whether any gradient is inf or NaN (one pass, nothing changed). */
     synchronized boolean gradientsNonFinite() {
         checkOpen();
-        return gradientTotals(1f).nonFinite();
+        return gradientPass(1f, false).nonFinite();
     }
 
-    /** Forgets a pending unscaling and clip coefficient: the step they were for is skipped. */
+    /**
+     * Forgets a pending unscaling and clip coefficient, and the statistics kept for them: the
+     * step they were for has run or is skipped.
+     */
     synchronized void dropPendingScaling() {
         pendingInvScale = 1f;
         pendingClip = 1f;
+        statistics.forget();
     }
 
     /**
@@ -657,8 +662,10 @@ public final class RMSProp implements Optimizer {
                     p.grad(null);
                 } else if (deviceGrads[i] != null) {
                     deviceBuffers.zero(deviceGrads[i]);
+                    p.gradChanged();
                 } else if (grad != null) {
                     grad.fill((byte) 0);
+                    p.gradChanged();
                 }
             }
         } finally {

@@ -3,6 +3,7 @@ package netcl.optim;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.List;
 
 import netcl.bindings.netcl_param_group;
@@ -26,8 +27,17 @@ final class StepLayout {
     private Arena arena;
     private MemorySegment tensors = MemorySegment.NULL;
     private MemorySegment groups = MemorySegment.NULL;
+    /**
+     * The same arrays as plain addresses, for the step's downcall: a segment of the shared arena
+     * as an argument makes every call acquire and release that arena (two atomic updates each),
+     * and only this optimizer, under its lock, ever frees or replaces the arrays.
+     */
+    private MemorySegment tensorsAddress = MemorySegment.NULL;
+    private MemorySegment groupsAddress = MemorySegment.NULL;
     private int tensorCount;
     private int groupCount;
+    /** Per group, the ParamGroup version its options were written at; -1: not yet written. */
+    private int[] optionsVersions = new int[0];
 
     /** Appends a group of {@code params} after the tensors already laid out. */
     void addGroup(List<Parameter> params) {
@@ -35,6 +45,10 @@ final class StepLayout {
         long at = groupCount * GROUP_SIZE;
         groups.set(ValueLayout.JAVA_INT, at + netcl_param_group.first$offset(), tensorCount);
         groups.set(ValueLayout.JAVA_INT, at + netcl_param_group.count$offset(), params.size());
+        if (groupCount == optionsVersions.length) {
+            optionsVersions = Arrays.copyOf(optionsVersions, Math.max(MIN_CAPACITY, 2 * groupCount));
+        }
+        optionsVersions[groupCount] = -1;
         for (Parameter p : params) {
             long t = tensorCount * TENSOR_SIZE;
             if (p.isDeviceResident()) {
@@ -66,6 +80,8 @@ final class StepLayout {
         arena = grown;
         tensors = newTensors;
         groups = newGroups;
+        tensorsAddress = MemorySegment.ofAddress(newTensors.address());
+        groupsAddress = MemorySegment.ofAddress(newGroups.address());
     }
 
     private static long capacity(long current, int needed) {
@@ -83,9 +99,15 @@ final class StepLayout {
         tensors.set(ValueLayout.JAVA_LONG, index * TENSOR_SIZE + netcl_tensor.grad_offset$offset(), offset);
     }
 
-    /** The hyperparameters of group {@code index} for the next step. */
-    void options(int index, double lr, double alpha, double eps, double weightDecay, double momentum,
-                 boolean centered, boolean maximize) {
+    /** The ParamGroup version of group {@code index}'s options here (see ParamGroup#writeOptions). */
+    int optionsVersion(int index) {
+        return optionsVersions[index];
+    }
+
+    /** The hyperparameters of group {@code index} for the next step, as of ParamGroup version {@code version}. */
+    void options(int index, int version, double lr, double alpha, double eps, double weightDecay,
+                 double momentum, boolean centered, boolean maximize) {
+        optionsVersions[index] = version;
         long at = index * GROUP_SIZE;
         groups.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.lr$offset(), lr);
         groups.set(ValueLayout.JAVA_DOUBLE, at + netcl_param_group.alpha$offset(), alpha);
@@ -104,6 +126,14 @@ final class StepLayout {
         return groups;
     }
 
+    MemorySegment tensorsAddress() {
+        return tensorsAddress;
+    }
+
+    MemorySegment groupsAddress() {
+        return groupsAddress;
+    }
+
     int tensorCount() {
         return tensorCount;
     }
@@ -117,6 +147,7 @@ final class StepLayout {
         if (arena != null) {
             arena.close();
             arena = null;
+            tensorsAddress = groupsAddress = MemorySegment.NULL;
         }
     }
 }

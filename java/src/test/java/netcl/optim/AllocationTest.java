@@ -8,31 +8,58 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
-/** In steady state step() allocates nothing on the Java heap (per-thread allocation counter). */
+/**
+ * In steady state step(), and the mixed-precision step around it (GradScaler.unscale,
+ * clipGradNorm, GradScaler.step, update), allocate nothing on the Java heap (per-thread
+ * allocation counter).
+ */
 class AllocationTest {
+    private static final int STEPS = 1000;
+
+    /** Bytes the calling thread allocates per {@code step} over {@value #STEPS} runs, after {@code warmUp} runs. */
+    private static double bytesPerStep(Runnable step, int warmUp) {
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long thread = Thread.currentThread().threadId();
+        for (int i = 0; i < warmUp; i++) {  // let the JIT compile the calls
+            step.run();
+        }
+        long before = threads.getThreadAllocatedBytes(thread);
+        for (int i = 0; i < STEPS; i++) {
+            step.run();
+        }
+        return (double) (threads.getThreadAllocatedBytes(thread) - before) / STEPS;
+    }
+
+    private static Parameter parameter(Arena arena, long seed, int n) {
+        return Parameter.wrap(TestTensors.random(arena, seed, n), TestTensors.random(arena, seed + 1, n));
+    }
 
     @Test
     void steadyStateStepAllocatesNothing() {
-        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        long thread = Thread.currentThread().threadId();
-        try (Arena arena = Arena.ofConfined()) {
-            Parameter a = Parameter.wrap(TestTensors.random(arena, 1, 1024), TestTensors.random(arena, 2, 1024));
-            Parameter b = Parameter.wrap(TestTensors.random(arena, 3, 77), TestTensors.random(arena, 4, 77));
-            try (RMSProp opt = RMSProp.builder().lr(1e-4).momentum(0.5).build(List.of(a))) {
-                opt.addParamGroup(ParamGroup.of(List.of(b)).centered(true));
-                for (int i = 0; i < 20_000; i++) {  // warm-up: let the JIT compile step()
-                    opt.step();
-                }
-                int steps = 1000;
-                long before = threads.getThreadAllocatedBytes(thread);
-                for (int i = 0; i < steps; i++) {
-                    opt.paramGroups().get(0).lr(1e-4 * (i % 3 + 1));  // a schedule changes lr between steps
-                    opt.step();
-                }
-                long allocated = threads.getThreadAllocatedBytes(thread) - before;
-                double perStep = (double) allocated / steps;
-                assertTrue(perStep < 8, allocated + " bytes over " + steps + " steps (" + perStep + " per step)");
-            }
+        try (Arena arena = Arena.ofConfined();
+             RMSProp opt = RMSProp.builder().lr(1e-4).momentum(0.5).build(List.of(parameter(arena, 1, 1024)))) {
+            opt.addParamGroup(ParamGroup.of(List.of(parameter(arena, 3, 77))).centered(true));
+            int[] i = {0};
+            double perStep = bytesPerStep(() -> {
+                opt.paramGroups().get(0).lr(1e-4 * (i[0]++ % 3 + 1));  // a schedule changes lr between steps
+                opt.step();
+            }, 20_000);
+            assertTrue(perStep < 8, perStep + " bytes per step");
+        }
+    }
+
+    @Test
+    void steadyStateMixedPrecisionStepAllocatesNothing() {
+        GradScaler scaler = GradScaler.builder().build();
+        try (Arena arena = Arena.ofConfined();
+             RMSProp opt = RMSProp.builder().lr(1e-4).build(List.of(parameter(arena, 1, 1024), parameter(arena, 3, 77)))) {
+            double perStep = bytesPerStep(() -> {
+                scaler.unscale(opt);
+                opt.clipGradNorm(1e-3);
+                scaler.step(opt);
+                scaler.update();
+            }, 200_000);  // more calls than step() alone for C2 to compile (after 20,000: 120 B per step)
+            assertTrue(perStep < 8, perStep + " bytes per step");
         }
     }
 }

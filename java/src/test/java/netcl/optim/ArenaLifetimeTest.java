@@ -22,6 +22,7 @@ import java.util.function.IntSupplier;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -34,12 +35,15 @@ class ArenaLifetimeTest {
      * Closing a parameter's shared arena from another thread while steps run once crashed the JVM
      * (2^24 floats: SIGSEGV in the kernel; 2^12: the kernel wrote into memory the JVM had reused).
      * Now close() throws while a step holds the arena, and the step after a successful close is
-     * refused before any native call. Run in a child JVM, since the failure is a crash.
+     * refused before any native call. Run in a child JVM, since the failure is a crash. With 104
+     * other arenas ahead of it, the closed arena is held by the step call itself after a chained
+     * netcl_hold (the wide innermost call); alone, by the narrow one.
      */
     @ParameterizedTest
-    @ValueSource(ints = {1 << 24, 1 << 12})
-    void closingAnArenaDuringStepsNeverFreesMemoryInUse(int numel) {
-        ChildJvm.Result child = ChildJvm.run(CloseDuringSteps.class, List.of(), Integer.toString(numel));
+    @CsvSource({"16777216, 0", "4096, 0", "16777216, 104"})
+    void closingAnArenaDuringStepsNeverFreesMemoryInUse(int numel, int otherArenas) {
+        ChildJvm.Result child = ChildJvm.run(CloseDuringSteps.class, List.of(), Integer.toString(numel),
+                Integer.toString(otherArenas));
         System.out.print(child.output());
         assertEquals("ok", child.verdict("verdict"));
     }
@@ -113,11 +117,11 @@ class ArenaLifetimeTest {
                     hold.add(a.allocate(8));
                     hold.add(a.allocate(8).asSlice(4));  // the same scope: held once
                 }
-                assertEquals(7, hold.run(call));
+                assertEquals(7, hold.run(hold.callingBack(call)));
             }
             assertEquals(2, calls[0]);
             held.clear();
-            assertEquals(7, hold.run(call), "nothing to hold");
+            assertEquals(7, hold.run(hold.callingBack(call)), "nothing to hold");
             assertEquals(3, calls[0]);
         }
         arenas.forEach(Arena::close);  // held no more
@@ -189,17 +193,17 @@ class ArenaLifetimeTest {
                     }
                     hold.add(arenas.get(i).allocate(8));
                 }
-                RuntimeException e = assertThrows(RuntimeException.class, () -> hold.run(call));
+                RuntimeException e = assertThrows(RuntimeException.class, () -> hold.run(hold.callingBack(call)));
                 assertTrue(bad == dead ? e instanceof IllegalStateException && e.getMessage().contains("closed")
                         : e instanceof WrongThreadException, e.toString());
                 assertEquals(0, calls[0], "the call was not made");
             }
             throwFromCall[0] = true;
             arenas.forEach(a -> hold.add(a.allocate(8)));
-            assertSame(thrown, assertThrows(IllegalStateException.class, () -> hold.run(call)));
+            assertSame(thrown, assertThrows(IllegalStateException.class, () -> hold.run(hold.callingBack(call))));
             throwFromCall[0] = false;
             arenas.forEach(a -> hold.add(a.allocate(8)));
-            assertEquals(0, hold.run(call));
+            assertEquals(0, hold.run(hold.callingBack(call)));
             assertEquals(2, calls[0]);
             arenas.forEach(Arena::close);
         }
@@ -256,7 +260,8 @@ class ArenaLifetimeTest {
     /**
      * Steps while another thread closes the parameter's arena as soon as it can. After each
      * attempt, memory the closing thread allocated after the close (which may reuse the freed
-     * memory) must be untouched. Prints "verdict ok" or what went wrong.
+     * memory) must be untouched. Arguments: the parameter's floats, and how many parameters in
+     * arenas of their own come before it. Prints "verdict ok" or what went wrong.
      */
     public static final class CloseDuringSteps {
         /** Enough attempts to hit a step at 2^12 floats; one step at 2^24 lasts milliseconds. */
@@ -270,23 +275,25 @@ class ArenaLifetimeTest {
 
         public static void main(String[] args) throws Exception {
             int numel = Integer.parseInt(args[0]);
+            int otherArenas = Integer.parseInt(args[1]);
             List<String> problems = new ArrayList<>();
             int refusedCloses = 0;
             int attempts = numel >= 1 << 20 ? LARGE_ATTEMPTS : SMALL_ATTEMPTS;
             try (Arena canaries = Arena.ofShared()) {
                 for (int attempt = 0; attempt < attempts && problems.isEmpty(); attempt++) {
-                    refusedCloses += attempt(numel, canaries, problems);
+                    refusedCloses += attempt(numel, otherArenas, canaries, problems);
                 }
             } catch (RuntimeException e) {  // a verdict, not a child that never ends
                 problems.add("unexpected " + e);
             }
-            System.out.println(numel + " floats, " + attempts + " attempts: " + refusedCloses
-                    + " closes refused while a step held the arena");
+            System.out.println(numel + " floats after " + otherArenas + " other arenas, " + attempts + " attempts: "
+                    + refusedCloses + " closes refused while a step held the arena");
             System.out.println("verdict " + (problems.isEmpty() ? "ok" : String.join("; ", problems)));
         }
 
         /** One optimizer over one arena that another thread closes; returns the refused closes. */
-        private static int attempt(int numel, Arena canaries, List<String> problems) throws Exception {
+        private static int attempt(int numel, int otherArenas, Arena canaries, List<String> problems)
+                throws Exception {
             Arena victim = Arena.ofShared();
             MemorySegment data = Tensors.allocate(victim, numel).fill((byte) 0x3f);
             MemorySegment grad = Tensors.allocate(victim, numel).fill((byte) 0x3f);
@@ -319,7 +326,15 @@ class ArenaLifetimeTest {
             });
             closer.setDaemon(true);  // an attempt that fails must not keep the child JVM alive
             closer.start();
-            try (RMSProp opt = RMSProp.builder().build(List.of(Parameter.wrap(data, grad)))) {
+            List<Arena> others = new ArrayList<>();
+            List<Parameter> params = new ArrayList<>();
+            for (int i = 0; i < otherArenas; i++) {
+                Arena other = Arena.ofShared();
+                others.add(other);
+                params.add(Parameter.wrap(Tensors.allocate(other, 4), Tensors.allocate(other, 4)));
+            }
+            params.add(Parameter.wrap(data, grad));
+            try (RMSProp opt = RMSProp.builder().build(params)) {
                 boolean refusedStep = false;
                 for (int step = 0; step < MAX_STEPS && !refusedStep; step++) {
                     boolean closedBefore = closed.get();
@@ -347,6 +362,7 @@ class ArenaLifetimeTest {
                 }
             }
             closer.join();
+            others.forEach(Arena::close);
             for (MemorySegment canary : reused) {
                 for (long i = 0; i < numel; i++) {
                     if (canary.getAtIndex(ValueLayout.JAVA_FLOAT, i) != Float.intBitsToFloat(0x42424242)) {

@@ -54,6 +54,69 @@ class MixedPrecisionTest {
         }
     }
 
+    /**
+     * clipGradNorm after GradScaler.unscale takes the norm from unscale's pass: a write into the
+     * gradient memory in between is not seen (the documented cost of saving the pass), while
+     * every change made through netcl is: a gradient set (again), zeroGrad of this or another
+     * optimizer over the parameter, an added parameter, a step.
+     */
+    @Test
+    void clipAfterUnscaleReusesTheCheckPassUntilAGradientChangesThroughNetcl() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment g = TestTensors.of(arena, new float[] {24, 32});  // (3, 4) scaled by 8
+            Parameter p = Parameter.wrap(TestTensors.of(arena, new float[] {0, 0}), g);
+            GradScaler scaler = GradScaler.builder().initScale(8).build();
+            try (RMSProp opt = RMSProp.builder().build(List.of(p));
+                 RMSProp other = RMSProp.builder().build(List.of(p))) {
+                scaler.unscale(opt);
+                TestTensors.set(g, new float[] {0, 8});  // written directly: not seen
+                assertEquals(5.0, opt.clipGradNorm(100), 0.0, "the norm unscale's pass found");
+                nextStep(scaler, opt);
+
+                scaler.unscale(opt);
+                TestTensors.set(g, new float[] {0, 16});
+                p.grad(g);  // written directly, then set again: seen
+                assertEquals(2.0, opt.clipGradNorm(100), 0.0, "a gradient set again");
+                nextStep(scaler, opt);
+
+                scaler.unscale(opt);
+                p.grad(TestTensors.of(arena, new float[] {48, 64}));
+                assertEquals(10.0, opt.clipGradNorm(100), 0.0, "a new gradient segment");
+                nextStep(scaler, opt);
+
+                scaler.unscale(opt);
+                opt.zeroGrad();
+                assertEquals(0.0, opt.clipGradNorm(100), 0.0, "zeroGrad");
+                nextStep(scaler, opt);
+
+                p.grad(g);
+                TestTensors.set(g, new float[] {24, 32});
+                scaler.unscale(opt);
+                other.zeroGrad();
+                assertEquals(0.0, opt.clipGradNorm(100), 0.0, "zeroGrad of another optimizer over the parameter");
+                nextStep(scaler, opt);
+
+                TestTensors.set(g, new float[] {24, 32});
+                scaler.unscale(opt);
+                opt.addParamGroup(ParamGroup.of(List.of(Parameter.wrap(TestTensors.of(arena, new float[] {0}),
+                        TestTensors.of(arena, new float[] {96})))));
+                assertEquals(13.0, opt.clipGradNorm(100), 0.0, "an added parameter: (3, 4, 12)");
+                nextStep(scaler, opt);
+
+                scaler.unscale(opt);
+                scaler.step(opt);
+                scaler.update();
+                assertEquals(13.0 * 8, opt.clipGradNorm(1e9), 1e-4, "after the step, its own pass (nothing unscaled)");
+            }
+        }
+    }
+
+    /** Steps and updates: the scaler and the optimizer are ready for the next unscale. */
+    private static void nextStep(GradScaler scaler, RMSProp opt) {
+        assertTrue(scaler.step(opt));
+        scaler.update();
+    }
+
     @Test
     void scalerSkipsNonFiniteStepsAndBacksOff() {
         try (Arena arena = Arena.ofConfined()) {

@@ -75,6 +75,41 @@ class OptimizerBehaviourTest {
         }
     }
 
+    /**
+     * A step writes a group's options only when they changed since the step before: every change
+     * (a setter, a loaded state dict) still takes effect at the next step. lr 0 leaves the
+     * parameter exactly as it was; maximize moves it the other way.
+     */
+    @Test
+    void optionChangesBetweenStepsTakeEffectAtTheNextStep() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment w = TestTensors.random(arena, 1, 8);
+            try (RMSProp opt = RMSProp.builder().lr(1e-2).build(List.of(Parameter.wrap(w,
+                    TestTensors.random(arena, 2, 8))))) {
+                ParamGroup group = opt.paramGroups().get(0);
+                float[] before = TestTensors.toArray(w);
+                opt.step();
+                opt.step();  // unchanged options: not written again
+                float[] moved = TestTensors.toArray(w);
+                assertNotEquals(before[0], moved[0]);
+                group.lr(0);
+                opt.step();
+                assertArrayEquals(moved, TestTensors.toArray(w), "lr 0 set between steps");
+                group.lr(1e-2).maximize(true);
+                opt.step();
+                float[] maximized = TestTensors.toArray(w);
+                assertTrue(Math.signum(maximized[0] - moved[0]) == -Math.signum(moved[0] - before[0]),
+                        "maximize set between steps");
+                StateDict saved = opt.stateDict();
+                StateDict.GroupState gs = saved.paramGroups().get(0);
+                opt.loadStateDict(new StateDict(saved.state(), List.of(new StateDict.GroupState(0, gs.alpha(),
+                        gs.eps(), gs.weightDecay(), gs.momentum(), gs.centered(), gs.maximize(), gs.params()))));
+                opt.step();
+                assertArrayEquals(maximized, TestTensors.toArray(w), "lr 0 loaded between steps");
+            }
+        }
+    }
+
     @Test
     void devicesAreListedAndSelectable() {
         List<Device> devices = Device.list();
