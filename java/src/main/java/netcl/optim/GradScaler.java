@@ -42,6 +42,11 @@ public final class GradScaler {
     private int growthTracker;
     /** Per optimizer since the last update: whether unscale ran, and whether a gradient was not finite. */
     private final Map<RMSProp, Stage> stages = new IdentityHashMap<>();
+    /**
+     * Whether any optimizer's gradients held an inf or NaN since the last update: kept as the
+     * stages are set, because iterating over them would allocate an iterator every update.
+     */
+    private boolean stepsFoundInf;
 
     private record Stage(boolean unscaled, boolean stepped, boolean foundInf) {
         /** Every stage there is, made once: a step's bookkeeping allocates nothing. */
@@ -167,6 +172,7 @@ public final class GradScaler {
         }
         boolean foundInf = optimizer.unscaleGradients(invScale(), true);
         stages.put(optimizer, Stage.of(true, false, foundInf));
+        stepsFoundInf |= foundInf;
     }
 
     /**
@@ -188,6 +194,7 @@ public final class GradScaler {
         boolean unscaled = stage != null && stage.unscaled;
         boolean foundInf = unscaled ? stage.foundInf : optimizer.gradientsNonFinite();
         stages.put(optimizer, Stage.of(unscaled, true, foundInf));
+        stepsFoundInf |= foundInf;
         if (foundInf) {
             optimizer.dropPendingScaling();
             return false;
@@ -210,11 +217,7 @@ public final class GradScaler {
         if (stages.isEmpty()) {
             throw new IllegalStateException("update() without a step(): no gradients were checked");
         }
-        boolean foundInf = false;
-        for (Stage stage : stages.values()) {  // no stream: a step's bookkeeping allocates little
-            foundInf |= stage.foundInf;
-        }
-        if (foundInf) {
+        if (stepsFoundInf) {
             scale = (float) ((double) scale * backoffFactor);
             growthTracker = 0;
         } else if (++growthTracker == growthInterval) {
@@ -225,6 +228,7 @@ public final class GradScaler {
             growthTracker = 0;
         }
         stages.clear();
+        stepsFoundInf = false;
     }
 
     /** PyTorch's state_dict keys: scale, growth_factor, backoff_factor, growth_interval, _growth_tracker. */
@@ -270,6 +274,7 @@ public final class GradScaler {
         growthInterval = checked.growthInterval;
         growthTracker = tracker;
         stages.clear();
+        stepsFoundInf = false;
     }
 
     private static double number(Map<String, ?> state, String key, double otherwise) {

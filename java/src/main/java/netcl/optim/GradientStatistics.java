@@ -2,6 +2,7 @@ package netcl.optim;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 import netcl.bindings.netcl_grad_stats;
 
@@ -23,6 +24,10 @@ import netcl.bindings.netcl_grad_stats;
  * steady-state pass allocates nothing. Not thread-safe: the optimizer's lock guards it.
  */
 final class GradientStatistics {
+    private static final long STRUCT_BYTES = netcl_grad_stats.sizeof();
+    private static final long SUM_SQUARES = netcl_grad_stats.sum_squares$offset();
+    private static final long MAX_ABS = netcl_grad_stats.max_abs$offset();
+    private static final long NONFINITE = netcl_grad_stats.nonfinite$offset();
     private final Arena arena;
     private MemorySegment perTensor = MemorySegment.NULL;
     private long[] changesAtPass = new long[0];
@@ -76,12 +81,14 @@ final class GradientStatistics {
         maxAbs = 0;
         nonFinite = false;
         any = false;
+        // Read at offsets, not through a slice per tensor: a slice is an object, which only C2's
+        // escape analysis would remove, so an AMP step in a loop not yet compiled would allocate.
         for (int i = 0; i < params.length; i++) {
-            MemorySegment s = netcl_grad_stats.asSlice(perTensor, i);
-            double m = netcl_grad_stats.max_abs(s);
-            sumSquares += netcl_grad_stats.sum_squares(s);
+            long at = i * STRUCT_BYTES;
+            double m = perTensor.get(ValueLayout.JAVA_DOUBLE, at + MAX_ABS);
+            sumSquares += perTensor.get(ValueLayout.JAVA_DOUBLE, at + SUM_SQUARES);
             maxAbs = m > maxAbs || Double.isNaN(m) ? m : maxAbs;  // a NaN stays, as in torch.max
-            nonFinite |= netcl_grad_stats.nonfinite(s) != 0;
+            nonFinite |= perTensor.get(ValueLayout.JAVA_INT, at + NONFINITE) != 0;
             any |= params[i].grad() != null;
         }
         kept = keep;

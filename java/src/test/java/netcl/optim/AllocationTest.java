@@ -58,7 +58,7 @@ class AllocationTest {
                 opt.clipGradNorm(1e-3);
                 scaler.step(opt);
                 scaler.update();
-            }, 200_000);  // more calls than step() alone for C2 to compile (after 20,000: 120 B per step)
+            }, 20_000);
             assertTrue(perStep < 8, perStep + " bytes per step");
         }
     }
