@@ -19,7 +19,7 @@ typedef struct device_list {
     uint32_t device_index[MAX_DEVICES];
 } device_list;
 
-static netcl_status list_devices(device_list *list)
+static netcl_status find_devices(device_list *list)
 {
     cl_platform_id platforms[MAX_PLATFORMS];
     cl_uint platform_count = 0;
@@ -54,6 +54,16 @@ static netcl_status list_devices(device_list *list)
         }
     }
     return NETCL_SUCCESS;
+}
+
+/* The first OpenCL call starts the platforms' devices: PoCL installs a SIGFPE handler then. */
+static netcl_status list_devices(device_list *list)
+{
+    netcl_signal_guard guard;
+    netcl_signal_guard_begin(&guard);
+    const netcl_status status = find_devices(list);
+    netcl_signal_guard_end(&guard);
+    return status;
 }
 
 static netcl_status fill_device_info(cl_device_id device, netcl_device_info *info)

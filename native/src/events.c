@@ -7,7 +7,10 @@
 
 netcl_status netcl_wait_event(cl_event event, const char *what)
 {
+    netcl_signal_guard guard;
+    netcl_signal_guard_begin(&guard);  /* PoCL may compile a kernel when it runs it */
     cl_int err = clWaitForEvents(1, &event);
+    netcl_signal_guard_end(&guard);
     cl_int done = CL_COMPLETE;
     /* A failed command makes clWaitForEvents fail too; its own status says how. */
     const cl_int info = clGetEventInfo(event, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof done,

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "netcl.h"
+#include "signal_guard.h"
 
 struct netcl_device_share;
 

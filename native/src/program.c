@@ -71,10 +71,13 @@ netcl_status netcl_program_build(netcl_context *ctx)
      * building the same program at once can collide on its temporary files ("unable to rename
      * temporary ..."; seen with ranks under mpirun and tests beside each other). Such a failure
      * is transient, a real one fails again: build once more before giving up. */
+    netcl_signal_guard guard;
+    netcl_signal_guard_begin(&guard);  /* LLVM installs its handlers when it first compiles */
     err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
     }
+    netcl_signal_guard_end(&guard);
     if (err != CL_SUCCESS) {
         char log[768] = "";
         clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log,

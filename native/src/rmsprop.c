@@ -351,12 +351,15 @@ static netcl_status step(netcl_rmsprop *opt, const netcl_param_group *groups,
                         opt->checked.elements);
     } else {
         cl_event done = NULL;
+        netcl_signal_guard guard;
+        netcl_signal_guard_begin(&guard);  /* the launch may compile */
         status = netcl_kernel_enqueue(opt, groups, group_count, tensors, tensor_count, options, 0,
                                       NULL, &done, &launches);
         if (status == NETCL_SUCCESS) {
             netcl_set_pending(opt, done);
             status = netcl_settle(opt);
         }
+        netcl_signal_guard_end(&guard);
         if (status != NETCL_SUCCESS) {
             return undo_growth(opt, slots_before, status);
         }
@@ -422,9 +425,12 @@ netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_pa
     }
     cl_event done = NULL;
     uint32_t launches = 0;
+    netcl_signal_guard guard;
+    netcl_signal_guard_begin(&guard);  /* the launch may compile */
     status = netcl_kernel_enqueue(opt, groups, group_count, tensors, tensor_count,
                                   options != NULL ? options : &plain_step, wait_count, wait_events,
                                   &done, &launches);
+    netcl_signal_guard_end(&guard);
     if (status != NETCL_SUCCESS) {
         return undo_growth(opt, slots_before, status);
     }

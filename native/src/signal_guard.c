@@ -1,0 +1,51 @@
+/*
+ * PoCL's CPU device installs a SIGFPE handler when it starts, and the LLVM inside it installs
+ * handlers for SIGSEGV, SIGBUS, SIGILL, SIGUSR2, SIGXFSZ and more the first time it compiles a
+ * kernel (to delete its temporary files on a crash), replacing the host program's handlers for
+ * good. In a JVM that is fatal: HotSpot takes SIGSEGV for implicit null checks and safepoint
+ * polls, SIGFPE for integer division by zero and SIGUSR2 to suspend threads, and LLVM's handler
+ * resets itself (SA_RESETHAND), so a later fault can kill the JVM without a crash report. Seen
+ * in scripts/bench (a JVM gone with SIGSEGV, no hs_err file) and confirmed with -Xcheck:jni
+ * ("SIGSEGV handler modified", in libLLVM-15). netcl therefore records the handlers before each
+ * OpenCL call that may start a device or compile (device listing, program builds, kernel
+ * launches and the waits for them) and puts back afterwards every one that changed during it.
+ * LLVM registers its handlers only once per process, so once put back they stay.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "signal_guard.h"
+
+#include <signal.h>
+#include <string.h>
+
+_Static_assert(sizeof(struct sigaction) <= NETCL_SIGACTION_BYTES,
+               "netcl_signal_guard has no room for a struct sigaction");
+
+static const int guarded[NETCL_GUARDED_SIGNALS] = {
+    SIGHUP, SIGINT,  SIGQUIT, SIGILL,  SIGTRAP, SIGABRT, SIGBUS,  SIGFPE,
+    SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, SIGTERM, SIGXCPU, SIGXFSZ, SIGSYS,
+};
+
+void netcl_signal_guard_begin(netcl_signal_guard *guard)
+{
+    for (int i = 0; i < NETCL_GUARDED_SIGNALS; ++i) {
+        sigaction(guarded[i], NULL, (struct sigaction *)guard->before[i]);
+    }
+}
+
+static int same_handler(const struct sigaction *a, const struct sigaction *b)
+{
+    /* sa_handler and sa_sigaction share storage; the flags say which one is meant. */
+    return a->sa_flags == b->sa_flags &&
+           memcmp(&a->sa_sigaction, &b->sa_sigaction, sizeof a->sa_sigaction) == 0;
+}
+
+void netcl_signal_guard_end(const netcl_signal_guard *guard)
+{
+    for (int i = 0; i < NETCL_GUARDED_SIGNALS; ++i) {
+        struct sigaction now;
+        const struct sigaction *before = (const struct sigaction *)guard->before[i];
+        if (sigaction(guarded[i], NULL, &now) == 0 && !same_handler(&now, before)) {
+            sigaction(guarded[i], before, NULL);
+        }
+    }
+}
