@@ -10,6 +10,14 @@
  * OpenCL call that may start a device or compile (device listing, program builds, kernel
  * launches and the waits for them) and puts back afterwards every one that changed during it.
  * LLVM registers its handlers only once per process, so once put back they stay.
+ *
+ * One short window remains: PoCL starts LLVM inside the process's first device listing, and until
+ * that call returns LLVM's handlers are in place (a thread watching SIGSEGV's handler saw LLVM's
+ * in about a quarter of its reads during that call, and never during the program builds and
+ * kernel compiles after it). A fault of another thread then goes through LLVM's handler, which
+ * gives the previous handlers back and returns, so the faulting instruction runs again into the
+ * JVM's handler; only two threads faulting in the same instant could die (SA_RESETHAND).
+ * README, "Choosing a device", says so.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "signal_guard.h"
