@@ -33,8 +33,16 @@ static const int guarded[NETCL_GUARDED_SIGNALS] = {
     SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, SIGTERM, SIGXCPU, SIGXFSZ, SIGSYS,
 };
 
+/* Guards open on this thread: a blocking kernel step's wait is guarded inside the step's guard,
+ * and 16 sigaction calls cost about 1.5 us here (95 ns each). */
+static _Thread_local int open_guards;
+
 void netcl_signal_guard_begin(netcl_signal_guard *guard)
 {
+    guard->outermost = open_guards++ == 0;
+    if (!guard->outermost) {
+        return;
+    }
     for (int i = 0; i < NETCL_GUARDED_SIGNALS; ++i) {
         sigaction(guarded[i], NULL, (struct sigaction *)guard->before[i]);
     }
@@ -49,6 +57,10 @@ static int same_handler(const struct sigaction *a, const struct sigaction *b)
 
 void netcl_signal_guard_end(const netcl_signal_guard *guard)
 {
+    open_guards--;
+    if (!guard->outermost) {
+        return;
+    }
     for (int i = 0; i < NETCL_GUARDED_SIGNALS; ++i) {
         struct sigaction now;
         const struct sigaction *before = (const struct sigaction *)guard->before[i];

@@ -13,6 +13,7 @@
 
 typedef struct {
     _Alignas(max_align_t) unsigned char before[NETCL_GUARDED_SIGNALS][NETCL_SIGACTION_BYTES];
+    int outermost;  /* a guard inside another on the same thread records and restores nothing */
 } netcl_signal_guard;
 
 /* Records the current handlers; call before the OpenCL call. */
