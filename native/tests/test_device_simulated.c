@@ -9,9 +9,8 @@
  *    fails with NETCL_UNSUPPORTED.
  * netcl never creates a context on the simulated device: choosing it would be a bug.
  */
-#define _GNU_SOURCE  /* RTLD_NEXT */
-#include <dlfcn.h>
 
+#define _POSIX_C_SOURCE 200809L  /* setenv, unsetenv */
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 
@@ -21,17 +20,6 @@ static int simulate_gpu;       /* a simulated GPU comes first on the first platf
 static int hide_exact_math;    /* the real devices lack correctly rounded divide and sqrt */
 static struct { int unused; } simulated_gpu_object;
 #define SIMULATED_GPU ((cl_device_id)(void *)&simulated_gpu_object)
-
-static void *real(const char *name)
-{
-    void *function = dlsym(RTLD_NEXT, name);
-    if (function == NULL) {
-        fprintf(stderr, "dlsym(%s) failed: %s\n", name, dlerror());
-        exit(1);
-    }
-    return function;
-}
-#define REAL(type, name) ((type)(uintptr_t)real(#name))
 
 CL_API_ENTRY cl_int CL_API_CALL clGetDeviceIDs(cl_platform_id platform, cl_device_type type,
                                                cl_uint num_entries, cl_device_id *devices,

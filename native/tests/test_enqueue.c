@@ -14,8 +14,6 @@
  *    executable's symbols come first for libnetcl) and reports netcl's end-of-step marker as
  *    failed. (PoCL 3.1 aborts when a user event that gates commands is set to a failure.)
  */
-#define _GNU_SOURCE  /* RTLD_NEXT */
-#include <dlfcn.h>
 
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
@@ -26,17 +24,6 @@
 
 static int fail_next_marker;   /* the next marker netcl enqueues reports CL_OUT_OF_RESOURCES */
 static cl_event failed_marker;
-
-static void *real(const char *name)
-{
-    void *function = dlsym(RTLD_NEXT, name);
-    if (function == NULL) {
-        fprintf(stderr, "dlsym(%s) failed: %s\n", name, dlerror());
-        exit(1);
-    }
-    return function;
-}
-#define REAL(type, name) ((type)(uintptr_t)real(#name))
 
 CL_API_ENTRY cl_int CL_API_CALL clEnqueueMarkerWithWaitList(cl_command_queue queue, cl_uint count,
                                                             const cl_event *events, cl_event *event)

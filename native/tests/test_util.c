@@ -1,3 +1,6 @@
+#define _GNU_SOURCE  /* RTLD_NEXT */
+#include <dlfcn.h>
+
 #include "test_util.h"
 
 int test_failures = 0;
@@ -91,4 +94,14 @@ unsigned char *test_read_file(const char *path, size_t *size)
     }
     fclose(f);
     return bytes;
+}
+
+void *test_real_function(const char *name)
+{
+    void *function = dlsym(RTLD_NEXT, name);
+    if (function == NULL) {
+        fprintf(stderr, "dlsym(%s) failed: %s\n", name, dlerror());
+        exit(1);
+    }
+    return function;
 }

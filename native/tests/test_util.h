@@ -62,6 +62,12 @@ netcl_context *test_context(void);
 /* The defaults of PyTorch's RMSprop for `count` tensors starting at `first`. */
 netcl_param_group test_default_group(uint32_t first, uint32_t count);
 
+/* The next definition of the OpenCL function `name` after the test's own (dlsym RTLD_NEXT), for
+ * tests that define an OpenCL entry point to simulate a device and forward the rest; exits when
+ * there is none. REAL(type, name) is it as a function pointer of `type`. */
+void *test_real_function(const char *name);
+#define REAL(type, name) ((type)(uintptr_t)test_real_function(#name))
+
 /* A host tensor. */
 netcl_tensor test_host_tensor(void *data, const void *grad, uint64_t numel);
 
