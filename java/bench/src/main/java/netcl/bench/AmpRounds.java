@@ -179,37 +179,29 @@ public final class AmpRounds {
     /** netcl's RMSProp step without a scaler on float32 tensors. */
     private static Contender netclPlainStep(Arena arena, long[] numels) {
         RMSProp opt = optimizer(arena, numels, DType.FP32);
-        return new Contender() {
-            @Override
-            public void step() {
-                opt.step();
-            }
-
-            @Override
-            public String path() {
-                return String.valueOf(opt.lastPath());
-            }
-
-            @Override
-            public void close() {
-                opt.close();
-            }
-        };
+        return netclContender(opt, opt::step);
     }
 
     /** netcl's AMP step: with {@code clip} unscale, clip, step, update; without it step and update. */
     private static Contender netcl(Arena arena, long[] numels, DType dtype, boolean clip) {
         RMSProp opt = optimizer(arena, numels, dtype);
         GradScaler scaler = GradScaler.builder().initScale(INIT_SCALE).build();
+        return netclContender(opt, () -> {
+            if (clip) {
+                scaler.unscale(opt);
+                opt.clipGradNorm(MAX_NORM);
+            }
+            scaler.step(opt);
+            scaler.update();
+        });
+    }
+
+    /** {@code step} over {@code opt}, which reports its path and is closed with the contender. */
+    private static Contender netclContender(RMSProp opt, Runnable step) {
         return new Contender() {
             @Override
             public void step() {
-                if (clip) {
-                    scaler.unscale(opt);
-                    opt.clipGradNorm(MAX_NORM);
-                }
-                scaler.step(opt);
-                scaler.update();
+                step.run();
             }
 
             @Override
