@@ -247,7 +247,8 @@ static inline uint32_t max_bits(uint32_t a, uint32_t b)
     return a > b ? a : b;
 }
 
-static void pass_result(double sum, uint32_t largest_bits, float factor, netcl_grad_stats *out)
+void netcl_grad_stats_result(double sum, uint32_t largest_bits, float factor,
+                             netcl_grad_stats *out)
 {
     const float largest = bits_float(largest_bits);
     out->sum_squares = sum;
@@ -275,7 +276,7 @@ static inline __attribute__((always_inline)) void grad_pass(void *g, int dtype, 
             ((uint16_t *)g)[i] = dtype == NETCL_BF16 ? float_to_bf16(scaled) : float_to_fp16(scaled);
         }
     }
-    pass_result(sum, largest_bits, factor, out);
+    netcl_grad_stats_result(sum, largest_bits, factor, out);
 }
 
 /*
@@ -303,7 +304,7 @@ static inline __attribute__((always_inline)) void bf16_stats_pass(const uint16_t
         largest_bits = max_bits(largest_bits, magnitude_bits(last));
         sum += scaled_square(last, factor);
     }
-    pass_result(sum, largest_bits, factor, out);
+    netcl_grad_stats_result(sum, largest_bits, factor, out);
 }
 
 /* The largest magnitude of a pass that met inf or NaN: NaN if any element is (after scaling). */
@@ -404,6 +405,9 @@ static netcl_status grad_passes(const netcl_tensor *tensors, uint32_t count, flo
         run_grad_part(&job, 0, 1);
     }
     for (uint32_t i = 0; i < count && stats != NULL; ++i) {
+        if (tensors[i].grad_mem != NULL) {
+            continue;  /* a device gradient's statistics come from device_grads.c */
+        }
         netcl_grad_stats merged = {0.0, 0.0, 0};
         for (unsigned p = 0; p < parts; ++p) {
             const netcl_grad_stats *s = &partial[(size_t)p * count + i];

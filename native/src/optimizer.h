@@ -216,13 +216,27 @@ netcl_status netcl_host_runs(const netcl_rmsprop *opt, const netcl_param_group *
                              uint32_t *run_count);
 void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint32_t run_count,
                      const netcl_step_options *options, uint64_t elements);
-/* Gradient statistics and in-place scaling (netcl_rmsprop_grad_stats, _scale_grads). */
+/* Gradient statistics and in-place scaling (netcl_rmsprop_grad_stats, _scale_grads) of the
+ * host tensors of a list; the entries of device gradients (grad_mem) in `stats` are left as
+ * they are. */
 netcl_status netcl_host_grad_stats(const netcl_tensor *tensors, uint32_t count, float inv_scale,
                                    netcl_grad_stats *stats);
 netcl_status netcl_host_scale_grads(const netcl_tensor *tensors, uint32_t count, float factor,
                                     netcl_grad_stats *stats);
+/* A gradient's statistics from its sum of squares (of the elements times `factor`) and the
+ * largest magnitude of its elements as given, as float bits (host and device passes alike). */
+void netcl_grad_stats_result(double sum, uint32_t largest_bits, float factor,
+                             netcl_grad_stats *out);
 /* Fills a master copy with a BF16/FP16 parameter's values, converted to float32. */
 void netcl_host_to_float(const netcl_tensor *t, float *out);
+
+/* device_grads.c: the same passes over the device gradients (grad_mem) of a list, one kernel
+ * launch per gradient buffer; the entries of the other tensors in `stats` (which may be NULL)
+ * are left as they are. A failure after scaled values may have been written marks the optimizer
+ * broken. */
+netcl_status netcl_device_grad_pass(netcl_rmsprop *opt, const netcl_tensor *tensors,
+                                    uint32_t count, float factor, int write,
+                                    netcl_grad_stats *stats);
 
 /* state.c */
 extern const char *const netcl_state_kind_names[STATE_KINDS];

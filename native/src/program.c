@@ -31,6 +31,17 @@ static netcl_status choose_work_group_size(netcl_context *ctx, size_t max_group)
     return NETCL_SUCCESS;
 }
 
+/*
+ * Whether NETCL_GRAD_STATS_FLOAT=1 asks the gradient statistics kernels (grad_stats.cl) for
+ * compensated float even where the device has doubles: a testing knob, so that the branch GPUs
+ * without cl_khr_fp64 take runs on PoCL too.
+ */
+static int grad_stats_float_forced(void)
+{
+    const char *forced = getenv("NETCL_GRAD_STATS_FLOAT");
+    return forced != NULL && strcmp(forced, "1") == 0;
+}
+
 netcl_status netcl_program_build(netcl_context *ctx)
 {
     cl_device_fp_config fp = 0;
@@ -54,16 +65,24 @@ netcl_status netcl_program_build(netcl_context *ctx)
     if (status != NETCL_SUCCESS) {
         return status;
     }
+    cl_device_fp_config fp64 = 0;
+    err = clGetDeviceInfo(ctx->device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL);
+    if (err != CL_SUCCESS && err != CL_INVALID_VALUE) {  /* OpenCL 1.0 devices lack the query */
+        return netcl_fail(err, "clGetDeviceInfo(CL_DEVICE_DOUBLE_FP_CONFIG) failed");
+    }
+    ctx->grad_stats_fp64 = err == CL_SUCCESS && fp64 != 0 && !grad_stats_float_forced();
     char options[256];
     snprintf(options, sizeof options,
              "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt "
-             "-DNETCL_CHUNK=%uu", ctx->chunk);
+             "-DNETCL_CHUNK=%uu%s", ctx->chunk, ctx->grad_stats_fp64 ? " -DNETCL_FP64" : "");
 
     /* The struct's header first: the kernels' kernel_hyper is the host's (kernel_hyper.h). */
-    const char *sources[] = {netcl_kernel_source_kernel_hyper, netcl_kernel_source_rmsprop};
+    const char *sources[] = {netcl_kernel_source_kernel_hyper, netcl_kernel_source_rmsprop,
+                             netcl_kernel_source_grad_stats};
     const size_t lengths[] = {netcl_kernel_source_kernel_hyper_length,
-                              netcl_kernel_source_rmsprop_length};
-    cl_program program = clCreateProgramWithSource(ctx->context, 2, sources, lengths, &err);
+                              netcl_kernel_source_rmsprop_length,
+                              netcl_kernel_source_grad_stats_length};
+    cl_program program = clCreateProgramWithSource(ctx->context, 3, sources, lengths, &err);
     if (err != CL_SUCCESS) {
         return netcl_fail(err, "clCreateProgramWithSource failed");
     }
@@ -90,16 +109,27 @@ netcl_status netcl_program_build(netcl_context *ctx)
     return NETCL_SUCCESS;
 }
 
-netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant,
-                                         cl_kernel *kernel)
+static netcl_status create_kernel(const netcl_context *ctx, const char *name, cl_kernel *kernel)
 {
-    char name[32];
-    snprintf(name, sizeof name, "rmsprop_%u%u%u%u_%u", (variant >> 3) & 1u, (variant >> 2) & 1u,
-             (variant >> 1) & 1u, variant & 1u, variant >> 4);
     cl_int err;
     *kernel = clCreateKernel(ctx->program, name, &err);
     if (err != CL_SUCCESS) {
         return netcl_fail(err, "clCreateKernel(%s) failed", name);
     }
     return NETCL_SUCCESS;
+}
+
+netcl_status netcl_program_create_kernel(const netcl_context *ctx, unsigned variant,
+                                         cl_kernel *kernel)
+{
+    char name[32];
+    snprintf(name, sizeof name, "rmsprop_%u%u%u%u_%u", (variant >> 3) & 1u, (variant >> 2) & 1u,
+             (variant >> 1) & 1u, variant & 1u, variant >> 4);
+    return create_kernel(ctx, name, kernel);
+}
+
+netcl_status netcl_program_create_grad_kernel(const netcl_context *ctx, int write,
+                                              cl_kernel *kernel)
+{
+    return create_kernel(ctx, write ? "scale_grads" : "grad_stats", kernel);
 }

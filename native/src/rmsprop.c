@@ -447,7 +447,7 @@ netcl_status netcl_rmsprop_enqueue_step(netcl_rmsprop *optimizer, const netcl_pa
     return NETCL_SUCCESS;
 }
 
-/* Checks the tensors of a gradient pass: host memory, valid types and lengths. */
+/* Checks the tensors of a gradient pass: valid types, lengths, memory and buffers. */
 static netcl_status check_grad_tensors(const netcl_rmsprop *opt, const netcl_tensor *tensors,
                                        uint32_t count)
 {
@@ -455,16 +455,22 @@ static netcl_status check_grad_tensors(const netcl_rmsprop *opt, const netcl_ten
         return netcl_fail(NETCL_INVALID_ARGUMENT, "tensors is NULL");
     }
     for (uint32_t i = 0; i < count; ++i) {
-        if (tensors[i].data_mem != NULL || tensors[i].grad_mem != NULL) {
-            return netcl_fail(NETCL_UNSUPPORTED, "tensor %u: gradient statistics and scaling "
-                              "work on host tensors only", i);
-        }
         netcl_status status = netcl_check_tensor_memory(opt, &tensors[i], i);
         if (status != NETCL_SUCCESS) {
             return status;
         }
     }
     return NETCL_SUCCESS;
+}
+
+static int lists_device_grads(const netcl_tensor *tensors, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; ++i) {
+        if (tensors[i].grad_mem != NULL) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer, const netcl_tensor *tensors,
@@ -481,6 +487,9 @@ netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer, const netcl_tens
     }
     if (status == NETCL_SUCCESS) {
         status = check_grad_tensors(optimizer, tensors, tensor_count);
+    }
+    if (status == NETCL_SUCCESS) {
+        status = netcl_device_grad_pass(optimizer, tensors, tensor_count, inv_scale, 0, stats);
     }
     if (status == NETCL_SUCCESS) {
         status = netcl_host_grad_stats(tensors, tensor_count, inv_scale, stats);
@@ -503,8 +512,17 @@ netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer, const netcl_ten
     if (status == NETCL_SUCCESS) {
         status = check_grad_tensors(optimizer, tensors, tensor_count);
     }
+    /* Device gradients first: their pass can fail without having written anything, the host
+     * pass only before it writes. */
+    const int any_device = status == NETCL_SUCCESS && lists_device_grads(tensors, tensor_count);
+    if (status == NETCL_SUCCESS) {
+        status = netcl_device_grad_pass(optimizer, tensors, tensor_count, factor, 1, stats);
+    }
     if (status == NETCL_SUCCESS) {
         status = netcl_host_scale_grads(tensors, tensor_count, factor, stats);
+        if (status != NETCL_SUCCESS && any_device) {
+            netcl_mark_broken(optimizer, status);  /* the device gradients are scaled already */
+        }
     }
     return status;
 }
