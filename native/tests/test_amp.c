@@ -70,13 +70,45 @@ static size_t diffs_in(test_reader *r, const void *actual, uint32_t n, int dtype
     return diffs;
 }
 
-static void replay(netcl_context *ctx, const char *path)
+/*
+ * Where a replay keeps its tensors: host memory, or (FP32 trajectories only) two device buffers,
+ * the parameters and the gradients of all tensors back to back, so that the statistics pass is
+ * one launch over several tensors and the step one span.
+ */
+enum placement { ON_HOST, IN_DEVICE_BUFFERS };
+
+/* The tensor list of a replay in device buffers: the host tensors' places in `data` and `grad`. */
+static void place_in_buffers(netcl_context *ctx, const netcl_tensor *host, uint32_t count,
+                             netcl_tensor *device, struct _cl_mem **data,
+                             struct _cl_mem **grad)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+        total += host[i].numel;
+    }
+    REQUIRE_OK(netcl_buffer_create(ctx, total, data));
+    REQUIRE_OK(netcl_buffer_create(ctx, total, grad));
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+        device[i] = (netcl_tensor){0};
+        device[i].data_mem = *data;
+        device[i].grad_mem = *grad;
+        device[i].data_offset = device[i].grad_offset = at;
+        device[i].numel = host[i].numel;
+        REQUIRE_OK(netcl_buffer_write(ctx, *data, at, host[i].numel, host[i].data));
+        at += host[i].numel;
+    }
+}
+
+/* Replays one trajectory; returns 0 where the placement cannot hold it (2-byte tensors in device
+ * buffers), else 1. */
+static int replay(netcl_context *ctx, const char *path, enum placement placement)
 {
     size_t size = 0;
     unsigned char *bytes = test_read_file(path, &size);
     if (bytes == NULL) {
         CHECK(0, "cannot read %s", path);
-        return;
+        return 0;
     }
     test_reader r = {bytes, bytes + size, 1};
     char magic[4];
@@ -110,6 +142,25 @@ static void replay(netcl_context *ctx, const char *path)
     for (uint32_t i = 0; i < count; ++i) {
         test_take(&r, tensors[i].data, numel[i] * (tensors[i].dtype == NETCL_FP32 ? 4u : 2u));
     }
+    int fp32_only = 1;
+    for (uint32_t i = 0; i < count; ++i) {
+        fp32_only &= tensors[i].dtype == NETCL_FP32;
+    }
+    if (placement == IN_DEVICE_BUFFERS && !fp32_only) {
+        for (uint32_t i = 0; i < count; ++i) {
+            free(tensors[i].data);
+            free((void *)tensors[i].grad);
+        }
+        free(bytes);
+        return 0;
+    }
+    /* The tensors netcl is given: the host ones, or their device twins. */
+    netcl_tensor device[8];
+    struct _cl_mem *device_data = NULL, *device_grad = NULL;
+    if (placement == IN_DEVICE_BUFFERS) {
+        place_in_buffers(ctx, tensors, count, device, &device_data, &device_grad);
+    }
+    const netcl_tensor *given = placement == IN_DEVICE_BUFFERS ? device : tensors;
     netcl_rmsprop *opt = NULL;
     REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
     netcl_grad_stats stats[8];
@@ -121,7 +172,11 @@ static void replay(netcl_context *ctx, const char *path)
             test_take(&r, (void *)tensors[i].grad, numel[i] * (tensors[i].dtype == NETCL_FP32 ? 4u : 2u));
         }
         const uint32_t found_inf = u32(&r);
-        REQUIRE_OK(netcl_rmsprop_grad_stats(opt, tensors, count, inv_scale, stats));
+        for (uint32_t i = 0; i < count && placement == IN_DEVICE_BUFFERS; ++i) {
+            REQUIRE_OK(netcl_buffer_write(ctx, device_grad, device[i].grad_offset, numel[i],
+                                          tensors[i].grad));
+        }
+        REQUIRE_OK(netcl_rmsprop_grad_stats(opt, given, count, inv_scale, stats));
         double sum = 0.0, max_abs = 0.0;
         int nonfinite = 0;
         for (uint32_t i = 0; i < count; ++i) {
@@ -146,7 +201,11 @@ static void replay(netcl_context *ctx, const char *path)
             options.clip_coef = clip_coef;
         }
         if (!nonfinite) {
-            REQUIRE_OK(netcl_rmsprop_step_with(opt, groups, group_count, tensors, count, &options));
+            REQUIRE_OK(netcl_rmsprop_step_with(opt, groups, group_count, given, count, &options));
+        }
+        for (uint32_t i = 0; i < count && placement == IN_DEVICE_BUFFERS; ++i) {
+            REQUIRE_OK(netcl_buffer_read(ctx, device_data, device[i].data_offset, numel[i],
+                                         tensors[i].data));
         }
         for (uint32_t i = 0; i < count; ++i) {
             netcl_param_state st;
@@ -201,12 +260,15 @@ static void replay(netcl_context *ctx, const char *path)
     }
     CHECK(r.ok && r.at == r.end, "%s: truncated or trailing bytes", path);
     netcl_rmsprop_destroy(opt);
+    netcl_buffer_release(device_data);
+    netcl_buffer_release(device_grad);
     for (uint32_t i = 0; i < count; ++i) {
         free(tensors[i].data);
         free((void *)tensors[i].grad);
     }
     free(values);
     free(bytes);
+    return 1;
 }
 
 /* Hand-computed gradient passes, and every bad input of the mixed-precision calls: the status,
@@ -401,6 +463,118 @@ static void check_stats_against_reference(netcl_context *ctx)
     netcl_rmsprop_destroy(opt);
 }
 
+/*
+ * The two calls over device buffers against a sequential double reference: two tensors side by
+ * side in one gradient buffer (one launch), starting at an odd offset, over several chunks of
+ * any work-group size; a third in a buffer of its own; a host tensor and a device tensor without
+ * a gradient in the same list. The sum of squares sums exactly the reference's terms in another
+ * order: in double (devices with cl_khr_fp64, PoCL's) within the bound of n positive terms,
+ * n * 2^-53 relative; in compensated float (NETCL_GRAD_STATS_FLOAT=1, as on GPUs without
+ * doubles) within 2^-40 relative (two floats carry about 44 bits, lost a few times over the
+ * work-group's tree). The largest magnitude and the flag exactly, and the scaling pass writes
+ * every element as g * factor in float32. Then NaN, inf, inf times a zero factor and overflow,
+ * as on the host.
+ */
+static void check_device_stats_against_reference(netcl_context *ctx)
+{
+    const char *forced = getenv("NETCL_GRAD_STATS_FLOAT");
+    const int compensated = forced != NULL && strcmp(forced, "1") == 0;
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    enum { COUNT = 5, SHARED_OFFSET = 3 };
+    const uint64_t numel[COUNT] = {(1u << 14) + 3, 5, 4097, 300, 7};
+    const float factor = 0.3f;
+    test_rng rng = {7};
+    float *values[COUNT];
+    for (int i = 0; i < COUNT; ++i) {
+        values[i] = test_alloc_floats(numel[i]);
+        for (uint64_t k = 0; k < numel[i]; ++k) {
+            values[i][k] = test_rng_float(&rng) * 1000.0f;
+        }
+    }
+    struct _cl_mem *data, *shared, *own;
+    REQUIRE_OK(netcl_buffer_create(ctx, 1 << 15, &data));
+    REQUIRE_OK(netcl_buffer_create(ctx, SHARED_OFFSET + numel[0] + numel[1], &shared));
+    REQUIRE_OK(netcl_buffer_create(ctx, numel[2], &own));
+    REQUIRE_OK(netcl_buffer_write(ctx, shared, SHARED_OFFSET, numel[0], values[0]));
+    REQUIRE_OK(netcl_buffer_write(ctx, shared, SHARED_OFFSET + numel[0], numel[1], values[1]));
+    REQUIRE_OK(netcl_buffer_write(ctx, own, 0, numel[2], values[2]));
+    float *host_data = test_alloc_floats(numel[3]);
+    netcl_tensor t[COUNT] = {{0}};
+    const struct _cl_mem *grads[3] = {shared, shared, own};
+    const uint64_t grad_offsets[3] = {SHARED_OFFSET, SHARED_OFFSET + numel[0], 0};
+    for (int i = 0; i < 3; ++i) {
+        t[i].data_mem = data;
+        t[i].grad_mem = (struct _cl_mem *)grads[i];
+        t[i].grad_offset = grad_offsets[i];
+        t[i].numel = numel[i];
+    }
+    t[3] = test_host_tensor(host_data, values[3], numel[3]);
+    t[4].data_mem = data;
+    t[4].numel = numel[4];  /* no gradient */
+    double ref_sum[COUNT] = {0}, ref_max[COUNT] = {0};
+    for (int i = 0; i < 4; ++i) {
+        for (uint64_t k = 0; k < numel[i]; ++k) {
+            const double u = (double)(values[i][k] * factor);
+            ref_sum[i] += u * u;
+            ref_max[i] = fabs(u) > ref_max[i] ? fabs(u) : ref_max[i];
+        }
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+        netcl_grad_stats stats[COUNT];
+        memset(stats, 0xFF, sizeof stats);  /* every entry must be written */
+        REQUIRE_OK(pass == 0 ? netcl_rmsprop_grad_stats(opt, t, COUNT, factor, stats)
+                             : netcl_rmsprop_scale_grads(opt, t, COUNT, factor, stats));
+        for (int i = 0; i < COUNT; ++i) {
+            const double bound = compensated && i != 3 ? 0x1p-40 : (double)numel[i] * 0x1p-53;
+            CHECK(fabs(stats[i].sum_squares - ref_sum[i]) <= bound * ref_sum[i],
+                  "pass %d tensor %d: sum of squares %.17g, reference %.17g", pass, i,
+                  stats[i].sum_squares, ref_sum[i]);
+            CHECK(stats[i].max_abs == ref_max[i] && !stats[i].nonfinite,
+                  "pass %d tensor %d: max %.17g (reference %.17g), nonfinite %d", pass, i,
+                  stats[i].max_abs, ref_max[i], stats[i].nonfinite);
+        }
+    }
+    for (int i = 0; i < 3; ++i) {
+        float *scaled = test_alloc_floats(numel[i]);
+        REQUIRE_OK(netcl_buffer_read(ctx, t[i].grad_mem, t[i].grad_offset, numel[i], scaled));
+        size_t diffs = 0;
+        for (uint64_t k = 0; k < numel[i]; ++k) {
+            diffs += scaled[k] != values[i][k] * factor;
+        }
+        CHECK(diffs == 0, "tensor %d: %zu elements not scaled to g * factor", i, diffs);
+        free(scaled);
+    }
+
+    const float specials[3] = {1.0f, NAN, -2.0f};
+    REQUIRE_OK(netcl_buffer_write(ctx, own, 0, 3, specials));
+    netcl_tensor one = t[2];
+    one.numel = 3;
+    netcl_grad_stats stats;
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0.5f, &stats));
+    CHECK(stats.nonfinite && isnan(stats.max_abs) && isnan(stats.sum_squares), "a NaN gradient");
+    const float inf = -INFINITY, big = 0x1p100f;
+    REQUIRE_OK(netcl_buffer_write(ctx, own, 1, 1, &inf));
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0.5f, &stats));
+    CHECK(stats.nonfinite && stats.max_abs == INFINITY && stats.sum_squares == INFINITY,
+          "an inf gradient: max %g, sum %g", stats.max_abs, stats.sum_squares);
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0.0f, &stats));
+    CHECK(stats.nonfinite && isnan(stats.max_abs), "inf times a zero factor: max %g", stats.max_abs);
+    REQUIRE_OK(netcl_buffer_write(ctx, own, 1, 1, &big));
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0x1p100f, &stats));
+    CHECK(!stats.nonfinite && stats.max_abs == INFINITY && stats.sum_squares == INFINITY,
+          "finite gradients that overflow when scaled: %d %g %g", stats.nonfinite, stats.max_abs,
+          stats.sum_squares);
+    netcl_rmsprop_destroy(opt);
+    netcl_buffer_release(data);
+    netcl_buffer_release(shared);
+    netcl_buffer_release(own);
+    for (int i = 0; i < COUNT; ++i) {
+        free(values[i]);
+    }
+    free(host_data);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -417,15 +591,17 @@ int main(int argc, char **argv)
     netcl_context *ctx = test_context();
     check_grad_passes_and_errors(ctx);
     check_stats_against_reference(ctx);
+    check_device_stats_against_reference(ctx);
     char name[256];
-    int cases = 0;
+    int cases = 0, device_cases = 0;
     while (fscanf(index, "%255s", name) == 1) {
         snprintf(path, sizeof path, "%s/%s", argv[1], name);
-        replay(ctx, path);
-        cases++;
+        cases += replay(ctx, path, ON_HOST);
+        device_cases += replay(ctx, path, IN_DEVICE_BUFFERS);
     }
     fclose(index);
     CHECK(cases >= 40, "only %d trajectories in the index", cases);
+    CHECK(device_cases >= 18, "only %d FP32 trajectories replayed in device buffers", device_cases);
     netcl_context_destroy(ctx);
     return test_finish("test_amp");
 }
