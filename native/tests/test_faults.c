@@ -4,7 +4,8 @@
  *
  * For each scenario (context creation; first, steady and growing steps on the kernel path and
  * the host path; several spans; staged copies; enqueued steps after a wait list; read_state,
- * write_state, load_state; on a context like a CPU device's and on one like a discrete GPU's) a clean run first counts the
+ * write_state, load_state; gradient statistics and scaling over host and device gradients; on a
+ * context like a CPU device's and on one like a discrete GPU's) a clean run first counts the
  * calls per function; then, for every function and every n up to its count, the scenario runs
  * again with the nth call failing (fault/fault_inject.h). Each such injection point ends in one
  * of:
@@ -163,7 +164,8 @@ typedef enum layout {
     GROWN,            /* ONE_SPAN plus a third tensor of C_FLOATS: the state needs a new block */
     THREE_SPANS,      /* group 0: two tensors in A, one in B; group 1: two in one cl_mem */
     TWO_STAGED_SPANS, /* group 0: two tensors in A; group 1 (momentum): one in B */
-    BF16_SPAN         /* one group (momentum): two BF16 tensors side by side, with masters */
+    BF16_SPAN,        /* one group (momentum): two BF16 tensors side by side, with masters */
+    TWO_GRAD_BUFFERS  /* one group: two device tensors whose gradients lie in two cl_mems */
 } layout;
 
 typedef struct step_args {
@@ -223,6 +225,15 @@ static step_args make_step(const world *w, layout l)
         a.tensors[3] = device_tensor(w, 0, 600);
         a.tensors[4] = device_tensor(w, 600, 400);
         a.tensor_count = 5;
+    } else if (l == TWO_GRAD_BUFFERS) {
+        /* The second tensor's data and gradient swap buffers: a gradient pass launches twice. */
+        a.groups[0] = test_default_group(0, 2);
+        a.group_count = 1;
+        a.tensors[0] = device_tensor(w, 0, 400);
+        a.tensors[1] = device_tensor(w, 600, 400);
+        a.tensors[1].data_mem = w->device_grad;
+        a.tensors[1].grad_mem = w->device_data;
+        a.tensor_count = 2;
     } else if (l == BF16_SPAN) {
         a.groups[0] = test_default_group(0, 2);
         a.groups[0].momentum = 0.9;
@@ -261,7 +272,9 @@ typedef enum operation {
     ENQUEUE_STEP,            /* a step enqueued after a wait list (its event is let go) */
     READ_STATE,
     WRITE_STATE,
-    LOAD_STATE               /* parameters 0, 1 and a new 2 of C_FLOATS at once */
+    LOAD_STATE,              /* parameters 0, 1 and a new 2 of C_FLOATS at once */
+    GRAD_STATS,              /* the gradient statistics of the step's tensors */
+    SCALE_GRADS              /* their gradients scaled in place, with statistics */
 } operation;
 
 typedef struct scenario {
@@ -318,6 +331,14 @@ static const scenario scenarios[] = {
      .after = ONE_SPAN, .state_index = 0, .state_numel = 1000},
     {.name = "load_state", .op = LOAD_STATE, .before = ONE_SPAN, .steps_before = 1,
      .after = GROWN},
+    {.name = "grad_stats_mixed", .op = GRAD_STATS, .before = THREE_SPANS, .steps_before = 1,
+     .after = THREE_SPANS},
+    {.name = "scale_grads_mixed", .op = SCALE_GRADS, .before = THREE_SPANS, .steps_before = 1,
+     .after = THREE_SPANS},
+    {.name = "grad_stats_two_buffers", .op = GRAD_STATS, .before = TWO_GRAD_BUFFERS,
+     .after = TWO_GRAD_BUFFERS},
+    {.name = "scale_grads_two_buffers", .op = SCALE_GRADS, .before = TWO_GRAD_BUFFERS,
+     .steps_before = 1, .after = TWO_GRAD_BUFFERS},
     {.name = "discrete_first_step", .op = STEP, .discrete = 1, .before = ONE_SPAN,
      .after = ONE_SPAN},
     {.name = "discrete_steady_step", .op = STEP, .discrete = 1, .before = ONE_SPAN,
@@ -334,6 +355,8 @@ static const scenario scenarios[] = {
      .steps_before = 1, .after = ONE_SPAN, .state_index = 0, .state_numel = 1000},
     {.name = "discrete_load_state", .op = LOAD_STATE, .discrete = 1, .before = ONE_SPAN,
      .steps_before = 1, .after = GROWN},
+    {.name = "discrete_scale_grads", .op = SCALE_GRADS, .discrete = 1, .before = THREE_SPANS,
+     .steps_before = 1, .after = THREE_SPANS},
 };
 enum { SCENARIO_COUNT = sizeof scenarios / sizeof scenarios[0] };
 
@@ -493,6 +516,20 @@ static netcl_status call(world *w, const scenario *s, netcl_rmsprop *opt, netcl_
             {.step = 3, .numel = C_FLOATS, .square_avg = w->square_avg,
              .momentum_buffer = w->momentum_buffer, .grad_avg = w->grad_avg}};
         return netcl_rmsprop_load_state(opt, 3, states);
+    }
+    case GRAD_STATS:
+    case SCALE_GRADS: {
+        const step_args a = make_step(w, s->after);
+        netcl_grad_stats stats[5];
+        memset(stats, 0, sizeof stats);  /* padding too: the output is compared byte for byte */
+        const netcl_status status =
+            s->op == GRAD_STATS
+                ? netcl_rmsprop_grad_stats(opt, a.tensors, a.tensor_count, 0.5f, stats)
+                : netcl_rmsprop_scale_grads(opt, a.tensors, a.tensor_count, 0.5f, stats);
+        if (status == NETCL_SUCCESS) {
+            append(output, stats, a.tensor_count * sizeof *stats);
+        }
+        return status;
     }
     }
     return NETCL_INVALID_ARGUMENT;
