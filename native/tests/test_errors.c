@@ -360,6 +360,95 @@ static void check_status_names(void)
     CHECK(strlen(netcl_version()) > 0, "version string");
 }
 
+/*
+ * The gradient passes over device buffers refuse a bad tensor anywhere in the list before any
+ * tensor is read or scaled: the status and message, the device gradients (a good tensor's
+ * ahead of the bad one too), the host gradient, the statistics' output, parameters and state
+ * all as before.
+ */
+static void check_device_grad_pass_arguments(fixture *f)
+{
+    struct _cl_mem *data, *grad;
+    REQUIRE_OK(netcl_buffer_create(f->ctx, N, &data));
+    REQUIRE_OK(netcl_buffer_create(f->ctx, N, &grad));
+    REQUIRE_OK(netcl_buffer_write(f->ctx, grad, 0, N, f->grad));
+    float host_grad_before[N];
+    memcpy(host_grad_before, f->grad, sizeof host_grad_before);
+    netcl_tensor good = {0};
+    good.data_mem = data;
+    good.grad_mem = grad;
+    good.numel = N;
+
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_int err = 0;
+    clGetPlatformIDs(1, &platform, NULL);
+    clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 1, &device, NULL);
+    cl_context cl_ctx = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
+    cl_mem foreign = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE, N * sizeof(float), NULL, &err);
+
+    struct {
+        const char *what, *fragment;
+        netcl_status status;
+        netcl_tensor bad;
+        float factor;
+    } cases[6];
+    for (int c = 0; c < 6; ++c) {
+        cases[c].bad = good;
+        cases[c].factor = 0.5f;
+    }
+    cases[0].what = "grad_mem too small for offset + numel";
+    cases[0].fragment = "too few for offset 1";
+    cases[0].status = NETCL_INVALID_ARGUMENT;
+    cases[0].bad.grad_offset = 1;
+    cases[1].what = "grad_mem of another cl_context";
+    cases[1].fragment = "belongs to another cl_context";
+    cases[1].status = NETCL_INVALID_ARGUMENT;
+    cases[1].bad.grad_mem = foreign;
+    cases[2].what = "an FP16 device tensor";
+    cases[2].fragment = "FP32 tensors only";
+    cases[2].status = NETCL_UNSUPPORTED;
+    cases[2].bad.dtype = NETCL_FP16;
+    cases[3].what = "device data with a host gradient";
+    cases[3].fragment = "with a host gradient";
+    cases[3].status = NETCL_INVALID_ARGUMENT;
+    cases[3].bad.grad = f->grad;
+    cases[4].what = "host data with a device gradient";
+    cases[4].fragment = "host data with a device gradient";
+    cases[4].status = NETCL_INVALID_ARGUMENT;
+    cases[4].bad.data_mem = NULL;
+    cases[4].bad.data = f->data;
+    cases[5].what = "a non-finite factor";
+    cases[5].fragment = "not finite";
+    cases[5].status = NETCL_INVALID_ARGUMENT;
+    cases[5].factor = INFINITY;
+    for (int c = 0; c < 6; ++c) {
+        for (int write = 0; write < 2; ++write) {
+            const netcl_tensor list[3] = {good, f->tensor, cases[c].bad};
+            netcl_grad_stats stats[3], stats_before[3];
+            memset(stats, 0x5A, sizeof stats);
+            memcpy(stats_before, stats, sizeof stats);
+            const netcl_status got =
+                write ? netcl_rmsprop_scale_grads(f->opt, list, 3, cases[c].factor, stats)
+                      : netcl_rmsprop_grad_stats(f->opt, list, 3, cases[c].factor, stats);
+            char what[128];
+            snprintf(what, sizeof what, "%s: %s", write ? "scale_grads" : "grad_stats",
+                     cases[c].what);
+            expect(f, got, cases[c].status, cases[c].fragment, what);
+            float device_grad[N];
+            REQUIRE_OK(netcl_buffer_read(f->ctx, grad, 0, N, device_grad));
+            CHECK(memcmp(device_grad, host_grad_before, sizeof device_grad) == 0 &&
+                      memcmp(f->grad, host_grad_before, sizeof host_grad_before) == 0 &&
+                      memcmp(stats, stats_before, sizeof stats) == 0,
+                  "%s: a gradient or the statistics' output changed", what);
+        }
+    }
+    clReleaseMemObject(foreign);
+    clReleaseContext(cl_ctx);
+    netcl_buffer_release(data);
+    netcl_buffer_release(grad);
+}
+
 int main(void)
 {
     fixture f = {0};
@@ -380,6 +469,7 @@ int main(void)
 
     check_step_arguments(&f);
     check_device_arguments(&f);
+    check_device_grad_pass_arguments(&f);
     check_state_arguments(&f);
     check_context_arguments(&f);
     check_status_names();
