@@ -89,7 +89,7 @@ final class GradientStatistics {
             sumSquares += perTensor.get(ValueLayout.JAVA_DOUBLE, at + SUM_SQUARES);
             maxAbs = m > maxAbs || Double.isNaN(m) ? m : maxAbs;  // a NaN stays, as in torch.max
             nonFinite |= perTensor.get(ValueLayout.JAVA_INT, at + NONFINITE) != 0;
-            any |= params[i].grad() != null;
+            any |= params[i].grad() != null || params[i].deviceGrad() != null;
         }
         kept = keep;
     }

@@ -26,6 +26,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@link Parameter#wrap(MemorySegment, MemorySegment, DType)}. The norm, every master and
  * parameter after every step, the scale and the final state must have the recorded bits (a NaN
  * may be any NaN). Clipped cases unscale explicitly, the others let {@link GradScaler#step} fuse it.
+ * The FP32 trajectories run a third time with device-resident parameters
+ * ({@link Parameter#wrap(DeviceTensor, DeviceTensor)}): the statistics then come from the device
+ * kernel, whose sum of squares adds the same double terms in another order; the recorded norms,
+ * rounded to float32, come out the same, and so every bit after them.
  */
 class AmpTrajectoryTest {
     private static final DType[] TYPES = {DType.FP32, DType.BF16, DType.FP16};
@@ -39,16 +43,35 @@ class AmpTrajectoryTest {
         for (String name : Files.readAllLines(directory().resolve("index.txt"))) {
             if (!name.isBlank()) {
                 for (StepPath path : List.of(StepPath.HOST, StepPath.KERNEL)) {
-                    cases.add(Arguments.of(name, path));
+                    cases.add(Arguments.of(name, path, false));
+                }
+                if (fp32Only(name)) {
+                    cases.add(Arguments.of(name, StepPath.KERNEL, true));
                 }
             }
         }
         return cases;
     }
 
-    @ParameterizedTest
+    /** Whether every tensor of a trajectory is FP32, as device buffers hold (see the file format). */
+    private static boolean fp32Only(String name) throws IOException {
+        ByteBuffer in = ByteBuffer.wrap(Files.readAllBytes(directory().resolve(name))).order(ByteOrder.LITTLE_ENDIAN);
+        in.position(12);
+        int groupCount = in.getInt(), count = in.getInt();
+        in.position(in.position() + 4 + 8 + 3 * 8 + 4 + groupCount * (5 * 8 + 2 * 4));
+        for (int i = 0; i < count; i++) {
+            in.getInt();
+            if (in.getInt() != 0) {
+                return false;
+            }
+            in.getInt();
+        }
+        return true;
+    }
+
+    @ParameterizedTest(name = "{0} {1} device-resident {2}")
     @MethodSource("trajectories")
-    void replaysBitForBit(String name, StepPath path) throws IOException {
+    void replaysBitForBit(String name, StepPath path, boolean deviceResident) throws IOException {
         ByteBuffer in = ByteBuffer.wrap(Files.readAllBytes(directory().resolve(name))).order(ByteOrder.LITTLE_ENDIAN);
         byte[] magic = new byte[4];
         in.get(magic);
@@ -71,9 +94,12 @@ class AmpTrajectoryTest {
             type[i] = TYPES[in.getInt()];
             numel[i] = in.getInt();
         }
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofConfined(); DeviceContext context = deviceResident ? DeviceContext.create() : null) {
             MemorySegment[] data = new MemorySegment[count];
             MemorySegment[] grad = new MemorySegment[count];
+            // Device-resident: the parameters' and gradients' device twins, copied to and from data and grad.
+            DeviceTensor[] deviceData = new DeviceTensor[count];
+            DeviceTensor[] deviceGrad = new DeviceTensor[count];
             List<List<Parameter>> byGroup = new ArrayList<>();
             for (int g = 0; g < groupCount; g++) {
                 byGroup.add(new ArrayList<>());
@@ -82,9 +108,18 @@ class AmpTrajectoryTest {
                 data[i] = Tensors.allocate(arena, numel[i], type[i]);
                 grad[i] = Tensors.allocate(arena, numel[i], type[i]);
                 read(in, data[i]);
-                byGroup.get(group[i]).add(Parameter.wrap(data[i], grad[i], type[i]));
+                if (deviceResident) {
+                    deviceData[i] = DeviceTensor.allocate(context, numel[i]);
+                    deviceGrad[i] = DeviceTensor.allocate(context, numel[i]);
+                    deviceData[i].copyFrom(data[i]);
+                }
+                byGroup.get(group[i]).add(deviceResident ? Parameter.wrap(deviceData[i], deviceGrad[i])
+                        : Parameter.wrap(data[i], grad[i], type[i]));
             }
             RMSProp.Builder builder = RMSProp.builder().path(path);
+            if (deviceResident) {
+                builder.context(context);
+            }
             options(builder, hyper[0]);
             try (RMSProp opt = builder.build(byGroup.get(0))) {
                 for (int g = 1; g < groupCount; g++) {
@@ -98,6 +133,9 @@ class AmpTrajectoryTest {
                     in.getFloat();  // the inverse scale, which the scaler computes itself
                     for (int i = 0; i < count; i++) {
                         read(in, grad[i]);
+                        if (deviceResident) {
+                            deviceGrad[i].copyFrom(grad[i]);
+                        }
                     }
                     boolean foundInf = in.getInt() != 0;
                     if (clip != 0) {
@@ -109,6 +147,9 @@ class AmpTrajectoryTest {
                         in.getFloat();  // the clip coefficient, checked through the parameters
                     }
                     assertEquals(!foundInf, scaler.step(opt), at + ": stepped");
+                    for (int i = 0; i < count && deviceResident; i++) {
+                        deviceData[i].copyTo(data[i]);
+                    }
                     StateDict sd = opt.stateDict();
                     for (int i = 0; i < count; i++) {
                         ParamState st = sd.state().get(i);
@@ -146,6 +187,11 @@ class AmpTrajectoryTest {
                     }
                 }
                 assertEquals(0, in.remaining(), name + ": trailing bytes");
+            } finally {
+                for (int i = 0; i < count && deviceResident; i++) {
+                    deviceData[i].close();
+                    deviceGrad[i].close();
+                }
             }
         }
     }

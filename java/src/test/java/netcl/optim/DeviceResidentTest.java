@@ -126,6 +126,106 @@ class DeviceResidentTest {
         }
     }
 
+    /**
+     * Loss scaling and clipping over device-resident parameters (the statistics from the device
+     * kernel) against the same over host parameters: an inf and a NaN gradient skip their steps
+     * and back the scale off, L2 and inf norms clip every step. The norms are equal as float32:
+     * the two sums of squares add the same double terms in different orders (within n * 2^-53
+     * of each other), which rounds to another float32 only next to a rounding boundary, and these
+     * fixed gradients are not; everything after them then has the same bits.
+     */
+    @Test
+    void lossScalingAndClippingLikeHostParameters() {
+        List<Parameter> device = deviceParameters();
+        List<Parameter> host = hostParameters();
+        GradScaler deviceScaler = GradScaler.builder().initScale(1024).growthInterval(2).build();
+        GradScaler hostScaler = GradScaler.builder().initScale(1024).growthInterval(2).build();
+        try (RMSProp deviceOpt = build(RMSProp.builder().context(context), device);
+             RMSProp hostOpt = build(RMSProp.builder().path(StepPath.HOST), host)) {
+            for (int step = 0; step < 6; step++) {
+                setGradients(device, host, step);
+                if (step == 2 || step == 4) {
+                    float[] g = gradient(step, 1);
+                    g[7] = step == 2 ? Float.NEGATIVE_INFINITY : Float.NaN;
+                    TestTensors.set(host.get(1).grad(), g);
+                    device.get(1).deviceGrad().copyFrom(host.get(1).grad());
+                }
+                double normType = step % 2 == 0 ? 2.0 : Double.POSITIVE_INFINITY;
+                deviceScaler.unscale(deviceOpt);
+                hostScaler.unscale(hostOpt);
+                double hostNorm = hostOpt.clipGradNorm(1e-3, normType);
+                assertEquals(hostNorm, deviceOpt.clipGradNorm(1e-3, normType), 0.0, "step " + step + ": norm");
+                boolean stepped = hostScaler.step(hostOpt);
+                assertEquals(step != 2 && step != 4, stepped, "step " + step);
+                assertEquals(stepped, deviceScaler.step(deviceOpt), "step " + step);
+                hostScaler.update();
+                deviceScaler.update();
+                assertEquals(hostScaler.getScale(), deviceScaler.getScale(), "step " + step + ": scale");
+                assertSame(device, deviceOpt, host, hostOpt);
+            }
+            assertEquals(4, deviceOpt.stateDict().state().get(0).step(), "two of six steps skipped");
+        }
+    }
+
+    /**
+     * GradScaler.step without unscale checks device gradients itself; clipGradNorm after unscale
+     * reuses unscale's statistics while no gradient changed through netcl, as on the host: a
+     * device write in between is not seen until the gradient is set again.
+     */
+    @Test
+    void deviceGradientStatisticsAreReusedLikeHostOnes() {
+        DeviceTensor data = closeLater(DeviceTensor.allocate(context, 2));
+        DeviceTensor grad = closeLater(DeviceTensor.allocate(context, 2));
+        Parameter p = Parameter.wrap(data, grad);
+        GradScaler scaler = GradScaler.builder().initScale(8).build();
+        try (RMSProp opt = RMSProp.builder().context(context).build(List.of(p))) {
+            grad.copyFrom(TestTensors.of(arena, new float[] {24, Float.POSITIVE_INFINITY}));
+            assertTrue(!scaler.step(opt), "an inf device gradient skips the step");
+            assertArrayEquals(new float[] {0, 0}, data.toArray(), "nothing stepped");
+            scaler.update();  // scale 4
+
+            grad.copyFrom(TestTensors.of(arena, new float[] {12, 16}));  // (3, 4) scaled by 4
+            scaler.unscale(opt);
+            grad.copyFrom(TestTensors.of(arena, new float[] {0, 4}));  // written directly: not seen
+            assertEquals(5.0, opt.clipGradNorm(100), 0.0, "the norm unscale's pass found");
+            assertTrue(scaler.step(opt));
+            scaler.update();
+
+            scaler.unscale(opt);
+            grad.copyFrom(TestTensors.of(arena, new float[] {0, 8}));
+            p.deviceGrad(grad);  // set again: seen
+            assertEquals(2.0, opt.clipGradNorm(100), 0.0, "a device gradient set again");
+            assertTrue(scaler.step(opt));
+        }
+    }
+
+    /** A closed gradient is refused by unscale and clipGradNorm before any pass: nothing changed. */
+    @Test
+    void closedTensorsAreRefusedByUnscaleAndClipping() {
+        List<Parameter> device = deviceParameters();
+        GradScaler scaler = GradScaler.builder().build();
+        try (RMSProp opt = build(RMSProp.builder().context(context), device)) {
+            setGradients(device, hostParameters(), 0);
+            opt.step();
+            float[] data = device.get(0).deviceData().toArray();
+            float[] squareAvg = opt.stateDict().state().get(0).squareAvg();
+            device.get(2).deviceGrad().close();
+            for (int attempt = 0; attempt < 2; attempt++) {  // the second: the first left no trace
+                expect(IllegalArgumentException.class, "parameter 2: its grad DeviceTensor is closed",
+                        () -> scaler.unscale(opt));
+                expect(IllegalArgumentException.class, "parameter 2: its grad DeviceTensor is closed",
+                        () -> opt.clipGradNorm(1.0));
+                expect(IllegalArgumentException.class, "parameter 2: its grad DeviceTensor is closed",
+                        () -> scaler.step(opt));
+            }
+            assertArrayEquals(data, device.get(0).deviceData().toArray(), "the parameter did not change");
+            assertArrayEquals(gradient(0, 0), device.get(0).deviceGrad().toArray(), "nor its gradient");
+            assertEquals(1, opt.stateDict().state().get(0).step(), "no step was counted");
+            assertArrayEquals(squareAvg, opt.stateDict().state().get(0).squareAvg());
+            expect(IllegalStateException.class, "without a step()", scaler::update);
+        }
+    }
+
     @Test
     void enqueuedStepsMatchBlockingSteps() {
         List<Parameter> device = deviceParameters();
