@@ -337,7 +337,11 @@ NETCL_API netcl_status netcl_rmsprop_step_with(netcl_rmsprop *optimizer,
  * Per-tensor statistics of the gradients, each element converted to float32 and multiplied by
  * inv_scale first: the sum of squares (accumulated in double), the largest magnitude, and
  * whether any element of the gradient as given was inf or NaN. Tensors without a gradient get
- * zeros. Host tensors only (NETCL_UNSUPPORTED for device buffers). Nothing is changed.
+ * zeros. Device gradients (grad_mem) are reduced by a kernel, one launch per gradient buffer,
+ * after the work queued on the context's queue; its sum is accumulated in double where the
+ * device has cl_khr_fp64, else in compensated float (about 44 bits; squares beyond float32's
+ * range are inf, as in PyTorch's float32 norm). Every tensor is checked before any is read.
+ * Nothing is changed.
  */
 typedef struct netcl_grad_stats {
     double sum_squares;
@@ -353,7 +357,8 @@ NETCL_API netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer,
  * Multiplies every gradient in place by `factor` (in float32, rounded back to the tensor's type
  * to nearest even): an explicit unscale or clip. When `stats` is not NULL it receives, in the
  * same pass, what netcl_rmsprop_grad_stats(..., factor, stats) would have reported before.
- * Host tensors only.
+ * Host and device gradients alike; a device failure after scaled values may have been written
+ * leaves the optimizer broken (NETCL_BROKEN from then on), as a step's does.
  */
 NETCL_API netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer,
                                                  const netcl_tensor *tensors,

@@ -13,7 +13,7 @@
  *
  * The largest magnitude comes from an integer maximum over the bits of |g|: they order like the
  * magnitudes, inf and NaN above every finite value, so the host makes both the maximum and the
- * non-finite flag of it (host_step.c's grad_stats_result).
+ * non-finite flag of it (host_step.c's netcl_grad_stats_result).
  *
  * The sum: in double where the device has cl_khr_fp64 (the host defines NETCL_FP64), exactly the
  * host's terms (the square of a float is exact in double). Elsewhere in compensated float: each
