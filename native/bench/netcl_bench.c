@@ -6,6 +6,10 @@
  *
  *   netcl-bench [--quick] [--device SELECTOR] [--json FILE]
  *   netcl-bench --create [--device SELECTOR]
+ *   netcl-bench --grad-stats [--quick] [--device SELECTOR]
+ *
+ * --grad-stats measures the gradient statistics pass (netcl_rmsprop_grad_stats: GradScaler's
+ * check and clipGradNorm's norm) per element type on host tensors, and on a device buffer.
  */
 #define _POSIX_C_SOURCE 200809L
 #define CL_TARGET_OPENCL_VERSION 120
@@ -379,6 +383,90 @@ static void bench_create(const char *selector)
     printf("  %-44s %10.4f ms\n", "first again, after all were destroyed", again_ms);
 }
 
+/* ---- gradient statistics ------------------------------------------------------------------ */
+
+typedef struct grad_stats_run {
+    netcl_rmsprop *opt;
+    netcl_tensor tensor;
+    netcl_grad_stats out;
+} grad_stats_run;
+
+static void grad_stats_pass(void *arg)
+{
+    grad_stats_run *run = arg;
+    netcl_status status = netcl_rmsprop_grad_stats(run->opt, &run->tensor, 1, 0.5f, &run->out);
+    if (status != NETCL_SUCCESS) die("netcl_rmsprop_grad_stats", status);
+}
+
+/* Gradients of a trained model's magnitude (1e-3 .. 7e-3, normal in every type), as `dtype`. */
+static void *gradient_of(int32_t dtype, uint64_t n)
+{
+    float *values = alloc_floats(n, 1e-3f);
+    if (dtype == NETCL_FP32) return values;
+    uint16_t *half = aligned_alloc(128, (n * 2 + 127) / 128 * 128);
+    if (half == NULL) die("allocating a gradient", NETCL_OUT_OF_HOST_MEMORY);
+    for (uint64_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        memcpy(&bits, &values[i], sizeof bits);
+        /* The upper half of the float, or an IEEE half with the float's exponent and its
+         * mantissa cut short (these values are normal halves). */
+        half[i] = dtype == NETCL_BF16
+                      ? (uint16_t)(bits >> 16)
+                      : (uint16_t)(((bits >> 16) & 0x8000u) | ((((bits >> 23) & 0xFFu) - 112u) << 10) |
+                                   ((bits >> 13) & 0x3FFu));
+    }
+    free(values);
+    return half;
+}
+
+/* One tensor's statistics pass per type on the host, and FP32 in a device buffer (the kernel);
+ * each against the host FP32 pass of the same size, measured just before it. */
+static void bench_grad_stats(bench *b)
+{
+    static const char *const names[] = {"fp32", "bf16", "fp16"};
+    printf("%-12s %-5s %10s %13s [%8s, %8s] %12s %10s\n", "impl", "dtype", "numel", "median", "p10",
+           "p90", "bandwidth", "/ fp32");
+    for (int e = 16; e <= 24; e += 4) {
+        const uint64_t n = 1ull << e;
+        double fp32_ms = 0.0;
+        for (int d = 0; d < 4; ++d) {
+            const int device = d == 3;
+            const int32_t dtype = device ? NETCL_FP32 : d;
+            grad_stats_run run = {0};
+            run.tensor.numel = n;
+            run.tensor.dtype = dtype;
+            void *data = gradient_of(dtype, n), *grad = gradient_of(dtype, n);
+            struct _cl_mem *data_mem = NULL, *grad_mem = NULL;
+            if (device) {
+                netcl_status status = netcl_buffer_create(b->ctx, n, &data_mem);
+                if (status == NETCL_SUCCESS) status = netcl_buffer_create(b->ctx, n, &grad_mem);
+                if (status == NETCL_SUCCESS) status = netcl_buffer_write(b->ctx, grad_mem, 0, n, grad);
+                if (status != NETCL_SUCCESS) die("preparing device buffers", status);
+                run.tensor.data_mem = data_mem;
+                run.tensor.grad_mem = grad_mem;
+            } else {
+                run.tensor.data = data;
+                run.tensor.grad = grad;
+            }
+            netcl_status status = netcl_rmsprop_create(b->ctx, &run.opt);
+            if (status != NETCL_SUCCESS) die("netcl_rmsprop_create", status);
+            const stats s = measure(b, grad_stats_pass, &run);
+            fp32_ms = d == 0 ? s.median_ms : fp32_ms;
+            const double bytes = (double)n * (dtype == NETCL_FP32 ? 4 : 2);
+            printf("%-12s %-5s %10llu %10.4f ms [%8.4f, %8.4f] %7.2f GB/s %9.2fx\n",
+                   device ? "netcl-device" : "netcl-host", names[dtype], (unsigned long long)n,
+                   s.median_ms, s.p10_ms, s.p90_ms, bytes / (s.median_ms * 1e6),
+                   s.median_ms / fp32_ms);
+            fflush(stdout);
+            netcl_rmsprop_destroy(run.opt);
+            netcl_buffer_release(data_mem);
+            netcl_buffer_release(grad_mem);
+            free(data);
+            free(grad);
+        }
+    }
+}
+
 /* ---- output ------------------------------------------------------------------------------- */
 
 static void write_json(const bench *b, const char *path)
@@ -438,19 +526,22 @@ int main(int argc, char **argv)
 {
     static bench b;
     const char *json = NULL, *selector = NULL;
-    int create = 0;
+    int create = 0, grad_stats = 0;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--quick") == 0) {
             b.quick = 1;
         } else if (strcmp(argv[i], "--create") == 0) {
             create = 1;
+        } else if (strcmp(argv[i], "--grad-stats") == 0) {
+            grad_stats = 1;
         } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
             json = argv[++i];
         } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
             selector = argv[++i];
         } else {
             fprintf(stderr, "usage: netcl-bench [--quick] [--device SELECTOR] [--json FILE]\n"
-                            "       netcl-bench --create [--device SELECTOR]\n");
+                            "       netcl-bench --create [--device SELECTOR]\n"
+                            "       netcl-bench --grad-stats [--quick] [--device SELECTOR]\n");
             return 2;
         }
     }
@@ -461,6 +552,12 @@ int main(int argc, char **argv)
     netcl_status status = netcl_context_create(selector, &b.ctx);
     if (status != NETCL_SUCCESS) die("netcl_context_create", status);
     netcl_context_get_info(b.ctx, &b.info);
+    if (grad_stats) {
+        printf("netcl-bench %s on %s: gradient statistics\n", netcl_version(), b.info.name);
+        bench_grad_stats(&b);
+        netcl_context_destroy(b.ctx);
+        return 0;
+    }
     setup_copy_kernel(&b);
     printf("netcl-bench %s on %s (%s), %d host threads for c-loop\n", netcl_version(), b.info.name,
            b.info.version, c_loop_threads());
