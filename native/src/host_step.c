@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "dtype.h"
 #include "optimizer.h"
@@ -75,9 +78,13 @@ static inline __attribute__((always_inline)) void update(
     }
 }
 
+/* Loops specialized per x86-64 instruction set; the sanitized build has none (its tests then
+ * run the portable loops). */
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define NETCL_X86_SPECIALIZED 1
 #define NETCL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
+#define NETCL_X86_SPECIALIZED 0
 #define NETCL_CLONES
 #endif
 
@@ -307,6 +314,56 @@ static inline __attribute__((always_inline)) void bf16_stats_pass(const uint16_t
     netcl_grad_stats_result(sum, largest_bits, factor, out);
 }
 
+#if NETCL_X86_SPECIALIZED
+/*
+ * The statistics of an FP16 gradient, eight elements at a time through F16C's vcvtph2ps, which
+ * converts every half exactly (subnormals, inf and NaN too). GCC 12 converts _Float16 one
+ * element at a time even in a vectorized loop, and the loop over fp16_to_float (dtype.h) is not
+ * vectorized at all: 11 times the FP32 pass's time at 2^16 elements. Written for AVX2 + F16C
+ * and taken where the CPU has them; the square of a float is exact in double, so only the
+ * order of the sum differs from grad_pass's.
+ */
+__attribute__((target("avx2,f16c")))
+static void fp16_stats_pass(const uint16_t *g, uint64_t n, float factor, netcl_grad_stats *out)
+{
+    const __m256 scale = _mm256_set1_ps(factor);
+    const __m256i magnitude_mask = _mm256_set1_epi32(0x7FFFFFFF);
+    __m256d low_sum = _mm256_setzero_pd(), high_sum = _mm256_setzero_pd();
+    __m256i largest = _mm256_setzero_si256();
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 given = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + i)));
+        largest = _mm256_max_epu32(largest,
+                                   _mm256_and_si256(_mm256_castps_si256(given), magnitude_mask));
+        const __m256 scaled = _mm256_mul_ps(given, scale);
+        const __m256d low = _mm256_cvtps_pd(_mm256_castps256_ps128(scaled));
+        const __m256d high = _mm256_cvtps_pd(_mm256_extractf128_ps(scaled, 1));
+        low_sum = _mm256_add_pd(low_sum, _mm256_mul_pd(low, low));
+        high_sum = _mm256_add_pd(high_sum, _mm256_mul_pd(high, high));
+    }
+    double lanes[4];
+    uint32_t lane_largest[8];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(low_sum, high_sum));
+    _mm256_storeu_si256((__m256i *)lane_largest, largest);
+    double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    uint32_t largest_bits = 0;
+    for (int lane = 0; lane < 8; ++lane) {
+        largest_bits = max_bits(largest_bits, lane_largest[lane]);
+    }
+    for (; i < n; ++i) {
+        const float given = fp16_to_float(g[i]);
+        largest_bits = max_bits(largest_bits, magnitude_bits(given));
+        sum += scaled_square(given, factor);
+    }
+    netcl_grad_stats_result(sum, largest_bits, factor, out);
+}
+
+static int cpu_converts_halves(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+}
+#endif
+
 /* The largest magnitude of a pass that met inf or NaN: NaN if any element is (after scaling). */
 static double nonfinite_max(const void *g, int dtype, uint64_t n, float factor, int written)
 {
@@ -330,7 +387,15 @@ static void grad_stats(const void *g, int dtype, uint64_t n, float factor, netcl
     void *x = (void *)(uintptr_t)g;
     switch (dtype) {
     case NETCL_BF16: bf16_stats_pass(g, n, factor, out); break;
-    case NETCL_FP16: grad_pass(x, NETCL_FP16, n, factor, out, 0); break;
+    case NETCL_FP16:
+#if NETCL_X86_SPECIALIZED
+        if (cpu_converts_halves()) {
+            fp16_stats_pass(g, n, factor, out);
+            break;
+        }
+#endif
+        grad_pass(x, NETCL_FP16, n, factor, out, 0);
+        break;
     default: grad_pass(x, NETCL_FP32, n, factor, out, 0); break;
     }
 }
