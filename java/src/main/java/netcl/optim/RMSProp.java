@@ -413,10 +413,12 @@ public final class RMSProp implements Optimizer {
      * {@code clip_grad_norm_(params, maxNorm, normType, errorIfNonfinite)} does: the total norm
      * over every element (L2, or the largest magnitude for {@code Double.POSITIVE_INFINITY}),
      * computed in double from the float32 gradients and returned rounded to float32 (PyTorch's own
-     * float32 reduction order cannot be reproduced; this is at least as accurate), then the
-     * coefficient {@code min(maxNorm / (norm + 1e-6), 1)} in float32. The gradients are multiplied
-     * by it inside the next step's pass (after a {@link GradScaler#unscale} pending for this
-     * optimizer), not rewritten in memory. At most once between steps.
+     * float32 reduction order cannot be reproduced; this is at least as accurate; device-resident
+     * gradients are reduced on their device, in compensated float, about 44 bits, where it lacks
+     * doubles), then the coefficient {@code min(maxNorm / (norm + 1e-6), 1)} in float32. The
+     * gradients are multiplied by it inside the next step's pass (after a
+     * {@link GradScaler#unscale} pending for this optimizer), not rewritten in memory. At most
+     * once between steps.
      *
      * <p>After {@link GradScaler#unscale} this reads no gradient: it takes the norm from the
      * statistics unscale's pass gathered, as long as no gradient changed through netcl since
