@@ -357,8 +357,9 @@ NETCL_API netcl_status netcl_rmsprop_grad_stats(netcl_rmsprop *optimizer,
  * Multiplies every gradient in place by `factor` (in float32, rounded back to the tensor's type
  * to nearest even): an explicit unscale or clip. When `stats` is not NULL it receives, in the
  * same pass, what netcl_rmsprop_grad_stats(..., factor, stats) would have reported before.
- * Host and device gradients alike; a device failure after scaled values may have been written
- * leaves the optimizer broken (NETCL_BROKEN from then on), as a step's does.
+ * Host and device gradients alike (not in a CL_MEM_READ_ONLY buffer: NETCL_INVALID_ARGUMENT);
+ * a device failure after scaled values may have been written leaves the optimizer broken
+ * (NETCL_BROKEN from then on), as a step's does.
  */
 NETCL_API netcl_status netcl_rmsprop_scale_grads(netcl_rmsprop *optimizer,
                                                  const netcl_tensor *tensors,

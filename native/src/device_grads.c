@@ -137,13 +137,38 @@ static netcl_status run_launches(netcl_context *ctx, cl_kernel kernel, const gra
                              : netcl_fail(err, "reading the gradient statistics failed");
 }
 
+/* A kernel writing a CL_MEM_READ_ONLY buffer is undefined behaviour: the scaling refuses one. */
+static netcl_status check_writable(const netcl_tensor *tensors, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; ++i) {
+        cl_mem_flags flags = 0;
+        if (tensors[i].grad_mem == NULL) {
+            continue;
+        }
+        const cl_int err = clGetMemObjectInfo(tensors[i].grad_mem, CL_MEM_FLAGS, sizeof flags,
+                                              &flags, NULL);
+        if (err != CL_SUCCESS) {
+            return netcl_fail(err, "tensor %u: querying grad_mem's flags failed", i);
+        }
+        if (flags & CL_MEM_READ_ONLY) {
+            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: grad_mem is CL_MEM_READ_ONLY, "
+                              "so its gradient cannot be scaled in place", i);
+        }
+    }
+    return NETCL_SUCCESS;
+}
+
 netcl_status netcl_device_grad_pass(netcl_rmsprop *opt, const netcl_tensor *tensors,
                                     uint32_t count, float factor, int write,
                                     netcl_grad_stats *stats)
 {
     netcl_context *ctx = opt->ctx;
+    netcl_status status = write ? check_writable(tensors, count) : NETCL_SUCCESS;
+    if (status != NETCL_SUCCESS) {
+        return status;
+    }
     grad_chunks c = {0};
-    netcl_status status = cut_into_chunks(ctx->chunk, tensors, count, &c);
+    status = cut_into_chunks(ctx->chunk, tensors, count, &c);
     if (status != NETCL_SUCCESS || c.count == 0) {
         grad_chunks_free(&c);
         return status;

@@ -443,6 +443,31 @@ static void check_device_grad_pass_arguments(fixture *f)
                   "%s: a gradient or the statistics' output changed", what);
         }
     }
+
+    /* A gradient in a CL_MEM_READ_ONLY buffer is read, not scaled. */
+    cl_command_queue queue = clCreateCommandQueue(cl_ctx, device, 0, &err);
+    netcl_context *on_cl = NULL;
+    netcl_rmsprop *opt_cl = NULL;
+    REQUIRE_OK(netcl_context_create_from_cl(cl_ctx, device, queue, &on_cl));
+    REQUIRE_OK(netcl_rmsprop_create(on_cl, &opt_cl));
+    cl_mem read_only = clCreateBuffer(cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                      N * sizeof(float), f->grad, &err);
+    netcl_tensor constant = {0};
+    constant.data_mem = foreign;  /* a buffer of cl_ctx, which on_cl runs on */
+    constant.grad_mem = read_only;
+    constant.numel = N;
+    netcl_grad_stats stats;
+    REQUIRE_OK(netcl_rmsprop_grad_stats(opt_cl, &constant, 1, 0.5f, &stats));
+    CHECK(netcl_rmsprop_scale_grads(opt_cl, &constant, 1, 0.5f, &stats) == NETCL_INVALID_ARGUMENT &&
+              strstr(netcl_last_error(), "CL_MEM_READ_ONLY") != NULL,
+          "scaling a read-only gradient: %s", netcl_last_error());
+    float kept[N];
+    clEnqueueReadBuffer(queue, read_only, CL_TRUE, 0, sizeof kept, kept, 0, NULL, NULL);
+    CHECK(memcmp(kept, f->grad, sizeof kept) == 0, "the read-only gradient changed");
+    netcl_rmsprop_destroy(opt_cl);
+    netcl_context_destroy(on_cl);
+    clReleaseMemObject(read_only);
+    clReleaseCommandQueue(queue);
     clReleaseMemObject(foreign);
     clReleaseContext(cl_ctx);
     netcl_buffer_release(data);
