@@ -2,12 +2,14 @@
  * Gradient statistics and in-place scaling of device-resident gradients (the grad_mem tensors
  * of netcl_rmsprop_grad_stats and netcl_rmsprop_scale_grads), with the kernels of grad_stats.cl.
  *
- * Like a step's launch plan (plan.c), the tensors are cut into chunks of the context's
- * work-group size, described by one table, and the consecutive tensors whose gradients share a
- * buffer are covered by one launch. Each chunk leaves one partial result; one blocking read
- * brings them all back, and the host adds each tensor's partials in chunk order, so the result
- * does not depend on how the device scheduled the work-groups. Nothing is kept between calls:
- * the table and the partials are a few bytes per 4,096 (CPU) or 256 (GPU) elements.
+ * Like a step's launch plan (plan.c), the tensors are cut into chunks, one per work-group,
+ * described by one table, and the consecutive tensors whose gradients share a buffer are covered
+ * by one launch. Each chunk leaves one partial result; one blocking read brings them all back,
+ * and the host adds each tensor's partials in chunk order, so the result does not depend on how
+ * the device scheduled the work-groups. Not the step's plan itself: that one exists only once a
+ * step gave the tensors their state (GradScaler checks the gradients before the first step),
+ * and it holds what the update needs. Nothing is kept between calls: the table and the
+ * partials are 16 bytes each per chunk of at least 4,096 floats (program.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +170,7 @@ netcl_status netcl_device_grad_pass(netcl_rmsprop *opt, const netcl_tensor *tens
         return status;
     }
     grad_chunks c = {0};
-    status = cut_into_chunks(ctx->chunk, tensors, count, &c);
+    status = cut_into_chunks(ctx->grad_chunk, tensors, count, &c);
     if (status != NETCL_SUCCESS || c.count == 0) {
         grad_chunks_free(&c);
         return status;
@@ -205,7 +207,7 @@ netcl_status netcl_device_grad_pass(netcl_rmsprop *opt, const netcl_tensor *tens
         netcl_signal_guard_end(&guard);
     }
     if (status == NETCL_SUCCESS) {
-        reduce_partials(ctx, tensors, count, ctx->chunk, partials, factor, stats);
+        reduce_partials(ctx, tensors, count, ctx->grad_chunk, partials, factor, stats);
     } else if (launched > 0) {
         clFinish(ctx->queue);  /* nothing enqueued may still run once the failure is reported */
         if (write) {

@@ -14,7 +14,7 @@ struct netcl_device_share {
     struct netcl_device_share *next;
     unsigned users;       /* contexts holding the share; guarded by shares_lock */
     netcl_context built;  /* device, context, program, info, base_align_bytes, chunk,
-                           * grad_stats_fp64; no queue */
+                           * grad_chunk, grad_stats_fp64; no queue */
 };
 
 /* One lock for the list, held through a build: contexts created at once on a device that has no
@@ -88,6 +88,7 @@ netcl_status netcl_device_share_acquire(cl_platform_id platform, cl_device_id de
     ctx->info = share->built.info;
     ctx->base_align_bytes = share->built.base_align_bytes;
     ctx->chunk = share->built.chunk;
+    ctx->grad_chunk = share->built.grad_chunk;
     ctx->grad_stats_fp64 = share->built.grad_stats_fp64;
     return NETCL_SUCCESS;
 }

@@ -19,6 +19,7 @@ struct netcl_context {
     netcl_device_info info;
     size_t base_align_bytes;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN: zero-copy needs this alignment */
     uint32_t chunk;           /* elements per work-group = work-group size the kernels are built for */
+    uint32_t grad_chunk;      /* elements per work-group of the gradient statistics kernels */
     int grad_stats_fp64;      /* the gradient statistics kernels sum in double (grad_stats.cl) */
     int32_t memory_mode;
     uint64_t staged_bytes;
@@ -43,8 +44,8 @@ netcl_status netcl_check_buffer_range(const netcl_context *ctx, cl_mem mem, uint
 netcl_status netcl_wait_event(cl_event event, const char *what);
 
 /* context.c */
-/* Sets info, base_align_bytes, chunk, grad_stats_fp64 and program of a context whose device
- * and cl_context are set. */
+/* Sets info, base_align_bytes, chunk, grad_chunk, grad_stats_fp64 and program of a context
+ * whose device and cl_context are set. */
 netcl_status netcl_context_build(netcl_context *ctx);
 /* An optimizer holds a reference on its context, so the caller may destroy the context first. */
 void netcl_context_retain(netcl_context *ctx);
@@ -53,7 +54,8 @@ void netcl_context_release(netcl_context *ctx);
 /* device_share.c: the cl_context and built program that netcl_context_create's contexts on one
  * device share within the process, created with the first such context, freed with the last. */
 /* Sets ctx->share and gives ctx its own references on the shared context and program, plus the
- * device facts: device, context, program, info, base_align_bytes, chunk, grad_stats_fp64. */
+ * device facts: device, context, program, info, base_align_bytes, chunk, grad_chunk,
+ * grad_stats_fp64. */
 netcl_status netcl_device_share_acquire(cl_platform_id platform, cl_device_id device,
                                         netcl_context *ctx);
 void netcl_device_share_release(struct netcl_device_share *share);

@@ -32,6 +32,14 @@ static netcl_status choose_work_group_size(netcl_context *ctx, size_t max_group)
 }
 
 /*
+ * A work-group of the gradient statistics kernels (grad_stats.cl) covers at least this many
+ * floats, a whole number of them per work-item: each leaves one partial result of 16 bytes,
+ * read back to the host, so that those stay at 16 bytes per 16 KiB of gradients whatever the
+ * work-group size (256 on GPUs: 16 floats per work-item, rather than a partial per KiB).
+ */
+#define GRAD_CHUNK_MIN_FLOATS 4096u
+
+/*
  * Whether NETCL_GRAD_STATS_FLOAT=1 asks the gradient statistics kernels (grad_stats.cl) for
  * compensated float even where the device has doubles: a testing knob, so that the branch GPUs
  * without cl_khr_fp64 take runs on PoCL too.
@@ -71,10 +79,13 @@ netcl_status netcl_program_build(netcl_context *ctx)
         return netcl_fail(err, "clGetDeviceInfo(CL_DEVICE_DOUBLE_FP_CONFIG) failed");
     }
     ctx->grad_stats_fp64 = err == CL_SUCCESS && fp64 != 0 && !grad_stats_float_forced();
+    const uint32_t grad_items = (GRAD_CHUNK_MIN_FLOATS + ctx->chunk - 1) / ctx->chunk;
+    ctx->grad_chunk = ctx->chunk * grad_items;
     char options[256];
     snprintf(options, sizeof options,
              "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt "
-             "-DNETCL_CHUNK=%uu%s", ctx->chunk, ctx->grad_stats_fp64 ? " -DNETCL_FP64" : "");
+             "-DNETCL_CHUNK=%uu -DNETCL_GRAD_ITEMS=%uu%s", ctx->chunk, grad_items,
+             ctx->grad_stats_fp64 ? " -DNETCL_FP64" : "");
 
     /* The struct's header first: the kernels' kernel_hyper is the host's (kernel_hyper.h). */
     const char *sources[] = {netcl_kernel_source_kernel_hyper, netcl_kernel_source_rmsprop,
