@@ -19,8 +19,9 @@
  * The sum: in double where the device has cl_khr_fp64 (the host defines NETCL_FP64), exactly the
  * host's terms (the square of a float is exact in double). Elsewhere in compensated float: each
  * square as the unevaluated sum of two floats (fma gives its rounding error exactly), added
- * with Knuth's two-sum, about 44 bits of precision, which the host then adds in double. Squares beyond float's range (|g * factor| > 1.8e19) are inf there, as in PyTorch's
- * float32 norm.
+ * with Knuth's two-sum, about 44 bits of precision, which the host then adds in double.
+ * Squares beyond float's range (|g * factor| > 1.8e19) are inf there, as in PyTorch's float32
+ * norm.
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -93,9 +94,9 @@ inline void stage_element(global float *restrict g, const ulong2 c, const uint a
  * One chunk in three steps between two barriers: each work-item reads its elements (and, when
  * `write`, stores them scaled), NETCL_CHUNK apart, as in the step kernel, so that PoCL
  * vectorizes across work-items and GPUs coalesce; LANES work-items add every LANES-th value;
- * work-item 0 adds their sums in lane order. A tree over all the work-items took PoCL a loop over the whole work-group per
- * level: 8 times slower than this on its CPU device (2^24 floats, 4,096 work-items: 123
- * against 15 ms).
+ * work-item 0 adds their sums in lane order. A tree over all the work-items took PoCL a loop
+ * over the whole work-group per level: 8 times slower than this on its CPU device (2^24
+ * floats, 4,096 work-items: 123 against 15 ms).
  */
 inline void chunk_stats(global float *restrict g, global const ulong2 *restrict chunks,
                         const uint first_chunk, const float factor,

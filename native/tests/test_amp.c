@@ -559,7 +559,8 @@ static void check_device_stats_against_reference(netcl_context *ctx)
     CHECK(stats.nonfinite && stats.max_abs == INFINITY && stats.sum_squares == INFINITY,
           "an inf gradient: max %g, sum %g", stats.max_abs, stats.sum_squares);
     REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0.0f, &stats));
-    CHECK(stats.nonfinite && isnan(stats.max_abs), "inf times a zero factor: max %g", stats.max_abs);
+    CHECK(stats.nonfinite && isnan(stats.max_abs), "inf times a zero factor: max %g",
+          stats.max_abs);
     REQUIRE_OK(netcl_buffer_write(ctx, own, 1, 1, &big));
     REQUIRE_OK(netcl_rmsprop_grad_stats(opt, &one, 1, 0x1p100f, &stats));
     CHECK(!stats.nonfinite && stats.max_abs == INFINITY && stats.sum_squares == INFINITY,
