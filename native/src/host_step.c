@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "dtype.h"
+#include "host_update_avx512.h"
 #include "optimizer.h"
 #include "worker_pool.h"
 
@@ -109,6 +110,8 @@ typedef struct host_job {
     uint32_t run_count;
     const netcl_step_options *options;
     uint64_t elements;
+    int avx512;       /* float32 runs take host_update_avx512.c's loop, */
+    int mixed_sqrt;   /* sharing the square roots between the FMA ports and the divider */
 } host_job;
 
 /* Parts start at multiples of 16 floats (64 bytes): no two threads write one cache line. */
@@ -200,6 +203,13 @@ static void run_part(void *arg, unsigned part, unsigned parts)
         }
         const netcl_param_group *group = &job->groups[run->group];
         const size_t size = dtype_size(run->dtype);
+        if (run->dtype == NETCL_FP32 && job->avx512) {
+            netcl_host_update_avx512(group_variant(group), job->mixed_sqrt,
+                                     group_hyper(group, job->options),
+                                     (float *)run->p + from, (const float *)run->g + from,
+                                     run->v + from, run->mb + from, run->ga + from, to - from);
+            continue;
+        }
         update_variant(group_variant(group), run->dtype, group_hyper(group, job->options),
                        run->p + from * size, run->g + from * size, run->v + from, run->mb + from,
                        run->ga + from, run->master + from, to - from);
@@ -209,7 +219,9 @@ static void run_part(void *arg, unsigned part, unsigned parts)
 void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint32_t run_count,
                      const netcl_step_options *options, uint64_t elements)
 {
-    host_job job = {groups, runs, run_count, options, elements};
+    const int avx512 = netcl_host_update_avx512_init();
+    host_job job = {groups, runs, run_count, options, elements, avx512,
+                    avx512 && netcl_host_update_avx512_mixed()};
     const unsigned parts = elements >= HOST_PARALLEL_MIN_ELEMENTS ? netcl_pool_threads() : 1;
     if (parts > 1) {
         netcl_pool_run(run_part, &job, parts);
