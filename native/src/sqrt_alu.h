@@ -8,8 +8,7 @@
  * ports). Taking the square root of some vectors on the FMA ports lets the two units work in
  * parallel (host_update_avx512.c).
  *
- * How, for x in [2^-100, 2^100) (other lanes, zero, subnormals, inf, NaN and negatives included,
- * send the whole vector to vsqrtps):
+ * How, for x in [2^-100, 2^100) (sqrt_alu_outside takes the others):
  *  1. r = rsqrt14(x), relative error below 2^-14 (Intel SDM); s0 = RN(x r); one correction with
  *     the residual, s = RN(s0 + RN(x - s0^2) r/2), leaves a relative error below 2^-26 before
  *     its rounding (about 1.5 * 2^-28), so s is within 0.75 ulp of sqrt(x); when s is a power of
@@ -27,6 +26,7 @@
 #define NETCL_SQRT_ALU_H
 
 #include <immintrin.h>
+#include <math.h>
 
 #define SQRT_ALU_TARGET __attribute__((target("avx512f")))
 
@@ -34,15 +34,9 @@
 #define SQRT_ALU_LOWEST_BITS 0x0D800000u
 #define SQRT_ALU_RANGE_BITS (0x71800000u - SQRT_ALU_LOWEST_BITS)
 
-static inline __attribute__((always_inline)) SQRT_ALU_TARGET __m512 sqrt_alu(__m512 x)
+/* Steps 1-3 above, for x in [2^-100, 2^100). */
+static inline __attribute__((always_inline)) SQRT_ALU_TARGET __m512 sqrt_alu_in_range(__m512 x)
 {
-    const __m512i bits = _mm512_castps_si512(x);
-    const __mmask16 outside =
-        _mm512_cmp_epu32_mask(_mm512_sub_epi32(bits, _mm512_set1_epi32((int)SQRT_ALU_LOWEST_BITS)),
-                              _mm512_set1_epi32((int)SQRT_ALU_RANGE_BITS), _MM_CMPINT_NLT);
-    if (__builtin_expect(outside != 0, 0)) {
-        return _mm512_sqrt_ps(x);
-    }
     const __m512 r = _mm512_rsqrt14_ps(x);
     const __m512 s0 = _mm512_mul_ps(x, r);
     const __m512 half_r = _mm512_mul_ps(r, _mm512_set1_ps(0.5f));
@@ -56,6 +50,42 @@ static inline __attribute__((always_inline)) SQRT_ALU_TARGET __m512 sqrt_alu(__m
     const __mmask16 up = _mm512_cmp_ps_mask(_mm512_fnmadd_ps(lo, hi, x), _mm512_setzero_ps(),
                                             _CMP_GT_OQ);
     return _mm512_mask_blend_ps(up, lo, hi);
+}
+
+/*
+ * A vector with lanes outside the range: positive ones scaled into it by 2^126 or 2^-126 (exact:
+ * powers of two, and every result is a normal float), their roots scaled back by 2^-63 or 2^63;
+ * the rest as vsqrtps answers them: +-0 and +inf themselves, NaN quieted, anything negative
+ * the default NaN. So a vector of tiny averages (parameters whose gradients are zero) or of NaN
+ * does not go back to the divider.
+ */
+static inline SQRT_ALU_TARGET __m512 sqrt_alu_outside(__m512 x, __mmask16 outside)
+{
+    const __mmask16 tiny = outside & _mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1p-100f), _CMP_LT_OQ) &
+                           _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+    const __mmask16 huge = outside & _mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1p100f), _CMP_GE_OQ) &
+                           _mm512_cmp_ps_mask(x, _mm512_set1_ps(INFINITY), _CMP_LT_OQ);
+    const __mmask16 special = outside & (__mmask16)~(tiny | huge);
+    __m512 scaled = _mm512_mask_mul_ps(x, tiny, x, _mm512_set1_ps(0x1p126f));
+    scaled = _mm512_mask_mul_ps(scaled, huge, x, _mm512_set1_ps(0x1p-126f));
+    scaled = _mm512_mask_mov_ps(scaled, special, _mm512_set1_ps(1.0f));
+    __m512 root = sqrt_alu_in_range(scaled);
+    root = _mm512_mask_mul_ps(root, tiny, root, _mm512_set1_ps(0x1p-63f));
+    root = _mm512_mask_mul_ps(root, huge, root, _mm512_set1_ps(0x1p63f));
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512i answer = _mm512_mask_or_epi32(_mm512_castps_si512(x), nan, _mm512_castps_si512(x),
+                                          _mm512_set1_epi32(0x00400000));
+    answer = _mm512_mask_mov_epi32(answer, negative, _mm512_set1_epi32((int)0xFFC00000u));
+    return _mm512_mask_mov_ps(root, special, _mm512_castsi512_ps(answer));
+}
+
+static inline __attribute__((always_inline)) SQRT_ALU_TARGET __m512 sqrt_alu(__m512 x)
+{
+    const __mmask16 outside = _mm512_cmp_epu32_mask(
+        _mm512_sub_epi32(_mm512_castps_si512(x), _mm512_set1_epi32((int)SQRT_ALU_LOWEST_BITS)),
+        _mm512_set1_epi32((int)SQRT_ALU_RANGE_BITS), _MM_CMPINT_NLT);
+    return __builtin_expect(outside != 0, 0) ? sqrt_alu_outside(x, outside) : sqrt_alu_in_range(x);
 }
 
 #endif
