@@ -114,8 +114,7 @@ typedef struct host_job {
     uint32_t run_count;
     const netcl_step_options *options;
     uint64_t elements;
-    int avx512;       /* float32 runs take host_update_avx512.c's loop, */
-    int mixed_sqrt;   /* sharing the square roots between the FMA ports and the divider */
+    int avx512;   /* float32 runs take host_update_avx512.c's loop */
 } host_job;
 
 /* Parts start at multiples of 16 floats (64 bytes): no two threads write one cache line. */
@@ -208,7 +207,8 @@ static void run_part(void *arg, unsigned part, unsigned parts)
         const netcl_param_group *group = &job->groups[run->group];
         const size_t size = dtype_size(run->dtype);
         if (run->dtype == NETCL_FP32 && job->avx512) {
-            netcl_host_update_avx512(group_variant(group), job->mixed_sqrt,
+            const unsigned variant = group_variant(group);
+            netcl_host_update_avx512(variant, netcl_host_update_avx512_group(variant),
                                      group_hyper(group, job->options),
                                      (float *)run->p + from, (const float *)run->g + from,
                                      run->v + from, run->mb + from, run->ga + from, to - from);
@@ -223,9 +223,7 @@ static void run_part(void *arg, unsigned part, unsigned parts)
 void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint32_t run_count,
                      const netcl_step_options *options, uint64_t elements)
 {
-    const int avx512 = netcl_host_update_avx512_init();
-    host_job job = {groups, runs, run_count, options, elements, avx512,
-                    avx512 && netcl_host_update_avx512_mixed()};
+    host_job job = {groups, runs, run_count, options, elements, netcl_host_update_avx512_init()};
     unsigned parts = 1;
     if (elements >= HOST_PARALLEL_MIN_ELEMENTS) {
         const uint64_t most = (uint64_t)HOST_PARTS_PER_THREAD * netcl_pool_threads();

@@ -1,14 +1,15 @@
 /*
- * The host path's float32 update on CPUs with AVX-512, written with intrinsics so that two of
- * every three vectors take their square root on the FMA ports (sqrt_alu.h) while the divider
- * computes the third one's and every vector's division. A step that fits in the caches is bound by the divider; this makes it about
- * a quarter faster (2-core Sapphire Rapids VM: 1,024 floats 454 -> 354 ns, 16,384 floats
- * 6.2 -> 4.4 us; the square root on the FMA ports for every vector: 390 ns and 5.2 us; the
- * division on the FMA ports too: slower). Whether it wins depends on the CPU's divider and FMA
- * ports, so netcl_host_update_avx512_init measures both loops once and keeps the faster.
+ * The host path's float32 update on CPUs with AVX-512, written with intrinsics so that some
+ * vectors take their square root on the FMA ports (sqrt_alu.h) while the divider computes the
+ * others' and every vector's division. A step that fits in the caches is bound by the divider;
+ * sharing the square roots makes it about a quarter faster (2-core Sapphire Rapids VM, plain
+ * RMSProp: 1,024 floats 454 -> 354 ns, 16,384 floats 6.2 -> 4.4 us with two of every three
+ * vectors on the FMA ports; all of them: 390 ns and 5.2 us; the division there too: slower).
+ * The best share depends on the CPU and on the variant's own FMA-port work (centered with
+ * momentum: one of two vectors), so netcl_host_update_avx512_init times the shares once.
  *
  * The operations and their order are those of update() in host_step.c (and of the kernel): the
- * same bits, which the trajectory tests check on every path.
+ * same bits, which test_sqrt_alu checks for every share and the trajectory tests on every path.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime: the library builds as strict C11 */
 #include "host_update_avx512.h"
@@ -72,20 +73,19 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update16(
     _mm512_mask_storeu_ps(p + i, lanes, updated);
 }
 
-/* Groups of three vectors, one square root on the divider and two on the FMA ports when `mixed`;
- * the last partial vector masked. */
+/* Groups of `group` vectors, the first with its square root on the divider and the others on
+ * the FMA ports (group 1: all on the divider); the last partial vector masked. */
 static inline __attribute__((always_inline)) AVX512_TARGET void update_loop(
     const kernel_hyper h, float *restrict p, const float *restrict g, float *restrict v,
-    float *restrict mb, float *restrict ga, uint64_t n, const int mixed, const int weight_decay,
-    const int maximize, const int momentum, const int centered)
+    float *restrict mb, float *restrict ga, uint64_t n, const unsigned group,
+    const int weight_decay, const int maximize, const int momentum, const int centered)
 {
     const vector_hyper vh = broadcast(h);
     uint64_t i = 0;
-    if (mixed) {
-        for (; i + 48 <= n; i += 48) {
-            update16(&vh, p, g, v, mb, ga, i, 0xFFFF, 0, weight_decay, maximize, momentum, centered);
-            update16(&vh, p, g, v, mb, ga, i + 16, 0xFFFF, 1, weight_decay, maximize, momentum, centered);
-            update16(&vh, p, g, v, mb, ga, i + 32, 0xFFFF, 1, weight_decay, maximize, momentum, centered);
+    for (; i + 16 * group <= n; i += 16 * group) {
+        for (unsigned k = 0; k < group; ++k) {
+            update16(&vh, p, g, v, mb, ga, i + 16 * k, 0xFFFF, k > 0, weight_decay, maximize,
+                     momentum, centered);
         }
     }
     for (; i + 16 <= n; i += 16) {
@@ -97,16 +97,16 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update_loop(
     }
 }
 
-static AVX512_TARGET void update_variant_avx512(unsigned variant, int mixed, const kernel_hyper h,
-                                                float *p, const float *g, float *v, float *mb,
-                                                float *ga, uint64_t n)
+static AVX512_TARGET void update_variant_avx512(unsigned variant, unsigned group,
+                                                const kernel_hyper h, float *p, const float *g,
+                                                float *v, float *mb, float *ga, uint64_t n)
 {
-#define NETCL_VARIANT(V, M)                                                                    \
-    case V * 2 + M:                                                                            \
-        update_loop(h, p, g, v, mb, ga, n, M, (V >> 3) & 1, (V >> 2) & 1, (V >> 1) & 1, V & 1); \
+#define NETCL_VARIANT(V, G)                                                                    \
+    case V * 4 + G:                                                                            \
+        update_loop(h, p, g, v, mb, ga, n, G, (V >> 3) & 1, (V >> 2) & 1, (V >> 1) & 1, V & 1); \
         break;
-#define NETCL_VARIANTS(V) NETCL_VARIANT(V, 0) NETCL_VARIANT(V, 1)
-    switch (variant * 2 + (unsigned)mixed) {
+#define NETCL_VARIANTS(V) NETCL_VARIANT(V, 1) NETCL_VARIANT(V, 2) NETCL_VARIANT(V, 3)
+    switch (variant * 4 + group) {
         NETCL_VARIANTS(0) NETCL_VARIANTS(1) NETCL_VARIANTS(2) NETCL_VARIANTS(3)
         NETCL_VARIANTS(4) NETCL_VARIANTS(5) NETCL_VARIANTS(6) NETCL_VARIANTS(7)
         NETCL_VARIANTS(8) NETCL_VARIANTS(9) NETCL_VARIANTS(10) NETCL_VARIANTS(11)
@@ -119,15 +119,16 @@ static AVX512_TARGET void update_variant_avx512(unsigned variant, int mixed, con
 
 /* ---- the choice, once per process ---------------------------------------------------------- */
 
-/* Calibration: 4,096 floats (48 KB with the state: in L1/L2 like the steps it speeds up), each
- * loop timed this many times in alternation, the fastest of each compared. */
+/* Calibration: 4,096 floats (64 KB with the state: in L1/L2 like the steps it speeds up), each
+ * group size timed this many times in turns, the fastest time of each compared. */
 #define CALIBRATION_FLOATS 4096u
 #define CALIBRATION_ROUNDS 15
-/* The mixed loop must be at least this much faster, so that noise alone never picks it. */
+/* A larger group must be at least this much faster than the best smaller one, so that noise
+ * alone never picks it. */
 #define CALIBRATION_MARGIN 0.95
 
-static int avx512_usable;   /* the CPU has AVX-512F */
-static int mixed_faster;    /* the calibration's verdict */
+static int avx512_usable;          /* the CPU has AVX-512F */
+static unsigned best_group[2];     /* the calibration's group size: [centered] */
 static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
 
 static double seconds(void)
@@ -137,30 +138,46 @@ static double seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static void choose(void)
+/* The best group size for `variant` (plain, or centered with momentum: its more FMA-port work
+ * favours a smaller share there). */
+static unsigned calibrate(unsigned variant)
 {
-    __builtin_cpu_init();
-    avx512_usable = __builtin_cpu_supports("avx512f");
-    if (!avx512_usable) {
-        return;
-    }
-    static float p[CALIBRATION_FLOATS], g[CALIBRATION_FLOATS], v[CALIBRATION_FLOATS];
+    static float p[CALIBRATION_FLOATS], g[CALIBRATION_FLOATS], v[CALIBRATION_FLOATS],
+        mb[CALIBRATION_FLOATS], ga[CALIBRATION_FLOATS];
     for (unsigned i = 0; i < CALIBRATION_FLOATS; ++i) {
         p[i] = 1.0f;
         g[i] = (float)(i % 97) * 0.01f - 0.5f;
         v[i] = 0.25f;
+        mb[i] = 0.0f;
+        ga[i] = 0.01f;
     }
-    const kernel_hyper h = {-1e-3f, 0.99f, 0.01f, 1e-8f, 0.0f, 0.0f, 1.0f, 1.0f};
-    double best[2] = {1e9, 1e9};
+    const kernel_hyper h = {-1e-3f, 0.99f, 0.01f, 1e-8f, 0.0f, 0.9f, 1.0f, 1.0f};
+    double best[4] = {1e9, 1e9, 1e9, 1e9};
     for (int round = 0; round < CALIBRATION_ROUNDS; ++round) {
-        for (int mixed = 0; mixed < 2; ++mixed) {
+        for (unsigned group = 1; group <= 3; ++group) {
             const double start = seconds();
-            update_variant_avx512(0, mixed, h, p, g, v, v, v, CALIBRATION_FLOATS);
+            update_variant_avx512(variant, group, h, p, g, v, mb, ga, CALIBRATION_FLOATS);
             const double took = seconds() - start;
-            best[mixed] = took < best[mixed] ? took : best[mixed];
+            best[group] = took < best[group] ? took : best[group];
         }
     }
-    mixed_faster = best[1] < best[0] * CALIBRATION_MARGIN;
+    unsigned chosen = 1;
+    for (unsigned group = 2; group <= 3; ++group) {
+        if (best[group] < best[chosen] * CALIBRATION_MARGIN) {
+            chosen = group;
+        }
+    }
+    return chosen;
+}
+
+static void choose(void)
+{
+    __builtin_cpu_init();
+    avx512_usable = __builtin_cpu_supports("avx512f");
+    if (avx512_usable) {
+        best_group[0] = calibrate(0);
+        best_group[1] = calibrate(3);
+    }
 }
 
 int netcl_host_update_avx512_init(void)
@@ -169,16 +186,16 @@ int netcl_host_update_avx512_init(void)
     return avx512_usable;
 }
 
-int netcl_host_update_avx512_mixed(void)
+unsigned netcl_host_update_avx512_group(unsigned variant)
 {
     netcl_host_update_avx512_init();
-    return mixed_faster;
+    return best_group[variant & 1u];
 }
 
-void netcl_host_update_avx512(unsigned variant, int mixed, const kernel_hyper h, float *p,
+void netcl_host_update_avx512(unsigned variant, unsigned group, const kernel_hyper h, float *p,
                               const float *g, float *v, float *mb, float *ga, uint64_t n)
 {
-    update_variant_avx512(variant, mixed, h, p, g, v, mb, ga, n);
+    update_variant_avx512(variant, group, h, p, g, v, mb, ga, n);
 }
 
 #else /* other CPUs: the generic loop of host_step.c */
@@ -188,15 +205,16 @@ int netcl_host_update_avx512_init(void)
     return 0;
 }
 
-int netcl_host_update_avx512_mixed(void)
+unsigned netcl_host_update_avx512_group(unsigned variant)
 {
-    return 0;
+    (void)variant;
+    return 1;
 }
 
-void netcl_host_update_avx512(unsigned variant, int mixed, const kernel_hyper h, float *p,
+void netcl_host_update_avx512(unsigned variant, unsigned group, const kernel_hyper h, float *p,
                               const float *g, float *v, float *mb, float *ga, uint64_t n)
 {
-    (void)variant, (void)mixed, (void)h, (void)p, (void)g, (void)v, (void)mb, (void)ga, (void)n;
+    (void)variant, (void)group, (void)h, (void)p, (void)g, (void)v, (void)mb, (void)ga, (void)n;
 }
 
 #endif

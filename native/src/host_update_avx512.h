@@ -6,15 +6,16 @@
 
 #include "kernel_hyper.h"
 
-/* Whether the CPU has AVX-512F; the first call also times the two loops once (about 0.1 ms). */
+/* Whether the CPU has AVX-512F; the first call also times the group sizes once (about 0.2 ms). */
 int netcl_host_update_avx512_init(void);
 
-/* Whether the square roots are shared between the FMA ports and the divider (the faster loop). */
-int netcl_host_update_avx512_mixed(void);
+/* The fastest group size for `variant` (group_variant's bits): vectors per square root on the
+ * divider, the others' on the FMA ports; 1 = all on the divider. */
+unsigned netcl_host_update_avx512_group(unsigned variant);
 
-/* update() of host_step.c for float32 tensors, the same bits whether `mixed` or not; only once
- * _init returned 1. */
-void netcl_host_update_avx512(unsigned variant, int mixed, const kernel_hyper h, float *p,
+/* update() of host_step.c for float32 tensors, the same bits for every group size (1 to 3);
+ * only once _init returned 1. */
+void netcl_host_update_avx512(unsigned variant, unsigned group, const kernel_hyper h, float *p,
                               const float *g, float *v, float *mb, float *ga, uint64_t n);
 
 #endif

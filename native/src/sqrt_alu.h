@@ -34,7 +34,7 @@
 #define SQRT_ALU_LOWEST_BITS 0x0D800000u
 #define SQRT_ALU_RANGE_BITS (0x71800000u - SQRT_ALU_LOWEST_BITS)
 
-/* Steps 1-3 above, for x in [2^-100, 2^100). */
+/* Steps 1-3 above, for x in [2^-100, 2^100) (and what sqrt_alu says of negatives and NaN). */
 static inline __attribute__((always_inline)) SQRT_ALU_TARGET __m512 sqrt_alu_in_range(__m512 x)
 {
     const __m512 r = _mm512_rsqrt14_ps(x);
@@ -53,39 +53,44 @@ static inline __attribute__((always_inline)) SQRT_ALU_TARGET __m512 sqrt_alu_in_
 }
 
 /*
- * A vector with lanes outside the range: positive ones scaled into it by 2^126 or 2^-126 (exact:
- * powers of two, and every result is a normal float), their roots scaled back by 2^-63 or 2^63;
- * the rest as vsqrtps answers them: +-0 and +inf themselves, NaN quieted, anything negative
- * the default NaN. So a vector of tiny averages (parameters whose gradients are zero) or of NaN
- * does not go back to the divider.
+ * Positive lanes outside the range (`lanes`: subnormal, tiny or huge) scaled into it by 2^126 or
+ * 2^-126 and their roots scaled back by 2^-63 or 2^63: exact, as both are powers of two and
+ * every such root is a normal float.
  */
-static inline SQRT_ALU_TARGET __m512 sqrt_alu_outside(__m512 x, __mmask16 outside)
+static inline SQRT_ALU_TARGET __m512 sqrt_alu_scaled(__m512 x, __mmask16 lanes)
 {
-    const __mmask16 tiny = outside & _mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1p-100f), _CMP_LT_OQ) &
-                           _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
-    const __mmask16 huge = outside & _mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1p100f), _CMP_GE_OQ) &
-                           _mm512_cmp_ps_mask(x, _mm512_set1_ps(INFINITY), _CMP_LT_OQ);
-    const __mmask16 special = outside & (__mmask16)~(tiny | huge);
+    const __mmask16 tiny = lanes & _mm512_cmp_ps_mask(x, _mm512_set1_ps(1.0f), _CMP_LT_OQ);
+    const __mmask16 huge = lanes & (__mmask16)~tiny;
     __m512 scaled = _mm512_mask_mul_ps(x, tiny, x, _mm512_set1_ps(0x1p126f));
     scaled = _mm512_mask_mul_ps(scaled, huge, x, _mm512_set1_ps(0x1p-126f));
-    scaled = _mm512_mask_mov_ps(scaled, special, _mm512_set1_ps(1.0f));
     __m512 root = sqrt_alu_in_range(scaled);
     root = _mm512_mask_mul_ps(root, tiny, root, _mm512_set1_ps(0x1p-63f));
-    root = _mm512_mask_mul_ps(root, huge, root, _mm512_set1_ps(0x1p63f));
-    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-    const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
-    __m512i answer = _mm512_mask_or_epi32(_mm512_castps_si512(x), nan, _mm512_castps_si512(x),
-                                          _mm512_set1_epi32(0x00400000));
-    answer = _mm512_mask_mov_epi32(answer, negative, _mm512_set1_epi32((int)0xFFC00000u));
-    return _mm512_mask_mov_ps(root, special, _mm512_castsi512_ps(answer));
+    return _mm512_mask_mul_ps(root, huge, root, _mm512_set1_ps(0x1p63f));
 }
 
+/*
+ * Lanes outside the range: negative ones and NaN come out of steps 1-3 as vsqrtps gives them
+ * (rsqrt14 makes them the default NaN, or NaN x quieted, and every later operation and the
+ * final choice keep that NaN); +-0 and +inf are their own roots; positive finite ones are
+ * scaled. So a vector of zero averages (parameters whose gradients are zero) or of NaN costs a
+ * few operations more, not a trip to the divider.
+ */
 static inline __attribute__((always_inline)) SQRT_ALU_TARGET __m512 sqrt_alu(__m512 x)
 {
-    const __mmask16 outside = _mm512_cmp_epu32_mask(
-        _mm512_sub_epi32(_mm512_castps_si512(x), _mm512_set1_epi32((int)SQRT_ALU_LOWEST_BITS)),
-        _mm512_set1_epi32((int)SQRT_ALU_RANGE_BITS), _MM_CMPINT_NLT);
-    return __builtin_expect(outside != 0, 0) ? sqrt_alu_outside(x, outside) : sqrt_alu_in_range(x);
+    const __m512i bits = _mm512_castps_si512(x);
+    const __mmask16 outside =
+        _mm512_cmp_epu32_mask(_mm512_sub_epi32(bits, _mm512_set1_epi32((int)SQRT_ALU_LOWEST_BITS)),
+                              _mm512_set1_epi32((int)SQRT_ALU_RANGE_BITS), _MM_CMPINT_NLT);
+    if (__builtin_expect(outside == 0, 1)) {
+        return sqrt_alu_in_range(x);
+    }
+    /* Positive, finite and not zero: bits - 1 below 0x7F7FFFFF (the largest finite). */
+    const __mmask16 scalable = outside & _mm512_cmp_epu32_mask(
+        _mm512_sub_epi32(bits, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7F7FFFFF), _MM_CMPINT_LT);
+    const __m512 root = scalable != 0 ? sqrt_alu_scaled(x, scalable) : sqrt_alu_in_range(x);
+    const __mmask16 own_root = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_EQ_OQ) |
+                               _mm512_cmp_ps_mask(x, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
+    return _mm512_mask_mov_ps(root, own_root, x);
 }
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * The square root on the FMA ports (native/src/sqrt_alu.h) against sqrtf over all 2^32 inputs,
  * and the AVX-512 update loop (native/src/host_update_avx512.c, compiled into this test) that
- * uses it: the mixed loop gives the bits of the divider-only loop for every variant, length and
- * special value. The PyTorch trajectories (test_torch_host) cover the loop the library picks.
+ * uses it: every group size gives the bits of the divider-only loop for every variant, length
+ * and special value. The PyTorch trajectories (test_torch_host) cover the loop the library picks.
  * On a CPU without AVX-512F the library never takes these loops; the test then checks that.
  */
 #include <math.h>
@@ -43,13 +43,13 @@ static void fill_with_specials(test_rng *rng, float *out, size_t n, float scale)
     }
 }
 
-static void check_mixed_loop(void)
+static void check_group_sizes(void)
 {
     enum { MAX_N = 4097 };
     const kernel_hyper h = {-1e-2f, 0.99f, (float)(1.0 - 0.99), 1e-8f, 1e-2f, 0.9f, 0.5f, 0.75f};
     const uint64_t lengths[] = {0, 1, 15, 16, 17, 47, 48, 49, 95, 96, 100, 1023, MAX_N};
-    float *p[2], *v[2], *mb[2], *ga[2], *g = test_alloc_floats(MAX_N);
-    for (int m = 0; m < 2; ++m) {
+    float *p[3], *v[3], *mb[3], *ga[3], *g = test_alloc_floats(MAX_N);
+    for (int m = 0; m < 3; ++m) {
         p[m] = test_alloc_floats(MAX_N);
         v[m] = test_alloc_floats(MAX_N);
         mb[m] = test_alloc_floats(MAX_N);
@@ -66,24 +66,29 @@ static void check_mixed_loop(void)
             }
             fill_with_specials(&rng, mb[0], MAX_N, 1e-2f);
             fill_with_specials(&rng, ga[0], MAX_N, 1e-3f);
-            memcpy(p[1], p[0], MAX_N * sizeof(float));
-            memcpy(v[1], v[0], MAX_N * sizeof(float));
-            memcpy(mb[1], mb[0], MAX_N * sizeof(float));
-            memcpy(ga[1], ga[0], MAX_N * sizeof(float));
+            for (int m = 1; m < 3; ++m) {
+                memcpy(p[m], p[0], MAX_N * sizeof(float));
+                memcpy(v[m], v[0], MAX_N * sizeof(float));
+                memcpy(mb[m], mb[0], MAX_N * sizeof(float));
+                memcpy(ga[m], ga[0], MAX_N * sizeof(float));
+            }
             for (int step = 0; step < 3; ++step) {
                 fill_with_specials(&rng, g, MAX_N, step == 2 ? 1e3f : 1e-2f);
-                for (int m = 0; m < 2; ++m) {
-                    netcl_host_update_avx512(variant, m, h, p[m], g, v[m], mb[m], ga[m], n);
+                for (int m = 0; m < 3; ++m) {
+                    netcl_host_update_avx512(variant, (unsigned)m + 1, h, p[m], g, v[m], mb[m],
+                                             ga[m], n);
                 }
             }
             const size_t bytes = MAX_N * sizeof(float);
-            CHECK(memcmp(p[0], p[1], bytes) == 0 && memcmp(v[0], v[1], bytes) == 0 &&
-                      memcmp(mb[0], mb[1], bytes) == 0 && memcmp(ga[0], ga[1], bytes) == 0,
-                  "variant %u, %llu elements: the mixed loop's bits differ", variant,
-                  (unsigned long long)n);
+            for (int m = 1; m < 3; ++m) {
+                CHECK(memcmp(p[0], p[m], bytes) == 0 && memcmp(v[0], v[m], bytes) == 0 &&
+                          memcmp(mb[0], mb[m], bytes) == 0 && memcmp(ga[0], ga[m], bytes) == 0,
+                      "variant %u, %llu elements: groups of %d give other bits", variant,
+                      (unsigned long long)n, m + 1);
+            }
         }
     }
-    for (int m = 0; m < 2; ++m) {
+    for (int m = 0; m < 3; ++m) {
         free(p[m]);
         free(v[m]);
         free(mb[m]);
@@ -101,11 +106,12 @@ int main(void)
         const uint64_t mismatches = exhaustive_mismatches();
         CHECK(mismatches == 0, "%llu of 2^32 square roots differ from sqrtf",
               (unsigned long long)mismatches);
-        check_mixed_loop();
+        check_group_sizes();
         printf("AVX-512: the square root on the FMA ports is exact for all 2^32 inputs; this CPU's "
-               "host path %s it\n", netcl_host_update_avx512_mixed() ? "uses" : "does not use");
+               "host path puts 1 of %u (plain) and 1 of %u (centered) square roots on the divider\n",
+               netcl_host_update_avx512_group(0), netcl_host_update_avx512_group(3));
     } else {
-        CHECK(!netcl_host_update_avx512_mixed(), "a CPU without AVX-512F must not take its loop");
+        CHECK(netcl_host_update_avx512_group(0) == 1, "a CPU without AVX-512F must not share");
         printf("no AVX-512F: the host path uses its generic loop\n");
     }
     return test_finish("test_sqrt_alu");
