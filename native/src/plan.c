@@ -208,11 +208,18 @@ static netcl_status create_span_buffers(netcl_context *ctx, span *sp, const netc
     return NETCL_SUCCESS;
 }
 
-/* Appends the chunks of one tensor to `table`: full ones, then a shorter last one if any. */
-static void add_chunks(uint32_t chunk, const span *sp, const netcl_tensor *t,
-                       const param_slot *slot, cl_ulong4 *table, uint32_t *count)
+/*
+ * Elements that continue one another in the span's data, grad and state: a tensor, or tensors
+ * laid out back to back (slices of one buffer, whose state lies back to back too), which then
+ * share full chunks instead of a work-group each for their tails (1,000 tensors of 100 floats
+ * took 1,000 work-groups of 4,096 items on a CPU).
+ */
+typedef struct element_run {
+    uint64_t data_off, grad_off, state_off, n;   /* offsets in elements of the span's type */
+} element_run;
+
+static element_run tensor_run(const span *sp, const netcl_tensor *t, const param_slot *slot)
 {
-    /* Offsets in elements of the span's type from its base. */
     const size_t size = tensor_element_size(t);
     const uint64_t data_off = sp->kind == SPAN_DEVICE
                                   ? t->data_offset
@@ -220,10 +227,41 @@ static void add_chunks(uint32_t chunk, const span *sp, const netcl_tensor *t,
     const uint64_t grad_off = sp->kind == SPAN_DEVICE
                                   ? t->grad_offset
                                   : (uint64_t)((const char *)t->grad - (const char *)sp->host_grad) / size;
-    for (uint64_t done = 0; done < t->numel; done += chunk) {
-        const uint64_t length = t->numel - done < chunk ? t->numel - done : chunk;
-        table[(*count)++] = (cl_ulong4){{data_off + done, grad_off + done, slot->offset + done,
-                                         length}};
+    return (element_run){data_off, grad_off, slot->offset, t->numel};
+}
+
+/* Appends the chunks of a run to `table`: full ones, then a shorter last one if any. */
+static void add_chunks(uint32_t chunk, const element_run *run, cl_ulong4 *table, uint32_t *count)
+{
+    for (uint64_t done = 0; done < run->n; done += chunk) {
+        const uint64_t length = run->n - done < chunk ? run->n - done : chunk;
+        table[(*count)++] = (cl_ulong4){{run->data_off + done, run->grad_off + done,
+                                         run->state_off + done, length}};
+    }
+}
+
+/* The chunks of a span's tensors, runs of them merged. */
+static void add_span_chunks(uint32_t chunk, const span *sp, const netcl_tensor *tensors,
+                            const param_slot *slots, cl_ulong4 *table, uint32_t *count)
+{
+    element_run run = {0, 0, 0, 0};
+    for (uint32_t i = sp->first_tensor; i < sp->end_tensor; ++i) {
+        if (!has_grad(&tensors[i])) {
+            continue;
+        }
+        const element_run next = tensor_run(sp, &tensors[i], &slots[i]);
+        if (run.n > 0 && next.data_off == run.data_off + run.n &&
+            next.grad_off == run.grad_off + run.n && next.state_off == run.state_off + run.n) {
+            run.n += next.n;
+            continue;
+        }
+        if (run.n > 0) {
+            add_chunks(chunk, &run, table, count);
+        }
+        run = next;
+    }
+    if (run.n > 0) {
+        add_chunks(chunk, &run, table, count);
     }
 }
 
@@ -325,11 +363,7 @@ static netcl_status plan_build(netcl_rmsprop *opt, const netcl_param_group *grou
             goto cleanup;
         }
         sp->chunk_first = table_count;
-        for (uint32_t i = sp->first_tensor; i < sp->end_tensor; ++i) {
-            if (has_grad(&tensors[i])) {
-                add_chunks(chunk, sp, &tensors[i], &st->slots[i], table, &table_count);
-            }
-        }
+        add_span_chunks(chunk, sp, tensors, st->slots, table, &table_count);
         sp->chunk_count = table_count - sp->chunk_first;
     }
     if (table_count > 0) {

@@ -7,6 +7,12 @@
  * thread) runs alone on its own thread instead of waiting. After a job, workers spin for a short
  * while before they sleep: steps that follow each other closely (a tight loop, a benchmark) then
  * skip the wake-up, and a training loop with longer gaps pays only the sleep's wake-up.
+ *
+ * Parts are claimed, not assigned: the caller and the workers take the next unclaimed part until
+ * none is left, and the caller then waits only for parts that others are running. A worker that
+ * the scheduler has not run yet (another program on the other core, a worker still waking up)
+ * therefore never holds a step up: the caller does its parts. A claim names its job's
+ * generation, so a worker that wakes after its job has ended claims nothing of the next one.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -19,26 +25,34 @@
 #include "worker_pool.h"
 
 #define MAX_WORKERS 15u
-/* How long an idle worker polls for the next job before it sleeps. */
+/* How long an idle worker polls for the next job, and a caller for its parts, before sleeping. */
 #define SPIN_NANOSECONDS 50000
+
+/* The claim word: the job's generation (high 32 bits), its part count and the next part. */
+#define CLAIM(generation, parts, next) (((uint64_t)(generation) << 32) | ((uint64_t)(parts) << 16) | (next))
+#define CLAIM_GENERATION(c) ((uint32_t)((c) >> 32))
+#define CLAIM_PARTS(c) ((unsigned)(((c) >> 16) & 0xFFFFu))
+#define CLAIM_NEXT(c) ((unsigned)((c) & 0xFFFFu))
 
 static struct {
     pthread_once_t once;
     pthread_mutex_t busy;          /* held by the step that owns the pool */
-    pthread_mutex_t lock;          /* guards the fields below for sleeping and waking */
-    pthread_cond_t wake;
-    pthread_cond_t done;
+    pthread_mutex_t lock;          /* guards sleeping and waking */
+    pthread_cond_t wake;           /* workers wait here for a job */
+    pthread_cond_t finished;       /* the caller waits here for its job's last part */
     unsigned workers;
-    atomic_uint_fast64_t generation;
-    atomic_uint pending;
-    netcl_pool_task task;
+    atomic_uint_fast64_t claim;
+    atomic_uint done;              /* parts of the current job finished */
+    atomic_uint sleeping_workers;
+    atomic_int caller_sleeping;
+    uint32_t generation;           /* the caller's, under `busy` */
+    netcl_pool_task task;          /* the job: read only after claiming one of its parts */
     void *arg;
-    unsigned parts;
 } pool = {.once = PTHREAD_ONCE_INIT,
           .busy = PTHREAD_MUTEX_INITIALIZER,
           .lock = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER,
-          .done = PTHREAD_COND_INITIALIZER};
+          .finished = PTHREAD_COND_INITIALIZER};
 
 static uint64_t now_ns(void)
 {
@@ -58,38 +72,62 @@ static inline void poll_pause(void)
     sched_yield();
 }
 
-static void *worker_main(void *index_arg)
+/* Claims the next part of job `generation`; returns 0 when it has none left (or has ended). */
+static int claim_part(uint32_t generation, unsigned *part, unsigned *parts)
 {
-    const unsigned part = (unsigned)(uintptr_t)index_arg;
-    uint64_t seen = 0;
+    uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    while (CLAIM_GENERATION(c) == generation && CLAIM_NEXT(c) < CLAIM_PARTS(c)) {
+        if (atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            *part = CLAIM_NEXT(c);
+            *parts = CLAIM_PARTS(c);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Runs claimed parts of job `generation` until none is left. */
+static void run_parts(uint32_t generation)
+{
+    unsigned part, parts;
+    while (claim_part(generation, &part, &parts)) {
+        pool.task(pool.arg, part, parts);
+        /* seq_cst, as the caller's store to caller_sleeping and load of done: one of the two
+         * sees the other, so the last part's end is never missed. */
+        if (atomic_fetch_add(&pool.done, 1) + 1 == parts && atomic_load(&pool.caller_sleeping)) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.finished);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+}
+
+static void *worker_main(void *unused)
+{
+    (void)unused;
+    uint32_t seen = CLAIM_GENERATION(atomic_load(&pool.claim));
     for (;;) {
-        /* Wait for a new generation: spin a little, then sleep. */
-        uint64_t generation = atomic_load_explicit(&pool.generation, memory_order_acquire);
-        if (generation == seen) {
-            const uint64_t until = now_ns() + SPIN_NANOSECONDS;
-            while ((generation = atomic_load_explicit(&pool.generation, memory_order_acquire)) ==
-                       seen &&
-                   now_ns() < until) {
-                poll_pause();
-            }
+        /* Wait for a new job: spin a little, then sleep. seq_cst on `claim` and
+         * `sleeping_workers` here and in netcl_pool_run: a caller that sees no sleeper has
+         * published its job where this worker's check under the lock sees it. */
+        uint32_t generation = CLAIM_GENERATION(atomic_load(&pool.claim));
+        const uint64_t until = now_ns() + SPIN_NANOSECONDS;
+        while (generation == seen && now_ns() < until) {
+            poll_pause();
+            generation = CLAIM_GENERATION(atomic_load(&pool.claim));
         }
         if (generation == seen) {
             pthread_mutex_lock(&pool.lock);
-            while ((generation = atomic_load_explicit(&pool.generation, memory_order_acquire)) ==
-                   seen) {
+            atomic_fetch_add(&pool.sleeping_workers, 1);
+            while ((generation = CLAIM_GENERATION(atomic_load(&pool.claim))) == seen) {
                 pthread_cond_wait(&pool.wake, &pool.lock);
             }
+            atomic_fetch_sub(&pool.sleeping_workers, 1);
             pthread_mutex_unlock(&pool.lock);
         }
         seen = generation;
-        if (part < pool.parts) {
-            pool.task(pool.arg, part, pool.parts);
-        }
-        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&pool.lock);
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.lock);
-        }
+        run_parts(generation);
     }
     return NULL;
 }
@@ -104,8 +142,7 @@ static void start_workers(void)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        /* Worker w runs part w + 1; the caller runs part 0. */
-        if (pthread_create(&thread, &attr, worker_main, (void *)(uintptr_t)(w + 1)) != 0) {
+        if (pthread_create(&thread, &attr, worker_main, NULL) != 0) {
             pthread_attr_destroy(&attr);
             break;
         }
@@ -122,34 +159,37 @@ unsigned netcl_pool_threads(void)
 
 void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts)
 {
-    if (parts <= 1 || netcl_pool_threads() < 2 || pthread_mutex_trylock(&pool.busy) != 0) {
+    if (parts <= 1 || parts > NETCL_POOL_MAX_PARTS || netcl_pool_threads() < 2 ||
+        pthread_mutex_trylock(&pool.busy) != 0) {
         for (unsigned part = 0; part < parts; ++part) {
             task(arg, part, parts);
         }
         return;
     }
-    if (parts > pool.workers + 1) {
-        parts = pool.workers + 1;
-    }
+    const uint32_t generation = ++pool.generation;
     pool.task = task;
     pool.arg = arg;
-    pool.parts = parts;
-    atomic_store_explicit(&pool.pending, pool.workers, memory_order_relaxed);
-    pthread_mutex_lock(&pool.lock);
-    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.lock);
-    task(arg, 0, parts);
-    /* Every worker acknowledges the generation, even one without a part, so that none still
-     * reads the job's fields when the next job writes them. */
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    atomic_store(&pool.claim, CLAIM(generation, parts, 0));
+    if (atomic_load(&pool.sleeping_workers) > 0) {
+        pthread_mutex_lock(&pool.lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+    }
+    run_parts(generation);
+    /* Parts others claimed may still run: wait for them (spin, then sleep). */
     const uint64_t until = now_ns() + SPIN_NANOSECONDS;
-    while (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0 && now_ns() < until) {
+    while (atomic_load_explicit(&pool.done, memory_order_acquire) != parts && now_ns() < until) {
         poll_pause();
     }
-    pthread_mutex_lock(&pool.lock);
-    while (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0) {
-        pthread_cond_wait(&pool.done, &pool.lock);
+    if (atomic_load_explicit(&pool.done, memory_order_acquire) != parts) {
+        pthread_mutex_lock(&pool.lock);
+        atomic_store(&pool.caller_sleeping, 1);
+        while (atomic_load(&pool.done) != parts) {
+            pthread_cond_wait(&pool.finished, &pool.lock);
+        }
+        atomic_store(&pool.caller_sleeping, 0);
+        pthread_mutex_unlock(&pool.lock);
     }
-    pthread_mutex_unlock(&pool.lock);
     pthread_mutex_unlock(&pool.busy);
 }

@@ -8,9 +8,12 @@ typedef void (*netcl_pool_task)(void *arg, unsigned part, unsigned parts);
 /* Threads a job can use: the workers and the calling thread. Starts the workers once. */
 unsigned netcl_pool_threads(void);
 
-/* Runs task(arg, p, parts) for every p < parts, on the workers and the calling thread, and
- * returns when all are done. parts beyond netcl_pool_threads() are merged; a busy pool (a job
- * from another thread) makes the caller run every part itself. */
+/* At most this many parts per job. */
+#define NETCL_POOL_MAX_PARTS 0xFFFFu
+
+/* Runs task(arg, p, parts) for every p < parts, each part on whichever thread (a worker or the
+ * caller) claims it first, and returns when all are done. A busy pool (a job from another
+ * thread) makes the caller run every part itself. */
 void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * Memory paths: zero-copy on a device that shares host memory (no staged bytes), forced
  * staging (same bits, bytes counted), misaligned host memory (falls back to staging), the
- * caller's own cl_mem buffers (several tensors in one buffer: one launch), and a context built
- * on the caller's OpenCL objects sharing one queue. All paths must give the same bits.
+ * caller's own cl_mem buffers (several tensors in one buffer: one launch), a context built on
+ * the caller's OpenCL objects sharing one queue, moving gradients, and many small tensors of one
+ * allocation. All paths must give the same bits.
  */
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
@@ -110,6 +111,73 @@ static void check_moving_gradients(netcl_context *ctx, const netcl_device_info *
         free(blocks[step]);
     }
     free(last);
+}
+
+/*
+ * Many small tensors as slices of one allocation on the kernel path: back to back they share
+ * chunks (plan.c merges tensors that continue one another in data, grad and state), and with a
+ * one-float gap after every seventh tensor the runs break there. One launch either way, and
+ * the bits of the host path, tensor by tensor (state included).
+ */
+static void check_tensor_runs(netcl_context *ctx, const netcl_device_info *info)
+{
+    enum { TENSORS = 300, STEPS_HERE = 4 };
+    uint64_t numel[TENSORS], total = 0;
+    for (uint32_t i = 0; i < TENSORS; ++i) {
+        numel[i] = 1 + (i * 37) % 200;
+        total += numel[i] + 1;
+    }
+    const int paths = info->is_cpu && info->host_unified_memory ? 2 : 1;
+    for (int gaps = 0; gaps < 2; ++gaps) {
+        float *data[2], *grad[2], *state[2];
+        netcl_tensor tensors[2][TENSORS];
+        for (int k = 0; k < paths; ++k) {
+            data[k] = test_alloc_floats(total);
+            grad[k] = test_alloc_floats(total);
+            state[k] = test_alloc_floats(3 * total);  /* square_avg, momentum, grad_avg */
+            test_rng rng = {7};
+            test_rng_fill(&rng, data[k], total);
+            uint64_t at = 0;
+            for (uint32_t i = 0; i < TENSORS; ++i) {
+                tensors[k][i] = test_host_tensor(data[k] + at, grad[k] + at, numel[i]);
+                at += numel[i] + (gaps && i % 7 == 6);
+            }
+            netcl_rmsprop *opt = NULL;
+            REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+            REQUIRE_OK(netcl_rmsprop_set_path(opt, k == 0 ? NETCL_PATH_KERNEL : NETCL_PATH_HOST));
+            netcl_param_group g = test_default_group(0, TENSORS);
+            g.momentum = 0.9;
+            g.centered = 1;
+            for (int step = 0; step < STEPS_HERE; ++step) {
+                test_rng grng = {(uint64_t)(100 + step)};
+                test_rng_fill(&grng, grad[k], total);
+                REQUIRE_OK(netcl_rmsprop_step(opt, &g, 1, tensors[k], TENSORS));
+            }
+            if (k == 0) {
+                uint32_t launches = 0;
+                REQUIRE_OK(netcl_rmsprop_get_last_launch_count(opt, &launches));
+                CHECK(launches == 1, "%s: %u launches for one span", gaps ? "gaps" : "back to back",
+                      launches);
+            }
+            at = 0;
+            for (uint32_t i = 0; i < TENSORS; ++i) {
+                REQUIRE_OK(netcl_rmsprop_read_state(opt, i, numel[i], state[k] + at, state[k] + total + at,
+                                                    state[k] + 2 * total + at));
+                at += numel[i];
+            }
+            netcl_rmsprop_destroy(opt);
+        }
+        if (paths == 2) {
+            CHECK(memcmp(data[0], data[1], total * sizeof(float)) == 0 &&
+                      memcmp(state[0], state[1], 3 * total * sizeof(float)) == 0,
+                  "%s: the kernel path's bits differ from the host path's", gaps ? "gaps" : "back to back");
+        }
+        for (int k = 0; k < paths; ++k) {
+            free(data[k]);
+            free(grad[k]);
+            free(state[k]);
+        }
+    }
 }
 
 int main(void)
@@ -245,6 +313,7 @@ int main(void)
     clReleaseContext(cl_ctx);
 
     check_moving_gradients(ctx, &info);
+    check_tensor_runs(ctx, &info);
     netcl_context_destroy(ctx);
     free(expected); free(grad); free(data); free(raw); free(raw_grad);
     return test_finish("test_memory");
