@@ -338,8 +338,8 @@ static inline __attribute__((always_inline)) void bf16_stats_pass(const uint16_t
  * converts every half exactly (subnormals, inf and NaN too). GCC 12 converts _Float16 one
  * element at a time even in a vectorized loop, and the loop over fp16_to_float (dtype.h) is not
  * vectorized at all. Measured (netcl-bench --grad-stats, 2-core Xeon VM), against the FP32 pass
- * in the same run at 2^16 / 2^20 / 2^24 elements: that loop 12 / 11 / 7.7 times its time, this
- * one 1.3 / 1.2 / 1.1 (four sums instead of two gained nothing). Written for AVX2 + F16C and
+ * in the same run at 2^16 / 2^20 / 2^24 elements: that loop 10 / 10-11 / 7.5-9.7 times its
+ * time, this one 1.2 / 1.3 / 1.3-1.4 (four sums instead of two gained nothing). For AVX2 + F16C,
  * taken where the CPU has them; the square of a float is exact in double, so only the order of
  * the sum differs from grad_pass's.
  */
