@@ -121,7 +121,7 @@ typedef struct host_job {
     uint32_t run_count;
     const netcl_step_options *options;
     uint64_t elements;
-    int avx512;   /* float32 runs take host_update_avx512.c's loop */
+    int avx512;   /* runs take host_update_avx512.c's loop */
 } host_job;
 
 /* Parts start at multiples of 16 floats (64 bytes): no two threads write one cache line. */
@@ -213,12 +213,12 @@ static void run_part(void *arg, unsigned part, unsigned parts)
         }
         const netcl_param_group *group = &job->groups[run->group];
         const size_t size = dtype_size(run->dtype);
-        if (run->dtype == NETCL_FP32 && job->avx512) {
+        if (job->avx512) {
             const unsigned variant = group_variant(group);
-            netcl_host_update_avx512(variant, netcl_host_update_avx512_group(variant),
-                                     group_hyper(group, job->options),
-                                     (float *)run->p + from, (const float *)run->g + from,
-                                     run->v + from, run->mb + from, run->ga + from, to - from);
+            netcl_host_update_avx512(variant, run->dtype, netcl_host_update_avx512_group(variant),
+                                     group_hyper(group, job->options), run->p + from * size,
+                                     run->g + from * size, run->v + from, run->mb + from,
+                                     run->ga + from, run->master + from, to - from);
             continue;
         }
         update_variant(group_variant(group), run->dtype, group_hyper(group, job->options),

@@ -1,5 +1,5 @@
 /*
- * The host path's float32 update on CPUs with AVX-512, written with intrinsics so that some
+ * The host path's update on CPUs with AVX-512 (F, BW, VL), written with intrinsics so that some
  * vectors take their square root on the FMA ports (sqrt_alu.h) while the divider computes the
  * others' and every vector's division. A step that fits in the caches is bound by the divider;
  * sharing the square roots makes it about a quarter faster (2-core Sapphire Rapids VM, plain
@@ -19,9 +19,11 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dtype_avx512.h"
+#include "netcl.h"
 #include "sqrt_alu.h"
 
-#define AVX512_TARGET __attribute__((target("avx512f")))
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 
 typedef struct vector_hyper {
     __m512 neg_lr, alpha, one_minus_alpha, eps, weight_decay, momentum, inv_scale, clip_coef;
@@ -35,14 +37,29 @@ static inline __attribute__((always_inline)) AVX512_TARGET vector_hyper broadcas
                           _mm512_set1_ps(h.inv_scale), _mm512_set1_ps(h.clip_coef)};
 }
 
-/* Elements [i, i + 16) where `lanes` is set; the square root on the FMA ports when `alu`. */
-static inline __attribute__((always_inline)) AVX512_TARGET void update16(
-    const vector_hyper *h, float *restrict p, const float *restrict g, float *restrict v,
-    float *restrict mb, float *restrict ga, uint64_t i, __mmask16 lanes, const int alu,
-    const int weight_decay, const int maximize, const int momentum, const int centered)
+/* The gradient's elements [i, i + 16) where `lanes` is set, as float32. */
+static inline __attribute__((always_inline)) AVX512_TARGET __m512 load_grad(
+    const void *g, uint64_t i, __mmask16 lanes, const int dtype)
 {
-    const __m512 param = _mm512_maskz_loadu_ps(lanes, p + i);
-    const __m512 given = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, g + i), h->inv_scale),
+    if (dtype == NETCL_FP32) {
+        return _mm512_maskz_loadu_ps(lanes, (const float *)g + i);
+    }
+    const __m256i halves = load_halves((const uint16_t *)g + i, lanes);
+    return dtype == NETCL_BF16 ? bf16x16_to_float(halves) : fp16x16_to_float(halves);
+}
+
+/* Elements [i, i + 16) where `lanes` is set; the square root on the FMA ports when `alu`.
+ * A BF16/FP16 parameter's float32 value is its master copy, which the update writes with the
+ * rounded parameter. */
+static inline __attribute__((always_inline)) AVX512_TARGET void update16(
+    const vector_hyper *h, void *restrict p, const void *restrict g, float *restrict v,
+    float *restrict mb, float *restrict ga, float *restrict master, uint64_t i, __mmask16 lanes,
+    int alu, const int weight_decay, const int maximize, const int momentum, const int centered,
+    const int dtype)
+{
+    float *const param_at = dtype == NETCL_FP32 ? (float *)p + i : master + i;
+    const __m512 param = _mm512_maskz_loadu_ps(lanes, param_at);
+    const __m512 given = _mm512_mul_ps(_mm512_mul_ps(load_grad(g, i, lanes, dtype), h->inv_scale),
                                        h->clip_coef);
     __m512 grad = maximize ? _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(given),
                                                                   _mm512_set1_epi32(INT32_MIN)))
@@ -70,43 +87,52 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update16(
     } else {
         updated = _mm512_add_ps(param, _mm512_div_ps(_mm512_mul_ps(h->neg_lr, grad), avg));
     }
-    _mm512_mask_storeu_ps(p + i, lanes, updated);
+    _mm512_mask_storeu_ps(param_at, lanes, updated);
+    if (dtype != NETCL_FP32) {
+        _mm256_mask_storeu_epi16((uint16_t *)p + i, lanes,
+                                 dtype == NETCL_BF16 ? float_to_bf16x16(updated)
+                                                     : float_to_fp16x16(updated));
+    }
 }
 
 /* Groups of `group` vectors, the first with its square root on the divider and the others on
  * the FMA ports (group 1: all on the divider); the last partial vector masked. */
 static inline __attribute__((always_inline)) AVX512_TARGET void update_loop(
-    const kernel_hyper h, float *restrict p, const float *restrict g, float *restrict v,
-    float *restrict mb, float *restrict ga, uint64_t n, const unsigned group,
-    const int weight_decay, const int maximize, const int momentum, const int centered)
+    const kernel_hyper h, void *restrict p, const void *restrict g, float *restrict v,
+    float *restrict mb, float *restrict ga, float *restrict master, uint64_t n, unsigned group,
+    const int weight_decay, const int maximize, const int momentum, const int centered,
+    const int dtype)
 {
     const vector_hyper vh = broadcast(h);
     uint64_t i = 0;
     for (; i + 16 * group <= n; i += 16 * group) {
         for (unsigned k = 0; k < group; ++k) {
-            update16(&vh, p, g, v, mb, ga, i + 16 * k, 0xFFFF, k > 0, weight_decay, maximize,
-                     momentum, centered);
+            update16(&vh, p, g, v, mb, ga, master, i + 16 * k, 0xFFFF, k > 0, weight_decay,
+                     maximize, momentum, centered, dtype);
         }
     }
     for (; i + 16 <= n; i += 16) {
-        update16(&vh, p, g, v, mb, ga, i, 0xFFFF, 0, weight_decay, maximize, momentum, centered);
+        update16(&vh, p, g, v, mb, ga, master, i, 0xFFFF, 0, weight_decay, maximize, momentum,
+                 centered, dtype);
     }
     if (i < n) {
-        update16(&vh, p, g, v, mb, ga, i, (__mmask16)((1u << (n - i)) - 1), 0, weight_decay,
-                 maximize, momentum, centered);
+        update16(&vh, p, g, v, mb, ga, master, i, (__mmask16)((1u << (n - i)) - 1), 0,
+                 weight_decay, maximize, momentum, centered, dtype);
     }
 }
 
-static AVX512_TARGET void update_variant_avx512(unsigned variant, unsigned group,
-                                                const kernel_hyper h, float *p, const float *g,
-                                                float *v, float *mb, float *ga, uint64_t n)
+static AVX512_TARGET void update_variant_avx512(unsigned variant, int dtype, unsigned group,
+                                                const kernel_hyper h, void *p, const void *g,
+                                                float *v, float *mb, float *ga, float *master,
+                                                uint64_t n)
 {
-#define NETCL_VARIANT(V, G)                                                                    \
-    case V * 4 + G:                                                                            \
-        update_loop(h, p, g, v, mb, ga, n, G, (V >> 3) & 1, (V >> 2) & 1, (V >> 1) & 1, V & 1); \
+#define NETCL_VARIANT(V, T)                                                                    \
+    case V * 4 + T:                                                                            \
+        update_loop(h, p, g, v, mb, ga, master, n, group, (V >> 3) & 1, (V >> 2) & 1,         \
+                    (V >> 1) & 1, V & 1, T);                                                   \
         break;
-#define NETCL_VARIANTS(V) NETCL_VARIANT(V, 1) NETCL_VARIANT(V, 2) NETCL_VARIANT(V, 3)
-    switch (variant * 4 + group) {
+#define NETCL_VARIANTS(V) NETCL_VARIANT(V, 0) NETCL_VARIANT(V, 1) NETCL_VARIANT(V, 2)
+    switch (variant * 4 + (unsigned)dtype) {
         NETCL_VARIANTS(0) NETCL_VARIANTS(1) NETCL_VARIANTS(2) NETCL_VARIANTS(3)
         NETCL_VARIANTS(4) NETCL_VARIANTS(5) NETCL_VARIANTS(6) NETCL_VARIANTS(7)
         NETCL_VARIANTS(8) NETCL_VARIANTS(9) NETCL_VARIANTS(10) NETCL_VARIANTS(11)
@@ -122,9 +148,12 @@ static AVX512_TARGET void update_variant_avx512(unsigned variant, unsigned group
 /* Calibration: 4,096 floats (64 KB with the state: in L1/L2 like the steps it speeds up), each
  * group size timed this many times in turns, the fastest time of each compared. */
 #define CALIBRATION_FLOATS 4096u
-#define CALIBRATION_ROUNDS 15
-/* A larger group must be at least this much faster than the best smaller one, so that noise
- * alone never picks it. */
+#define CALIBRATION_ROUNDS 40
+/* The group size measured best here (2-core Sapphire Rapids VM, 1,024 to 16,384 floats, best of
+ * 30: plain 381 / 279 / 272 ns for groups of 1 / 2 / 3 at 1,024 floats, centered with momentum
+ * 382 / 330 / 357 ns), kept unless another is faster by more than the margin: noise alone must
+ * not move a step to a slower loop, while a CPU whose divider or FMA ports differ gets its own. */
+#define DEFAULT_GROUP 2u
 #define CALIBRATION_MARGIN 0.95
 
 static int avx512_usable;          /* the CPU has AVX-512F */
@@ -138,8 +167,8 @@ static double seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* The best group size for `variant` (plain, or centered with momentum: its more FMA-port work
- * favours a smaller share there). */
+/* The group size for `variant` (plain, or centered with momentum: its more FMA-port work favours
+ * a smaller share there). */
 static unsigned calibrate(unsigned variant)
 {
     static float p[CALIBRATION_FLOATS], g[CALIBRATION_FLOATS], v[CALIBRATION_FLOATS],
@@ -156,13 +185,14 @@ static unsigned calibrate(unsigned variant)
     for (int round = 0; round < CALIBRATION_ROUNDS; ++round) {
         for (unsigned group = 1; group <= 3; ++group) {
             const double start = seconds();
-            update_variant_avx512(variant, group, h, p, g, v, mb, ga, CALIBRATION_FLOATS);
+            update_variant_avx512(variant, NETCL_FP32, group, h, p, g, v, mb, ga, v,
+                                  CALIBRATION_FLOATS);
             const double took = seconds() - start;
             best[group] = took < best[group] ? took : best[group];
         }
     }
-    unsigned chosen = 1;
-    for (unsigned group = 2; group <= 3; ++group) {
+    unsigned chosen = DEFAULT_GROUP;
+    for (unsigned group = 1; group <= 3; ++group) {
         if (best[group] < best[chosen] * CALIBRATION_MARGIN) {
             chosen = group;
         }
@@ -173,7 +203,8 @@ static unsigned calibrate(unsigned variant)
 static void choose(void)
 {
     __builtin_cpu_init();
-    avx512_usable = __builtin_cpu_supports("avx512f");
+    avx512_usable = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl");
     if (avx512_usable) {
         best_group[0] = calibrate(0);
         best_group[1] = calibrate(3);
@@ -192,10 +223,11 @@ unsigned netcl_host_update_avx512_group(unsigned variant)
     return best_group[variant & 1u];
 }
 
-void netcl_host_update_avx512(unsigned variant, unsigned group, const kernel_hyper h, float *p,
-                              const float *g, float *v, float *mb, float *ga, uint64_t n)
+void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
+                              void *p, const void *g, float *v, float *mb, float *ga,
+                              float *master, uint64_t n)
 {
-    update_variant_avx512(variant, group, h, p, g, v, mb, ga, n);
+    update_variant_avx512(variant, dtype, group, h, p, g, v, mb, ga, master, n);
 }
 
 #else /* other CPUs: the generic loop of host_step.c */
@@ -211,10 +243,12 @@ unsigned netcl_host_update_avx512_group(unsigned variant)
     return 1;
 }
 
-void netcl_host_update_avx512(unsigned variant, unsigned group, const kernel_hyper h, float *p,
-                              const float *g, float *v, float *mb, float *ga, uint64_t n)
+void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
+                              void *p, const void *g, float *v, float *mb, float *ga,
+                              float *master, uint64_t n)
 {
-    (void)variant, (void)group, (void)h, (void)p, (void)g, (void)v, (void)mb, (void)ga, (void)n;
+    (void)variant, (void)dtype, (void)group, (void)h, (void)p, (void)g, (void)v, (void)mb,
+        (void)ga, (void)master, (void)n;
 }
 
 #endif

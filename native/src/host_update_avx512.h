@@ -1,4 +1,4 @@
-/* The host path's float32 update on CPUs with AVX-512 (host_update_avx512.c). */
+/* The host path's update on CPUs with AVX-512 (host_update_avx512.c). */
 #ifndef NETCL_HOST_UPDATE_AVX512_H
 #define NETCL_HOST_UPDATE_AVX512_H
 
@@ -6,16 +6,17 @@
 
 #include "kernel_hyper.h"
 
-/* Whether the CPU has AVX-512F; the first call also times the group sizes once (about 0.2 ms). */
+/* Whether the CPU has AVX-512 F, BW and VL; the first call also times the group sizes once (about 0.2 ms). */
 int netcl_host_update_avx512_init(void);
 
 /* The fastest group size for `variant` (group_variant's bits): vectors per square root on the
  * divider, the others' on the FMA ports; 1 = all on the divider. */
 unsigned netcl_host_update_avx512_group(unsigned variant);
 
-/* update() of host_step.c for float32 tensors, the same bits for every group size (1 to 3);
- * only once _init returned 1. */
-void netcl_host_update_avx512(unsigned variant, unsigned group, const kernel_hyper h, float *p,
-                              const float *g, float *v, float *mb, float *ga, uint64_t n);
+/* update() of host_step.c, the same bits for every group size (1 to 3); only once _init
+ * returned 1. */
+void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
+                              void *p, const void *g, float *v, float *mb, float *ga,
+                              float *master, uint64_t n);
 
 #endif
