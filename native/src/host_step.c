@@ -24,16 +24,15 @@
 #include "worker_pool.h"
 
 /*
- * Steps of fewer elements run on the calling thread alone: handing parts to a worker costs more
- * than it saves. Larger ones are cut into parts of about HOST_PART_ELEMENTS (at most
- * HOST_PARTS_PER_THREAD per thread, so that finding a part's runs stays cheap) which the caller
- * and the workers claim (worker_pool.c). Measured (2-core Xeon VM, PoCL's CPU, one float32
- * tensor, back-to-back steps, the AVX-512 loop): one thread 4.5 us at 2^14, 8.7 us at 2^15,
- * 17.7 us at 2^16; two threads (parts of 2^13) 4.4, 5.1 and 9.7 us.
+ * Steps of fewer elements run on the calling thread alone: handing a part to a worker costs more
+ * than it saves. Larger ones are cut into one part per thread, which the caller and the workers
+ * claim (worker_pool.c). Measured (2-core Xeon VM, PoCL's CPU, one float32 tensor, back-to-back
+ * steps, the AVX-512 loop): one thread 4.5 us at 2^14, 8.7 us at 2^15, 17.7 us at 2^16; two
+ * threads 4.4, 5.1-5.8 and 10.0-10.8 us. More, smaller parts (2^13 floats, up to 8 per thread)
+ * balance better only where a thread is held up, and cost 13.2 us at 2^16, 26-27 us at 2^17 and
+ * 48-51 us at 2^18 against 10-11, 19-22 and 40-42 us with one part per thread.
  */
 #define HOST_PARALLEL_MIN_ELEMENTS (1u << 15)
-#define HOST_PART_ELEMENTS (1u << 13)
-#define HOST_PARTS_PER_THREAD 8u
 
 static inline __attribute__((always_inline)) float load_element(const void *x, uint64_t i,
                                                                  const int dtype)
@@ -231,11 +230,7 @@ void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint
                      const netcl_step_options *options, uint64_t elements)
 {
     host_job job = {groups, runs, run_count, options, elements, netcl_host_update_avx512_init()};
-    unsigned parts = 1;
-    if (elements >= HOST_PARALLEL_MIN_ELEMENTS) {
-        const uint64_t most = (uint64_t)HOST_PARTS_PER_THREAD * netcl_pool_threads();
-        parts = (unsigned)(elements / HOST_PART_ELEMENTS < most ? elements / HOST_PART_ELEMENTS : most);
-    }
+    const unsigned parts = elements >= HOST_PARALLEL_MIN_ELEMENTS ? netcl_pool_threads() : 1;
     if (parts > 1) {
         netcl_pool_run(run_part, &job, parts);
     } else {
