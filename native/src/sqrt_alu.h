@@ -84,8 +84,14 @@ static inline __attribute__((always_inline)) SQRT_ALU_TARGET __m512 sqrt_alu(__m
     if (__builtin_expect(outside == 0, 1)) {
         return sqrt_alu_in_range(x);
     }
+    /* Outside lanes that are not negative or NaN (x >= 0 is false for both): none in a vector
+     * whose only outside lanes are NaN or negative (a diverged state), which costs one compare. */
+    const __mmask16 care = outside & _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+    if (care == 0) {
+        return sqrt_alu_in_range(x);
+    }
     /* Positive, finite and not zero: bits - 1 below 0x7F7FFFFF (the largest finite). */
-    const __mmask16 scalable = outside & _mm512_cmp_epu32_mask(
+    const __mmask16 scalable = care & _mm512_cmp_epu32_mask(
         _mm512_sub_epi32(bits, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7F7FFFFF), _MM_CMPINT_LT);
     const __m512 root = scalable != 0 ? sqrt_alu_scaled(x, scalable) : sqrt_alu_in_range(x);
     const __mmask16 own_root = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_EQ_OQ) |
