@@ -214,7 +214,8 @@ static void run_part(void *arg, unsigned part, unsigned parts)
         const size_t size = dtype_size(run->dtype);
         if (job->avx512) {
             const unsigned variant = group_variant(group);
-            netcl_host_update_avx512(variant, run->dtype, netcl_host_update_avx512_group(variant),
+            netcl_host_update_avx512(variant, run->dtype,
+                                     netcl_host_update_avx512_group(variant, to - from),
                                      group_hyper(group, job->options), run->p + from * size,
                                      run->g + from * size, run->v + from, run->mb + from,
                                      run->ga + from, run->master + from, to - from);

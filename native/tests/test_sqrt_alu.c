@@ -179,9 +179,9 @@ int main(void)
         check_conversions();
         printf("AVX-512: the square root on the FMA ports is exact for all 2^32 inputs; this CPU's "
                "host path puts 1 of %u (plain) and 1 of %u (centered) square roots on the divider\n",
-               netcl_host_update_avx512_group(0), netcl_host_update_avx512_group(3));
+               netcl_host_update_avx512_group(0, 4096), netcl_host_update_avx512_group(3, 4096));
     } else {
-        CHECK(netcl_host_update_avx512_group(0) == 1, "a CPU without AVX-512 must not share");
+        CHECK(netcl_host_update_avx512_group(0, 4096) == 1, "a CPU without AVX-512 must not share");
         printf("no AVX-512 F, BW and VL: the host path uses its generic loop\n");
     }
     return test_finish("test_sqrt_alu");
