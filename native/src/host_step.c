@@ -21,6 +21,7 @@
 #include "dtype.h"
 #include "host_update_avx512.h"
 #include "optimizer.h"
+#include "variant_switch.h"
 #include "worker_pool.h"
 
 /*
@@ -97,20 +98,9 @@ NETCL_CLONES
 static void update_variant(unsigned variant, int dtype, const kernel_hyper h, void *p,
                            const void *g, float *v, float *mb, float *ga, float *master, uint64_t n)
 {
-#define NETCL_VARIANT(V, T)                                                                   \
-    case V * 4 + T:                                                                           \
-        update(h, p, g, v, mb, ga, master, n, (V >> 3) & 1, (V >> 2) & 1, (V >> 1) & 1, V & 1, T); \
-        break;
-#define NETCL_VARIANTS(V) NETCL_VARIANT(V, 0) NETCL_VARIANT(V, 1) NETCL_VARIANT(V, 2)
-    switch (variant * 4 + (unsigned)dtype) {
-        NETCL_VARIANTS(0) NETCL_VARIANTS(1) NETCL_VARIANTS(2) NETCL_VARIANTS(3)
-        NETCL_VARIANTS(4) NETCL_VARIANTS(5) NETCL_VARIANTS(6) NETCL_VARIANTS(7)
-        NETCL_VARIANTS(8) NETCL_VARIANTS(9) NETCL_VARIANTS(10) NETCL_VARIANTS(11)
-        NETCL_VARIANTS(12) NETCL_VARIANTS(13) NETCL_VARIANTS(14) NETCL_VARIANTS(15)
-    default: break;
-    }
-#undef NETCL_VARIANTS
-#undef NETCL_VARIANT
+#define UPDATE(WD, MAX, MOM, CEN, T) update(h, p, g, v, mb, ga, master, n, WD, MAX, MOM, CEN, T)
+    NETCL_SWITCH_VARIANT(variant, dtype, UPDATE)
+#undef UPDATE
 }
 
 /* A host step split into parts of about equal element counts over all its runs. */

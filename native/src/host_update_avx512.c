@@ -22,6 +22,7 @@
 #include "dtype_avx512.h"
 #include "netcl.h"
 #include "sqrt_alu.h"
+#include "variant_switch.h"
 
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 
@@ -126,21 +127,10 @@ static AVX512_TARGET void update_variant_avx512(unsigned variant, int dtype, uns
                                                 float *v, float *mb, float *ga, float *master,
                                                 uint64_t n)
 {
-#define NETCL_VARIANT(V, T)                                                                    \
-    case V * 4 + T:                                                                            \
-        update_loop(h, p, g, v, mb, ga, master, n, group, (V >> 3) & 1, (V >> 2) & 1,         \
-                    (V >> 1) & 1, V & 1, T);                                                   \
-        break;
-#define NETCL_VARIANTS(V) NETCL_VARIANT(V, 0) NETCL_VARIANT(V, 1) NETCL_VARIANT(V, 2)
-    switch (variant * 4 + (unsigned)dtype) {
-        NETCL_VARIANTS(0) NETCL_VARIANTS(1) NETCL_VARIANTS(2) NETCL_VARIANTS(3)
-        NETCL_VARIANTS(4) NETCL_VARIANTS(5) NETCL_VARIANTS(6) NETCL_VARIANTS(7)
-        NETCL_VARIANTS(8) NETCL_VARIANTS(9) NETCL_VARIANTS(10) NETCL_VARIANTS(11)
-        NETCL_VARIANTS(12) NETCL_VARIANTS(13) NETCL_VARIANTS(14) NETCL_VARIANTS(15)
-    default: break;
-    }
-#undef NETCL_VARIANTS
-#undef NETCL_VARIANT
+#define UPDATE_LOOP(WD, MAX, MOM, CEN, T) \
+    update_loop(h, p, g, v, mb, ga, master, n, group, WD, MAX, MOM, CEN, T)
+    NETCL_SWITCH_VARIANT(variant, dtype, UPDATE_LOOP)
+#undef UPDATE_LOOP
 }
 
 /* ---- the choice, once per process ---------------------------------------------------------- */
