@@ -8,7 +8,7 @@
  * ports). Taking the square root of some vectors on the FMA ports lets the two units work in
  * parallel (host_update_avx512.c).
  *
- * How, for x in [2^-100, 2^100) (sqrt_alu_outside takes the others):
+ * How, for x in [2^-100, 2^100) (sqrt_alu, at the end, says what becomes of the others):
  *  1. r = rsqrt14(x), relative error below 2^-14 (Intel SDM); s0 = RN(x r); one correction with
  *     the residual, s = RN(s0 + RN(x - s0^2) r/2), leaves a relative error below 2^-26 before
  *     its rounding (about 1.5 * 2^-28), so s is within 0.75 ulp of sqrt(x); when s is a power of
