@@ -154,7 +154,7 @@ static AVX512_TARGET void update_variant_avx512(unsigned variant, int dtype, uns
 #define STREAMING_FLOATS (1u << 21)
 
 static int avx512_usable;          /* the CPU has AVX-512F */
-static unsigned best_group[2];     /* the calibration's group size: [centered] */
+static unsigned best_group[2] = {1, 1};  /* the calibration's group size: [centered] */
 static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
 
 static double seconds(void)
