@@ -8,7 +8,8 @@
  * contraction is off for this file (-ffp-contract=off) and each fma is written out; sqrtf and
  * the divisions are IEEE-exact in every vector width. The loops are compiled for AVX-512,
  * AVX2+FMA and baseline x86-64 (target_clones picks at load time), so fmaf is one instruction
- * wherever the CPU has one, and libm's exact fmaf elsewhere.
+ * wherever the CPU has one, and libm's exact fmaf elsewhere. CPUs with AVX-512 F, BW and VL
+ * update through host_update_avx512.c instead of update() below.
  */
 #include <math.h>
 #include <stdint.h>
@@ -84,17 +85,20 @@ static inline __attribute__((always_inline)) void update(
 }
 
 /* Loops specialized per x86-64 instruction set; the sanitized builds have none (their tests
- * then run the portable loops). */
+ * then run the portable loops, update() included). The update needs no AVX-512 clone: every CPU
+ * that would pick it takes host_update_avx512.c's loop. */
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define NETCL_X86_SPECIALIZED 1
 #define NETCL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define NETCL_UPDATE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define NETCL_X86_SPECIALIZED 0
 #define NETCL_CLONES
+#define NETCL_UPDATE_CLONES
 #endif
 
 /* One specialized loop per variant (bits: weight decay, maximize, momentum, centered) and type. */
-NETCL_CLONES
+NETCL_UPDATE_CLONES
 static void update_variant(unsigned variant, int dtype, const kernel_hyper h, void *p,
                            const void *g, float *v, float *mb, float *ga, float *master, uint64_t n)
 {
@@ -220,7 +224,8 @@ static void run_part(void *arg, unsigned part, unsigned parts)
 void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint32_t run_count,
                      const netcl_step_options *options, uint64_t elements)
 {
-    host_job job = {groups, runs, run_count, options, elements, netcl_host_update_avx512_init()};
+    host_job job = {groups, runs, run_count, options, elements,
+                    NETCL_X86_SPECIALIZED && netcl_host_update_avx512_init()};
     const unsigned parts = elements >= HOST_PARALLEL_MIN_ELEMENTS ? netcl_pool_threads() : 1;
     if (parts > 1) {
         netcl_pool_run(run_part, &job, parts);

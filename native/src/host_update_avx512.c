@@ -216,7 +216,6 @@ int netcl_host_update_avx512_init(void)
 
 unsigned netcl_host_update_avx512_group(unsigned variant, uint64_t n)
 {
-    netcl_host_update_avx512_init();
     return n >= STREAMING_FLOATS ? 1u : best_group[variant & 1u];
 }
 

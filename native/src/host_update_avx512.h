@@ -10,7 +10,7 @@
 int netcl_host_update_avx512_init(void);
 
 /* The fastest group size for `variant` (group_variant's bits) over n floats: vectors per square
- * root on the divider, the others' on the FMA ports; 1 = all on the divider. */
+ * root on the divider, the others' on the FMA ports; 1 = all on the divider. Once _init ran. */
 unsigned netcl_host_update_avx512_group(unsigned variant, uint64_t n);
 
 /* update() of host_step.c, the same bits for every group size (1 to 3); only once _init
