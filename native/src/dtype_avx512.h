@@ -1,6 +1,6 @@
 /*
  * dtype.h's conversions, 16 elements at a time with AVX-512 (F, BW and VL), giving the same bits
- * (test_sqrt_alu compares them with dtype.h over every input): bfloat16 and float16 to float32
+ * (test_host_avx512 compares them with dtype.h over every input): bfloat16 and float16 to float32
  * exactly, float32 to each rounded to nearest even, NaN as dtype.h writes it.
  */
 #ifndef NETCL_DTYPE_AVX512_H

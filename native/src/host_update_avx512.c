@@ -9,7 +9,7 @@
  * momentum: one of two vectors), so netcl_host_update_avx512_init times the shares once.
  *
  * The operations and their order are those of update() in host_step.c (and of the kernel): the
- * same bits, which test_sqrt_alu checks for every share and the trajectory tests on every path.
+ * same bits, which test_host_avx512 checks for every share and the trajectory tests on every path.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime: the library builds as strict C11 */
 #include "host_update_avx512.h"

@@ -20,7 +20,7 @@
  *     and lo u are multiples of u^2, so x - lo hi, exact inside the fma, is an integer multiple
  *     of u^2: it exceeds u^2/4 iff it is positive, and it is never u^2/4 (no float's square root
  *     is a midpoint). Round up iff RN(x - lo hi) > 0.
- * native/tests/test_sqrt_alu.c compares it with vsqrtps over all 2^32 inputs.
+ * native/tests/test_host_avx512.c compares it with vsqrtps over all 2^32 inputs.
  */
 #ifndef NETCL_SQRT_ALU_H
 #define NETCL_SQRT_ALU_H

@@ -184,5 +184,5 @@ int main(void)
         CHECK(netcl_host_update_avx512_group(0, 4096) == 1, "a CPU without AVX-512 must not share");
         printf("no AVX-512 F, BW and VL: the host path uses its generic loop\n");
     }
-    return test_finish("test_sqrt_alu");
+    return test_finish("test_host_avx512");
 }
