@@ -38,13 +38,22 @@ import netcl.optim.StepPath;
  * other programs used. Before the cases, each variant's loops and netcl's Java layer run a short unrecorded
  * case so that the JIT has compiled them.
  *
- * <p>Writes {"tool", "quick", "min_rounds", "warmup_rounds", "batch_ms", "budget_s",
+ * <p>Passes: the cases run in {@value #PASSES} passes over the whole list, each on contenders
+ * allocated anew, with a third of the least rounds and of the budget ({@link Rounds#pass}), and
+ * a case's ratios come from the rounds of all its passes together. Within one pass the rounds
+ * agree closely, yet two runs minutes apart differed by up to 40% on a ratio (a case's minutes
+ * on this shared machine, and where its arrays land, move one side more than the other); rounds
+ * spread over the run and over several allocations make a median that the next run repeats.
+ *
+ * <p>Writes {"tool", "quick", "passes", "min_rounds", "pass_min_rounds", "warmup_rounds", "batch_ms", "budget_s",
  * "precision", "quiet_cores", "threads", "jdk", "loadavg_before", "loadavg_after", "cases": [...],
  * "skipped": [...]} (a case: see {@link CaseResult#json()}) and prints a line per case.
  */
 public final class AlternatingRounds {
     private static final int JIT_WARMUP_NUMEL = 1 << 12;
     private static final long BATCH_NANOS = 5_000_000;
+    /** Passes over the cases (see the class comment). */
+    private static final int PASSES = 3;
     /** Rounds go on until every ratio's median is known within this fraction (95% confidence). */
     private static final double PRECISION = 0.03;
 
@@ -77,30 +86,44 @@ public final class AlternatingRounds {
             paths.remove(StepPath.HOST);
             skipped.add(String.format("{\"impl\": \"netcl-host\", \"reason\": %s}", quote(hostMissing)));
         }
-        System.out.printf(Locale.ROOT, "alternating rounds: batches of >= %d ms, %d to %.0f s of rounds per case "
-                + "(at least %d, after %d dropped) until every ratio's median is known within %.0f%%%n",
-                BATCH_NANOS / 1_000_000, rounds.minRounds(), rounds.budgetNanos() / 1e9, rounds.minRounds(),
-                rounds.warmup(), 100 * PRECISION);
+        Rounds pass = rounds.pass(PASSES);
+        System.out.printf(Locale.ROOT, "alternating rounds: %d passes over the cases; in each, a case takes turns "
+                + "in batches of >= %d ms for at least %d rounds (after %d dropped), until every ratio's median is "
+                + "known within %.0f%% or after %.1f s%n",
+                PASSES, BATCH_NANOS / 1_000_000, pass.minRounds(), pass.warmup(), 100 * PRECISION,
+                pass.budgetNanos() / 1e9);
         String loadBefore = loadAverage();
         for (Variant variant : Variant.values()) {
-            measure(variant, new long[] {JIT_WARMUP_NUMEL}, paths, new Rounds(5, 0, BATCH_NANOS, 0));
+            new Case(variant, new long[] {JIT_WARMUP_NUMEL}).measure(paths, new Rounds(5, 0, BATCH_NANOS, 0), 5);
         }
-        List<String> cases = new ArrayList<>();
+        List<Case> cases = new ArrayList<>();
         for (Variant variant : Variant.values()) {
             for (int e = 10; e <= 26; e += quick ? 2 : 1) {
-                cases.add(report(measure(variant, new long[] {1L << e}, paths, rounds)));
+                cases.add(new Case(variant, new long[] {1L << e}));
             }
-            cases.add(report(measure(variant, Sizes.of(Sizes.RESNET50), paths, rounds)));
+            cases.add(new Case(variant, Sizes.of(Sizes.RESNET50)));
+        }
+        for (int p = 1; p <= PASSES; p++) {
+            System.out.printf(Locale.ROOT, "pass %d of %d%n", p, PASSES);
+            for (Case c : cases) {
+                c.measure(paths, pass, rounds.minRounds());
+            }
+        }
+        List<String> results = new ArrayList<>();
+        for (Case c : cases) {
+            results.add(report(c.result(rounds.minRounds())));
         }
         Files.writeString(json, String.format(Locale.ROOT,
-                "{\"tool\": \"alternating-rounds\", \"quick\": %b, \"min_rounds\": %d, \"warmup_rounds\": %d, "
+                "{\"tool\": \"alternating-rounds\", \"quick\": %b, \"passes\": %d, \"min_rounds\": %d, "
+                        + "\"pass_min_rounds\": %d, \"warmup_rounds\": %d, "
                         + "\"batch_ms\": %d, \"budget_s\": %.1f, \"precision\": %.3f, \"quiet_cores\": %.2f, "
                         + "\"threads\": %d, \"jdk\": %s, \"loadavg_before\": %s, \"loadavg_after\": %s,%n"
                         + " \"cases\": [%n  %s],%n \"skipped\": [%s]}%n",
-                quick, rounds.minRounds(), rounds.warmup(), BATCH_NANOS / 1_000_000, rounds.budgetNanos() / 1e9,
+                quick, PASSES, rounds.minRounds(), pass.minRounds(), pass.warmup(), BATCH_NANOS / 1_000_000,
+                rounds.budgetNanos() / 1e9,
                 PRECISION, OtherLoad.QUIET_CORES, Runtime.getRuntime().availableProcessors(),
                 quote(System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version")),
-                quote(loadBefore), quote(loadAverage()), String.join(",\n  ", cases), String.join(", ", skipped)));
+                quote(loadBefore), quote(loadAverage()), String.join(",\n  ", results), String.join(", ", skipped)));
     }
 
     private static void usage() {
@@ -128,24 +151,49 @@ public final class AlternatingRounds {
         }
     }
 
-    private static CaseResult measure(Variant variant, long[] numels, List<StepPath> paths, Rounds rounds) {
-        List<Contender> contenders = new ArrayList<>();
-        try {
-            for (StepPath path : paths) {
-                contenders.add(new NetclContender(numels, variant, path));
+    /** One case: its contenders, created anew for each pass, and the rounds of the passes so far. */
+    private static final class Case {
+        private final Variant variant;
+        private final long[] numels;
+        private List<String> impls;
+        private String autoPath;
+        private Timings timings;
+
+        Case(Variant variant, long[] numels) {
+            this.variant = variant;
+            this.numels = numels;
+        }
+
+        /**
+         * One more pass of rounds, on contenders allocated for it; the pass stops early once its
+         * own rounds give every ratio within {@link #PRECISION} from at least {@code minQuiet}
+         * quiet rounds.
+         */
+        Case measure(List<StepPath> paths, Rounds pass, int minQuiet) {
+            List<Contender> contenders = new ArrayList<>();
+            try {
+                for (StepPath path : paths) {
+                    contenders.add(new NetclContender(numels, variant, path));
+                }
+                NetclContender auto = (NetclContender) contenders.get(paths.indexOf(StepPath.AUTO));
+                contenders.add(1, new JavaLoopContender(numels, variant, true));
+                contenders.add(3, new JavaLoopContender(numels, variant, false));
+                impls = contenders.stream().map(Contender::impl).toList();
+                Timings more = pass.measure(contenders,
+                        sofar -> new CaseResult(variant, numels, "", impls, sofar, minQuiet).precise(PRECISION));
+                autoPath = auto.lastPath().name().toLowerCase(Locale.ROOT);
+                timings = timings == null ? more : timings.then(more);
+                return this;
+            } finally {
+                contenders.forEach(Contender::close);
+                // The next case allocates as much again: give the last one's arrays back first.
+                System.gc();
             }
-            NetclContender auto = (NetclContender) contenders.get(paths.indexOf(StepPath.AUTO));
-            contenders.add(1, new JavaLoopContender(numels, variant, true));
-            contenders.add(3, new JavaLoopContender(numels, variant, false));
-            List<String> impls = contenders.stream().map(Contender::impl).toList();
-            Timings timings = rounds.measure(contenders,
-                    sofar -> new CaseResult(variant, numels, "", impls, sofar, rounds.minRounds()).precise(PRECISION));
-            return new CaseResult(variant, numels, auto.lastPath().name().toLowerCase(Locale.ROOT), impls, timings,
-                    rounds.minRounds());
-        } finally {
-            contenders.forEach(Contender::close);
-            // The next case allocates as much again: give the last one's arrays back first.
-            System.gc();
+        }
+
+        /** The passes' rounds together; their quiet rounds alone when there are {@code minQuiet}. */
+        CaseResult result(int minQuiet) {
+            return new CaseResult(variant, numels, autoPath, impls, timings, minQuiet);
         }
     }
 

@@ -33,6 +33,14 @@ import java.util.function.Predicate;
  * @param budgetNanos how long the recorded rounds may take once {@code minRounds} are done
  */
 record Rounds(int minRounds, int warmup, long batchNanos, long budgetNanos) {
+    /**
+     * One of {@code passes} passes that share these rounds: each records at least its share of
+     * {@code minRounds} (4 at least) within its share of the budget, after the same warm-up.
+     */
+    Rounds pass(int passes) {
+        return new Rounds(Math.max(4, (minRounds + passes - 1) / passes), warmup, batchNanos, budgetNanos / passes);
+    }
+
     /** The recorded rounds; {@code enough} is asked after every round from {@code minRounds} on. */
     Timings measure(List<? extends Contender> contenders, Predicate<Timings> enough) {
         int k = contenders.size();
@@ -70,7 +78,10 @@ record Rounds(int minRounds, int warmup, long batchNanos, long budgetNanos) {
                 for (int c = 0; c < k; c++) {
                     sofarMs[c] = Arrays.copyOf(ms[c], r + 1);
                 }
-                Timings sofar = new Timings(sofarMs, Arrays.copyOf(quiet, r + 1), Arrays.copyOf(otherCores, r + 1));
+                boolean[] startsPass = new boolean[r + 1];
+                startsPass[0] = true;
+                Timings sofar = new Timings(sofarMs, Arrays.copyOf(quiet, r + 1), Arrays.copyOf(otherCores, r + 1),
+                        startsPass);
                 if (System.nanoTime() - start >= budgetNanos || enough.test(sofar)) {
                     return sofar;
                 }

@@ -1,24 +1,50 @@
 package netcl.bench;
 
+import java.util.Arrays;
+
 /**
- * The rounds of one case as {@link Rounds} measured them.
+ * The rounds of one case as {@link Rounds} measured them, in one pass or in several passes
+ * joined ({@link #then}).
  *
  * @param ms         the step time in ms of contender c in round r, as [c][r]
  * @param quiet      per round: whether no other program was seen on the CPUs ({@link OtherLoad})
  * @param otherCores per round: the CPU other programs used, in cores (NaN when unknown)
+ * @param startsPass per round: whether it opens a pass (no round of the case ran just before it)
  */
-record Timings(double[][] ms, boolean[] quiet, double[] otherCores) {
+record Timings(double[][] ms, boolean[] quiet, double[] otherCores, boolean[] startsPass) {
     int rounds() {
         return quiet.length;
     }
 
     /**
-     * Whether round r counts as quiet: it and the rounds next to it saw no other program. Ticks
-     * are sampled 10 ms apart, so a program busy on one core of two still leaves about one short
-     * round in six without a tick of its own; three in a row hardly ever.
+     * Whether round r counts as quiet: it and the rounds next to it in time (in its pass) saw no
+     * other program. Ticks are sampled 10 ms apart, so a program busy on one core of two still
+     * leaves about one short round in six without a tick of its own; three in a row hardly ever.
      */
     boolean quietAround(int r) {
-        return quiet[r] && (r == 0 || quiet[r - 1]) && (r + 1 == quiet.length || quiet[r + 1]);
+        boolean quietBefore = startsPass[r] || quiet[r - 1];
+        boolean quietAfter = r + 1 == quiet.length || startsPass[r + 1] || quiet[r + 1];
+        return quiet[r] && quietBefore && quietAfter;
+    }
+
+    /** These rounds followed by those of a later pass over the same contenders. */
+    Timings then(Timings later) {
+        double[][] joined = new double[ms.length][];
+        for (int c = 0; c < ms.length; c++) {
+            joined[c] = concat(ms[c], later.ms[c]);
+        }
+        boolean[] starts = Arrays.copyOf(startsPass, rounds() + later.rounds());
+        System.arraycopy(later.startsPass, 0, starts, rounds(), later.rounds());
+        starts[rounds()] = true;
+        boolean[] q = Arrays.copyOf(quiet, starts.length);
+        System.arraycopy(later.quiet, 0, q, rounds(), later.rounds());
+        return new Timings(joined, q, concat(otherCores, later.otherCores), starts);
+    }
+
+    private static double[] concat(double[] a, double[] b) {
+        double[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     int quietRounds() {
@@ -35,16 +61,18 @@ record Timings(double[][] ms, boolean[] quiet, double[] otherCores) {
         double[][] keptMs = new double[ms.length][n];
         double[] keptCores = new double[n];
         boolean[] keptQuiet = new boolean[n];
+        boolean[] keptStarts = new boolean[n];
         for (int r = 0, k = 0; r < quiet.length; r++) {
             if (quietAround(r)) {
                 for (int c = 0; c < ms.length; c++) {
                     keptMs[c][k] = ms[c][r];
                 }
                 keptCores[k] = otherCores[r];
+                keptStarts[k] = startsPass[r];
                 keptQuiet[k++] = true;
             }
         }
-        return new Timings(keptMs, keptQuiet, keptCores);
+        return new Timings(keptMs, keptQuiet, keptCores, keptStarts);
     }
 
     /** The mean of the rounds' other load, in cores (NaN when unknown). */
