@@ -192,11 +192,56 @@ netcl_status netcl_host_runs(const netcl_rmsprop *opt, const netcl_param_group *
     return NETCL_SUCCESS;
 }
 
+/* Slices handed to the AVX-512 loop in one call (see netcl_host_update_avx512). */
+#define SLICE_BATCH 32u
+
+/* A part's runs of one group and element type, handed to the AVX-512 loop together. */
+typedef struct slice_batch {
+    const host_job *job;
+    const host_run *first;   /* the first run of the batch: its group and type are the batch's */
+    update_slice slices[SLICE_BATCH];
+    uint32_t count;
+    uint64_t elements;
+} slice_batch;
+
+static void flush_slices(slice_batch *b)
+{
+    if (b->count == 0) {
+        return;
+    }
+    const netcl_param_group *group = &b->job->groups[b->first->group];
+    const unsigned variant = group_variant(group);
+    netcl_host_update_avx512(variant, b->first->dtype,
+                             netcl_host_update_avx512_group(variant, b->elements),
+                             group_hyper(group, b->job->options), b->slices, b->count);
+    b->count = 0;
+    b->elements = 0;
+}
+
+/* Adds elements [from, to) of a run to the batch, after handing it over if the run starts
+ * another group or type, or the batch is full. */
+static void add_slice(slice_batch *b, const host_run *run, uint64_t from, uint64_t to)
+{
+    if (b->count > 0 && (b->count == SLICE_BATCH || run->group != b->first->group ||
+                         run->dtype != b->first->dtype)) {
+        flush_slices(b);
+    }
+    if (b->count == 0) {
+        b->first = run;
+    }
+    const size_t size = dtype_size(run->dtype);
+    b->slices[b->count++] = (update_slice){run->p + from * size, run->g + from * size,
+                                           run->v + from, run->mb + from, run->ga + from,
+                                           run->master + from, to - from};
+    b->elements += to - from;
+}
+
 static void run_part(void *arg, unsigned part, unsigned parts)
 {
     const host_job *job = arg;
     const uint64_t begin = part_start(job->elements, part, parts);
     const uint64_t end = part_start(job->elements, part + 1, parts);
+    slice_batch batch = {.job = job};
     uint64_t at = 0;  /* the first element of the current run in the step's element order */
     for (uint32_t r = 0; r < job->run_count && at < end; ++r) {
         const host_run *run = &job->runs[r];
@@ -204,21 +249,17 @@ static void run_part(void *arg, unsigned part, unsigned parts)
         if (!part_of_tensor(begin, end, &at, run->n, &from, &to)) {
             continue;
         }
-        const netcl_param_group *group = &job->groups[run->group];
-        const size_t size = dtype_size(run->dtype);
         if (job->avx512) {
-            const unsigned variant = group_variant(group);
-            netcl_host_update_avx512(variant, run->dtype,
-                                     netcl_host_update_avx512_group(variant, to - from),
-                                     group_hyper(group, job->options), run->p + from * size,
-                                     run->g + from * size, run->v + from, run->mb + from,
-                                     run->ga + from, run->master + from, to - from);
+            add_slice(&batch, run, from, to);
             continue;
         }
+        const netcl_param_group *group = &job->groups[run->group];
+        const size_t size = dtype_size(run->dtype);
         update_variant(group_variant(group), run->dtype, group_hyper(group, job->options),
                        run->p + from * size, run->g + from * size, run->v + from, run->mb + from,
                        run->ga + from, run->master + from, to - from);
     }
+    flush_slices(&batch);
 }
 
 void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint32_t run_count,

@@ -98,39 +98,62 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update16(
 
 /* Groups of `group` vectors, the first with its square root on the divider and the others on
  * the FMA ports (group 1: all on the divider); the last partial vector masked. */
-static inline __attribute__((always_inline)) AVX512_TARGET void update_loop(
-    const kernel_hyper h, void *restrict p, const void *restrict g, float *restrict v,
+static inline __attribute__((always_inline)) AVX512_TARGET void update_vectors(
+    const vector_hyper *vh, void *restrict p, const void *restrict g, float *restrict v,
     float *restrict mb, float *restrict ga, float *restrict master, uint64_t n, unsigned group,
     const int weight_decay, const int maximize, const int momentum, const int centered,
     const int dtype)
 {
-    const vector_hyper vh = broadcast(h);
     uint64_t i = 0;
     for (; i + 16 * group <= n; i += 16 * group) {
         for (unsigned k = 0; k < group; ++k) {
-            update16(&vh, p, g, v, mb, ga, master, i + 16 * k, 0xFFFF, k > 0, weight_decay,
+            update16(vh, p, g, v, mb, ga, master, i + 16 * k, 0xFFFF, k > 0, weight_decay,
                      maximize, momentum, centered, dtype);
         }
     }
     for (; i + 16 <= n; i += 16) {
-        update16(&vh, p, g, v, mb, ga, master, i, 0xFFFF, 0, weight_decay, maximize, momentum,
+        update16(vh, p, g, v, mb, ga, master, i, 0xFFFF, 0, weight_decay, maximize, momentum,
                  centered, dtype);
     }
     if (i < n) {
-        update16(&vh, p, g, v, mb, ga, master, i, (__mmask16)((1u << (n - i)) - 1), 0,
+        update16(vh, p, g, v, mb, ga, master, i, (__mmask16)((1u << (n - i)) - 1), 0,
                  weight_decay, maximize, momentum, centered, dtype);
     }
 }
 
-static AVX512_TARGET void update_variant_avx512(unsigned variant, int dtype, unsigned group,
-                                                const kernel_hyper h, void *p, const void *g,
-                                                float *v, float *mb, float *ga, float *master,
-                                                uint64_t n)
+static inline __attribute__((always_inline)) AVX512_TARGET void update_slices(
+    const kernel_hyper h, const update_slice *slices, uint32_t count, unsigned group,
+    const int weight_decay, const int maximize, const int momentum, const int centered,
+    const int dtype)
 {
-#define UPDATE_LOOP(WD, MAX, MOM, CEN, T) \
-    update_loop(h, p, g, v, mb, ga, master, n, group, WD, MAX, MOM, CEN, T)
-    NETCL_SWITCH_VARIANT(variant, dtype, UPDATE_LOOP)
-#undef UPDATE_LOOP
+    const vector_hyper vh = broadcast(h);
+    for (uint32_t k = 0; k < count; ++k) {
+        const update_slice *s = &slices[k];
+        update_vectors(&vh, s->p, s->g, s->v, s->mb, s->ga, s->master, s->n / 16 * 16, group,
+                       weight_decay, maximize, momentum, centered, dtype);
+    }
+    /* The partial vectors last: a slice's masked tail shares a cache line with the next
+     * slice's first vector where their state lies back to back, and a load that overlaps a
+     * masked store still in flight waits for it to retire (200 tensors of 50 floats: 0.48
+     * against 0.41 ns per float with the tails last; 64-float tensors 0.29). */
+    const size_t size = dtype == NETCL_FP32 ? 4 : 2;
+    for (uint32_t k = 0; k < count; ++k) {
+        const update_slice *s = &slices[k];
+        const uint64_t full = s->n / 16 * 16;
+        update_vectors(&vh, (char *)s->p + full * size, (const char *)s->g + full * size,
+                       s->v + full, s->mb + full, s->ga + full, s->master + full, s->n - full,
+                       group, weight_decay, maximize, momentum, centered, dtype);
+    }
+}
+
+static AVX512_TARGET void update_variant_avx512(unsigned variant, int dtype, unsigned group,
+                                                const kernel_hyper h,
+                                                const update_slice *slices, uint32_t count)
+{
+#define UPDATE_SLICES(WD, MAX, MOM, CEN, T) \
+    update_slices(h, slices, count, group, WD, MAX, MOM, CEN, T)
+    NETCL_SWITCH_VARIANT(variant, dtype, UPDATE_SLICES)
+#undef UPDATE_SLICES
 }
 
 /* ---- the choice, once per process ---------------------------------------------------------- */
@@ -178,12 +201,12 @@ static unsigned calibrate(unsigned variant)
         ga[i] = 0.01f;
     }
     const kernel_hyper h = {-1e-3f, 0.99f, 0.01f, 1e-8f, 0.0f, 0.9f, 1.0f, 1.0f};
+    const update_slice slice = {p, g, v, mb, ga, v, CALIBRATION_FLOATS};
     double best[4] = {1e9, 1e9, 1e9, 1e9};
     for (int round = 0; round < CALIBRATION_ROUNDS; ++round) {
         for (unsigned group = 1; group <= 3; ++group) {
             const double start = seconds();
-            update_variant_avx512(variant, NETCL_FP32, group, h, p, g, v, mb, ga, v,
-                                  CALIBRATION_FLOATS);
+            update_variant_avx512(variant, NETCL_FP32, group, h, &slice, 1);
             const double took = seconds() - start;
             best[group] = took < best[group] ? took : best[group];
         }
@@ -220,10 +243,9 @@ unsigned netcl_host_update_avx512_group(unsigned variant, uint64_t n)
 }
 
 void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
-                              void *p, const void *g, float *v, float *mb, float *ga,
-                              float *master, uint64_t n)
+                              const update_slice *slices, uint32_t count)
 {
-    update_variant_avx512(variant, dtype, group, h, p, g, v, mb, ga, master, n);
+    update_variant_avx512(variant, dtype, group, h, slices, count);
 }
 
 #else /* other CPUs: the generic loop of host_step.c */
@@ -240,11 +262,9 @@ unsigned netcl_host_update_avx512_group(unsigned variant, uint64_t n)
 }
 
 void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
-                              void *p, const void *g, float *v, float *mb, float *ga,
-                              float *master, uint64_t n)
+                              const update_slice *slices, uint32_t count)
 {
-    (void)variant, (void)dtype, (void)group, (void)h, (void)p, (void)g, (void)v, (void)mb,
-        (void)ga, (void)master, (void)n;
+    (void)variant, (void)dtype, (void)group, (void)h, (void)slices, (void)count;
 }
 
 #endif

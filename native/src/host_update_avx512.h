@@ -13,10 +13,19 @@ int netcl_host_update_avx512_init(void);
  * root on the divider, the others' on the FMA ports; 1 = all on the divider. Once _init ran. */
 unsigned netcl_host_update_avx512_group(unsigned variant, uint64_t n);
 
-/* update() of host_step.c, the same bits for every group size (1 to 3); only once _init
- * returned 1. */
+/* A stretch of n elements to update: a tensor or run of tensors, or a part of one. */
+typedef struct update_slice {
+    void *p;
+    const void *g;
+    float *v, *mb, *ga, *master;   /* unused kinds may point anywhere */
+    uint64_t n;
+} update_slice;
+
+/* update() of host_step.c over each slice in turn, one element type and hyperparameters for
+ * all; the same bits for every group size (1 to 3); only once _init returned 1. One call over
+ * many short slices (a model's biases and norms) leaves the pipeline full between them, where a
+ * call per slice cost as much again as the update of 50 floats. */
 void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
-                              void *p, const void *g, float *v, float *mb, float *ga,
-                              float *master, uint64_t n);
+                              const update_slice *slices, uint32_t count);
 
 #endif

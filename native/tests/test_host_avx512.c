@@ -1,8 +1,8 @@
 /*
  * The square root on the FMA ports (native/src/sqrt_alu.h) against sqrtf over all 2^32 inputs,
  * and the AVX-512 update loop (native/src/host_update_avx512.c, compiled into this test) that
- * uses it: every group size gives the bits of the divider-only loop for every variant, element
- * type, length and special value; its conversions (dtype_avx512.h) give dtype.h's bits for every
+ * uses it: every group size, and a length cut into slices of one call, give the bits of the
+ * divider-only loop for every variant, element type, length and special value; its conversions (dtype_avx512.h) give dtype.h's bits for every
  * input. The PyTorch trajectories (test_torch_host) cover the loop the library picks.
  * On a CPU without AVX-512 (F, BW, VL) the library never takes these loops; the test then checks
  * that.
@@ -141,16 +141,28 @@ static void check_group_sizes(void)
                     fill_with_specials(&rng, g, MAX_N, step == 2 ? 1e3f : 1e-2f);
                     to_dtype(g, MAX_N, dtype);
                     for (int m = 0; m < GROUPS; ++m) {
-                        netcl_host_update_avx512(variant, dtype, (unsigned)m + 1, h, p[m], g, v[m],
-                                                 mb[m], ga[m], master[m], n);
+                        /* The last group size takes [0, n) as three slices of one call, cut
+                         * off the vector grid, as a batch of short tensors would come. */
+                        const uint32_t pieces = m == GROUPS - 1 ? 3 : 1;
+                        update_slice slices[3];
+                        for (uint32_t k = 0; k < pieces; ++k) {
+                            const uint64_t from = n * k / pieces, to = n * (k + 1) / pieces;
+                            const size_t at = (size_t)from * (dtype == NETCL_FP32 ? 4 : 2);
+                            slices[k] = (update_slice){(char *)p[m] + at, (const char *)g + at,
+                                                       v[m] + from, mb[m] + from, ga[m] + from,
+                                                       master[m] + from, to - from};
+                        }
+                        netcl_host_update_avx512(variant, dtype, (unsigned)m + 1, h, slices,
+                                                 pieces);
                     }
                 }
                 for (int m = 1; m < GROUPS; ++m) {
                     CHECK(memcmp(p[0], p[m], bytes) == 0 && memcmp(v[0], v[m], bytes) == 0 &&
                               memcmp(mb[0], mb[m], bytes) == 0 && memcmp(ga[0], ga[m], bytes) == 0 &&
                               memcmp(master[0], master[m], bytes) == 0,
-                          "dtype %d, variant %u, %llu elements: groups of %d give other bits", dtype,
-                          variant, (unsigned long long)n, m + 1);
+                          "dtype %d, variant %u, %llu elements: groups of %d%s give other bits",
+                          dtype, variant, (unsigned long long)n, m + 1,
+                          m == GROUPS - 1 ? " in three slices" : "");
                 }
             }
         }
