@@ -10,6 +10,12 @@
  *
  * --grad-stats measures the gradient statistics pass (netcl_rmsprop_grad_stats: GradScaler's
  * check and clipGradNorm's norm) per element type on host tensors, and on a device buffer.
+ *
+ * The steps' gradients are those of every benchmark harness (java/bench's Gradients.java): two
+ * sets allocated beforehand, float i holding GRAD_EVEN * (1 + i % 7) in one and GRAD_ODD times
+ * the same in the other, and step k takes the first for even k, the second for odd k (one
+ * constant gradient makes centered RMSProp NaN within ~1,200 steps; see Gradients.java). A
+ * step passes the other set's addresses: nothing is written or allocated while it is timed.
  */
 #define _POSIX_C_SOURCE 200809L
 #define CL_TARGET_OPENCL_VERSION 120
@@ -27,6 +33,8 @@
 #define MAX_RESULTS 256
 /* The largest list: 1,000 tiny tensors (see run_cases). */
 #define MAX_TENSORS 1024
+#define GRAD_EVEN 1e-3f
+#define GRAD_ODD (-GRAD_EVEN)
 
 typedef struct stats {
     double median_ms, p10_ms, p90_ms;
@@ -147,19 +155,36 @@ static void record(bench *b, const char *impl, const variant *v, const char *lay
     fflush(stdout);
 }
 
+/* A benchmark whose parameters became NaN or infinite timed a diverged optimizer: say so, and
+ * stop rather than report its times. */
+static void check_finite(const char *impl, const variant *v, const float *param, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; ++i) {
+        if (!isfinite(param[i])) {
+            fprintf(stderr, "netcl-bench: %s %s, %llu floats: parameter %llu is %g after the steps: "
+                            "the times are those of a diverged optimizer\n",
+                    impl, v->name, (unsigned long long)n, (unsigned long long)i, param[i]);
+            exit(1);
+        }
+    }
+}
+
 /* ---- netcl -------------------------------------------------------------------------------- */
 
 typedef struct netcl_run {
     netcl_rmsprop *opt;
     netcl_param_group group;
-    netcl_tensor tensors[MAX_TENSORS];
+    /* tensors[k % 2]: step k's tensors, the same data with the gradients of GRAD_EVEN or GRAD_ODD. */
+    netcl_tensor tensors[2][MAX_TENSORS];
     uint32_t count;
+    uint64_t steps;
 } netcl_run;
 
 static void netcl_step(void *arg)
 {
     netcl_run *run = arg;
-    netcl_status status = netcl_rmsprop_step(run->opt, &run->group, 1, run->tensors, run->count);
+    netcl_status status =
+        netcl_rmsprop_step(run->opt, &run->group, 1, run->tensors[run->steps++ % 2], run->count);
     if (status != NETCL_SUCCESS) die("netcl_rmsprop_step", status);
 }
 
@@ -175,14 +200,19 @@ static void bench_netcl(bench *b, const variant *v, const uint64_t *sizes, uint3
                                     0, 0, count};
     uint64_t total = 0;
     for (uint32_t i = 0; i < count; ++i) total += sizes[i];
+    static const float grad_values[2] = {GRAD_EVEN, GRAD_ODD};
     float *block = contiguous ? alloc_floats(total, 0.5f) : NULL;
-    float *block_grad = contiguous ? alloc_floats(total, 1e-3f) : NULL;
+    float *block_grads[2] = {NULL, NULL};
+    for (int k = 0; k < 2 && contiguous; ++k) block_grads[k] = alloc_floats(total, grad_values[k]);
     uint64_t at = 0;
     for (uint32_t i = 0; i < count; ++i) {
-        netcl_tensor *t = &run.tensors[i];
-        t->numel = sizes[i];
-        t->data = contiguous ? block + at : alloc_floats(sizes[i], 0.5f);
-        t->grad = contiguous ? block_grad + at : alloc_floats(sizes[i], 1e-3f);
+        float *data = contiguous ? block + at : alloc_floats(sizes[i], 0.5f);
+        for (int k = 0; k < 2; ++k) {
+            netcl_tensor *t = &run.tensors[k][i];
+            t->numel = sizes[i];
+            t->data = data;
+            t->grad = contiguous ? block_grads[k] + at : alloc_floats(sizes[i], grad_values[k]);
+        }
         at += sizes[i];
     }
     netcl_status status = netcl_rmsprop_create(b->ctx, &run.opt);
@@ -191,15 +221,18 @@ static void bench_netcl(bench *b, const variant *v, const uint64_t *sizes, uint3
     if (status != NETCL_SUCCESS) die("netcl_rmsprop_set_path", status);
     const stats s = measure(b, netcl_step, &run);
     static const char *const names[] = {"netcl", "netcl-kernel", "netcl-host"};
+    for (uint32_t i = 0; i < count; ++i) {
+        check_finite(names[path], v, run.tensors[0][i].data, sizes[i]);
+    }
     record(b, names[path], v, count == 1 ? "single" : contiguous ? "contiguous" : "separate", total,
            count, s);
     netcl_rmsprop_destroy(run.opt);
     for (uint32_t i = 0; i < count && !contiguous; ++i) {
-        free(run.tensors[i].data);
-        free((void *)run.tensors[i].grad);
+        free(run.tensors[0][i].data);
+        for (int k = 0; k < 2; ++k) free((void *)run.tensors[k][i].grad);
     }
     free(block);
-    free(block_grad);
+    for (int k = 0; k < 2; ++k) free(block_grads[k]);
 }
 
 /* ---- references --------------------------------------------------------------------------- */
@@ -242,23 +275,26 @@ static void bench_copy(bench *b, const variant *v, uint64_t numel)
 
 typedef struct loop_run {
     netcl_param_group group;
-    float *p, *g, *v, *m, *ga;
-    uint64_t n;
+    float *p, *g[2], *v, *m, *ga;  /* g[k % 2]: step k's gradient */
+    uint64_t n, steps;
 } loop_run;
 
 static void loop_step(void *arg)
 {
     loop_run *run = arg;
-    c_loop_rmsprop(&run->group, run->p, run->g, run->v, run->m, run->ga, run->n);
+    c_loop_rmsprop(&run->group, run->p, run->g[run->steps++ % 2], run->v, run->m, run->ga, run->n);
 }
 
 static void bench_c_loop(bench *b, const variant *v, uint64_t numel)
 {
     loop_run run = {{1e-3, 0.99, 1e-8, v->weight_decay, v->momentum, v->centered, 0, 0, 1},
-                    alloc_floats(numel, 0.5f), alloc_floats(numel, 1e-3f), alloc_floats(numel, 0),
-                    alloc_floats(numel, 0), alloc_floats(numel, 0), numel};
-    record(b, "c-loop", v, "single", numel, 1, measure(b, loop_step, &run));
-    free(run.p); free(run.g); free(run.v); free(run.m); free(run.ga);
+                    alloc_floats(numel, 0.5f),
+                    {alloc_floats(numel, GRAD_EVEN), alloc_floats(numel, GRAD_ODD)},
+                    alloc_floats(numel, 0), alloc_floats(numel, 0), alloc_floats(numel, 0), numel, 0};
+    const stats s = measure(b, loop_step, &run);
+    check_finite("c-loop", v, run.p, numel);
+    record(b, "c-loop", v, "single", numel, 1, s);
+    free(run.p); free(run.g[0]); free(run.g[1]); free(run.v); free(run.m); free(run.ga);
 }
 
 /* ---- cases -------------------------------------------------------------------------------- */
@@ -401,7 +437,7 @@ static void grad_stats_pass(void *arg)
 /* Gradients of a trained model's magnitude (1e-3 .. 7e-3, normal in every type), as `dtype`. */
 static void *gradient_of(int32_t dtype, uint64_t n)
 {
-    float *values = alloc_floats(n, 1e-3f);
+    float *values = alloc_floats(n, GRAD_EVEN);
     if (dtype == NETCL_FP32) return values;
     uint16_t *half = aligned_alloc(128, (n * 2 + 127) / 128 * 128);
     if (half == NULL) die("allocating a gradient", NETCL_OUT_OF_HOST_MEMORY);

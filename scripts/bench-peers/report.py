@@ -31,6 +31,13 @@ NETCL = {"netcl", "netcl-kernel", "netcl-host", "netcl-java", "raw-c"}
 # Table columns "vs PEER": the peer's time over a netcl row's time in the same case. The Java
 # loop's ratios are the alternating rounds' (same rounds), not these separate runs'.
 PEER_COLUMNS = [("torch", ("torch", "torch-foreach")), ("nd4j", ("nd4j",))]
+# What every harness steps (java/bench's Gradients.java says why the gradients alternate).
+INPUTS = ("Inputs, the same in every harness: parameter float i starts at 0.5 * (1 + i % 7), the optimizer state "
+          "at 0; the gradients alternate between two sets made before the timing, 1e-3 * (1 + i % 7) at even "
+          "steps and its negation at odd steps (a step only passes the other set's addresses), so that every "
+          "variant stays finite (one constant gradient made centered RMSProp NaN within about 1,200 steps); a "
+          "harness that finds a NaN or infinite parameter after its steps stops instead of reporting. ND4J's "
+          "updater overwrites its gradient with the update, which it steps instead.")
 
 
 def machine():
@@ -154,7 +161,8 @@ def main():
     header = (f"# netcl benchmark{' (--quick)' if args.quick else ''}\n\n"
               f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, {info['os']}; "
               f"device: {native['device']['name']} ({native['device']['version']}); "
-              + ", ".join(f"{k} {v}" for k, v in software.items() if v is not None) + "\n")
+              + ", ".join(f"{k} {v}" for k, v in software.items() if v is not None) + "\n\n"
+              + INPUTS + "\n")
     legend = ("netcl-bench (netcl from C on each path, the device's copy kernel, a C loop), JMH "
               "(netcl-java, raw-c, the Java loops, nd4j) and PyTorch, each timed on its own. "
               "GB/s = bytes a fused step must move (20 B/float plain, +8 momentum, +8 centered) / step "

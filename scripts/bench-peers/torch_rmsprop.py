@@ -10,14 +10,19 @@ in netcl-bench's schema. Timing follows netcl-bench: a few warm-up steps, then s
 time budget is spent; median and 10th/90th percentiles per step. When torch cannot be
 imported, the file holds a "skipped" entry with the reason instead, and the script succeeds.
 
+The gradients are every harness's (java/bench's Gradients.java): two tensors per parameter made
+beforehand, float i holding 1e-3 * (1 + i % 7) in one and its negation in the other; step k
+takes the first for even k and the second for odd k. p.grad is set to the step's tensor
+between two timed steps (no copy, and outside the timing).
+
 --amp times PyTorch's AMP step instead (scripts/bench-amp, variant "amp-clip", impls
 "torch-amp" and "torch-amp-foreach"): GradScaler's unscale_, clip_grad_norm_, step and update,
 written out because torch 1.13's GradScaler and _amp_foreach_non_finite_check_and_unscale_ have
 no CPU kernel: found_inf from isfinite over every gradient, the gradients multiplied by the
 inverse scale in place, clip_grad_norm_, opt.step() unless found_inf, the scale's update. The
 scale is 1 and max_norm large (the coefficient is clamped to 1): the in-place multiplications
-run in full (torch does not skip a factor of 1) while the gradients keep their values from step
-to step, as netcl's (which are never rewritten) do.
+run in full (torch does not skip a factor of 1) while the gradients keep their values, so that
+they alternate between the two sets like netcl's (which are never rewritten).
 """
 import argparse
 import json
@@ -27,6 +32,8 @@ import time
 from shapes import read_shapes
 
 LR, ALPHA, EPS = 1e-3, 0.99, 1e-8
+# The gradients of even and odd steps: these factors times (1 + i % 7) (see the module docstring).
+GRAD_EVEN, GRAD_ODD = 1e-3, -1e-3
 
 # name, momentum, weight_decay, centered: netcl-bench's variants.
 VARIANTS = {
@@ -58,15 +65,20 @@ def cases(quick, resnet50):
     yield "plain", "separate", resnet50
 
 
-def measure(step, quick):
-    """Per-step times in ms: netcl-bench's budget (150 ms quick, 600 ms full), 20 to 300/2000 steps."""
+def measure(step, quick, before_step):
+    """Per-step times in ms: netcl-bench's budget (150 ms quick, 600 ms full), 20 to 300/2000 steps.
+
+    before_step(k) prepares step k (counting the warm-up steps) outside the timing.
+    """
     budget_ms, max_steps, warmup, min_steps = (150.0, 300, 3, 20) if quick else (600.0, 2000, 3, 20)
-    for _ in range(warmup):
+    for k in range(warmup):
+        before_step(k)
         step()
     times = []
     start = time.perf_counter()
     while len(times) < max_steps and (len(times) < min_steps
                                       or (time.perf_counter() - start) * 1e3 < budget_ms):
+        before_step(warmup + len(times))
         t0 = time.perf_counter()
         step()
         times.append((time.perf_counter() - t0) * 1e3)
@@ -75,18 +87,38 @@ def measure(step, quick):
     return times[n // 2], times[n // 10], times[(n * 9) // 10], n
 
 
+def parameters(torch, sizes):
+    """netcl-bench's tensors (float i holds value * (1 + i % 7)), and each one's gradients for even
+    and odd steps; before_step(k) gives every parameter step k's."""
+    params, grads = [], ([], [])
+    for numel in sizes:
+        pattern = (torch.arange(numel, dtype=torch.float32) % 7) + 1
+        params.append(torch.nn.Parameter(0.5 * pattern))
+        grads[0].append(GRAD_EVEN * pattern)
+        grads[1].append(GRAD_ODD * pattern)
+
+    def before_step(k):
+        for p, g in zip(params, grads[k % 2]):
+            p.grad = g
+    before_step(0)
+    return params, grads, before_step
+
+
+def check_finite(torch, impl, variant, params):
+    """A run whose parameters became NaN or infinite timed a diverged optimizer: stop, loudly."""
+    for p in params:
+        if not bool(torch.isfinite(p).all()):
+            raise SystemExit(f"torch_rmsprop.py: {impl} {variant}: a parameter became NaN or infinite; "
+                             "its times are those of a diverged optimizer")
+
+
 def run_case(torch, variant, layout, sizes, foreach, quick):
     momentum, weight_decay, centered = VARIANTS[variant]
-    params = []
-    for numel in sizes:
-        # netcl-bench's values: float i holds value * (1 + i % 7).
-        pattern = (torch.arange(numel, dtype=torch.float32) % 7) + 1
-        p = torch.nn.Parameter(0.5 * pattern)
-        p.grad = 1e-3 * pattern
-        params.append(p)
+    params, _, before_step = parameters(torch, sizes)
     opt = torch.optim.RMSprop(params, lr=LR, alpha=ALPHA, eps=EPS, weight_decay=weight_decay,
                               momentum=momentum, centered=centered, foreach=foreach)
-    median, p10, p90, steps = measure(opt.step, quick)
+    median, p10, p90, steps = measure(opt.step, quick, before_step)
+    check_finite(torch, "torch-foreach" if foreach else "torch", variant, params)
     numel = sum(sizes)
     bytes_per_step = numel * bytes_per_element(variant)
     return {"impl": "torch-foreach" if foreach else "torch", "variant": variant, "layout": layout,
@@ -99,17 +131,17 @@ AMP_CASES = [(1 << 16,), (1 << 20,), (1 << 24,)]
 
 
 def run_amp_case(torch, layout, sizes, foreach, quick):
-    params = []
-    for numel in sizes:
-        pattern = (torch.arange(numel, dtype=torch.float32) % 7) + 1
-        p = torch.nn.Parameter(0.5 * pattern)
-        p.grad = 1e-3 * pattern
-        params.append(p)
-    grads = [p.grad for p in params]
+    params, grads_by_parity, set_grads = parameters(torch, sizes)
     opt = torch.optim.RMSprop(params, lr=LR, alpha=ALPHA, eps=EPS, foreach=foreach)
     scaler = {"scale": 1.0, "tracker": 0}
+    current = {"grads": grads_by_parity[0]}
+
+    def before_step(k):
+        set_grads(k)
+        current["grads"] = grads_by_parity[k % 2]
 
     def step():
+        grads = current["grads"]
         inv_scale = 1.0 / scaler["scale"]
         # unscale_: the inf/NaN check and the in-place unscaling.
         found_inf = any(not bool(torch.isfinite(g).all()) for g in grads)
@@ -131,7 +163,8 @@ def run_amp_case(torch, layout, sizes, foreach, quick):
                 scaler["scale"] *= 2.0
                 scaler["tracker"] = 0
 
-    median, p10, p90, steps = measure(step, quick)
+    median, p10, p90, steps = measure(step, quick, before_step)
+    check_finite(torch, "torch-amp-foreach" if foreach else "torch-amp", "amp-clip", params)
     numel = sum(sizes)
     bytes_per_step = numel * 24  # the two passes netcl-bench's accounting asks of an AMP step
     return {"impl": "torch-amp-foreach" if foreach else "torch-amp", "variant": "amp-clip", "layout": layout,

@@ -13,30 +13,40 @@ final class AmpJavaLoop {
     private static final int GROWTH_INTERVAL = 2000;
 
     private final float[][] data;
-    private final float[][] grad;
+    private final float[][] evenGrad;
+    private final float[][] oddGrad;
+    /** The gradients of the step to come: evenGrad or oddGrad. */
+    private float[][] grad;
     private final float[][] squareAvg;
     private final Chunks chunks;
     private final double maxNorm;
     private float scale;
     private int growthTracker;
 
-    /** Tensors of {@code numels} filled like {@link Block}: data 0.5, gradients {@code gradValue} (scaled). */
-    AmpJavaLoop(long[] numels, float gradValue, float initScale, double maxNorm) {
+    /**
+     * Tensors of {@code numels} filled like {@link Block}: data 0.5, gradients {@link Gradients}'
+     * two sets times {@code initScale} (the loss scale they were computed at), alternating by step.
+     */
+    AmpJavaLoop(long[] numels, float initScale, double maxNorm) {
         data = new float[numels.length][];
-        grad = new float[numels.length][];
+        evenGrad = new float[numels.length][];
+        oddGrad = new float[numels.length][];
         squareAvg = new float[numels.length][];
         long at = 0;
         for (int t = 0; t < numels.length; t++) {
             int n = Math.toIntExact(numels[t]);
             data[t] = new float[n];
-            grad[t] = new float[n];
+            evenGrad[t] = new float[n];
+            oddGrad[t] = new float[n];
             squareAvg[t] = new float[n];
             for (int i = 0; i < n; i++) {
                 data[t][i] = 0.5f * (1 + (at + i) % 7);
-                grad[t][i] = gradValue * (1 + (at + i) % 7);
+                evenGrad[t][i] = Gradients.EVEN * initScale * (1 + (at + i) % 7);
+                oddGrad[t][i] = Gradients.ODD * initScale * (1 + (at + i) % 7);
             }
             at += n;
         }
+        grad = evenGrad;
         chunks = new Chunks(numels);
         this.scale = initScale;
         this.maxNorm = maxNorm;
@@ -55,6 +65,7 @@ final class AmpJavaLoop {
                     RmsPropLoops.plain(data[t], grad[t], squareAvg[t], (int) from, (int) to, gradFactor));
         }
         updateScale(finite);
+        grad = grad == evenGrad ? oddGrad : evenGrad;
         return finite;
     }
 

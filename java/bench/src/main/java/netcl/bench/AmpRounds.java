@@ -37,14 +37,13 @@ import netcl.optim.Tensors;
  * Ratios are taken within a round (so that load from other programs hits both sides of a ratio
  * alike) and reported as medians with quartiles over the rounds.
  *
- * <p>Scale 2^16 with gradients stored scaled, clipping with max norm {@value #MAX_NORM} (every
+ * <p>The gradients of every harness ({@link Gradients}: two sets, alternating by step) as a loss
+ * scaled by 2^16 leaves them; scale 2^16, clipping with max norm {@value #MAX_NORM} (every
  * case clips: the coefficient is below 1), PyTorch's RMSProp defaults with lr 1e-3.
  */
 public final class AmpRounds {
     static final double MAX_NORM = 0.5;
     private static final float INIT_SCALE = 65536f;
-    /** The gradients netcl-bench steps (1e-3 * (1 + i % 7)), as a loss scaled by 2^16 leaves them. */
-    private static final float SCALED_GRAD = 1e-3f * INIT_SCALE;
     private static final String[] CASES = {"65536", "1048576", "16777216", Sizes.RESNET50};
     private static final double BATCH_SECONDS = 0.03;
 
@@ -94,7 +93,7 @@ public final class AmpRounds {
         Map<String, Contender> contenders = new LinkedHashMap<>();
         try (Arena arena = Arena.ofShared()) {
             contenders.put("netcl-amp-clip", netcl(arena, numels, DType.FP32, true));
-            AmpJavaLoop loop = new AmpJavaLoop(numels, SCALED_GRAD, INIT_SCALE, MAX_NORM);
+            AmpJavaLoop loop = new AmpJavaLoop(numels, INIT_SCALE, MAX_NORM);
             contenders.put("java-loop-amp-clip", contender(loop::step));
             contenders.put("copy", copy(arena, n * twoPassBytesPerElement() / 2));
             contenders.put("netcl-amp", netcl(arena, numels, DType.FP32, false));
@@ -178,13 +177,17 @@ public final class AmpRounds {
 
     /** netcl's RMSProp step without a scaler on float32 tensors. */
     private static Contender netclPlainStep(Arena arena, long[] numels) {
-        RMSProp opt = optimizer(arena, numels, DType.FP32);
-        return netclContender(opt, opt::step);
+        ScaledParams params = new ScaledParams(arena, numels, DType.FP32);
+        return netclContender(params.optimizer, () -> {
+            params.optimizer.step();
+            params.stepDone();
+        });
     }
 
     /** netcl's AMP step: with {@code clip} unscale, clip, step, update; without it step and update. */
     private static Contender netcl(Arena arena, long[] numels, DType dtype, boolean clip) {
-        RMSProp opt = optimizer(arena, numels, dtype);
+        ScaledParams params = new ScaledParams(arena, numels, dtype);
+        RMSProp opt = params.optimizer;
         GradScaler scaler = GradScaler.builder().initScale(INIT_SCALE).build();
         return netclContender(opt, () -> {
             if (clip) {
@@ -193,6 +196,7 @@ public final class AmpRounds {
             }
             scaler.step(opt);
             scaler.update();
+            params.stepDone();
         });
     }
 
@@ -216,21 +220,46 @@ public final class AmpRounds {
         };
     }
 
-    /** An optimizer over tensors that are slices of one block, like a framework's flat buffer. */
-    private static RMSProp optimizer(Arena arena, long[] numels, DType dtype) {
-        long n = Sizes.total(numels);
-        MemorySegment data = Tensors.allocate(arena, n, dtype);
-        MemorySegment grad = Tensors.allocate(arena, n, dtype);
-        fill(data, dtype, 0.5f);
-        fill(grad, dtype, SCALED_GRAD);
-        List<Parameter> params = new ArrayList<>();
-        long at = 0;
-        for (long numel : numels) {
-            long bytes = numel * dtype.byteSize();
-            params.add(Parameter.wrap(data.asSlice(at, bytes), grad.asSlice(at, bytes), dtype));
-            at += bytes;
+    /**
+     * An optimizer over tensors that are slices of one block, like a framework's flat buffer, and
+     * the two gradient sets of {@link Gradients} at scale {@value #INIT_SCALE} in two more blocks,
+     * which the parameters take in turns.
+     */
+    private static final class ScaledParams {
+        final RMSProp optimizer;
+        private final List<Parameter> params = new ArrayList<>();
+        /** grads[k % 2][t]: parameter t's gradient at step k. */
+        private final MemorySegment[][] grads;
+        private int steps;
+
+        ScaledParams(Arena arena, long[] numels, DType dtype) {
+            long n = Sizes.total(numels);
+            MemorySegment data = Tensors.allocate(arena, n, dtype);
+            MemorySegment evenGrad = Tensors.allocate(arena, n, dtype);
+            MemorySegment oddGrad = Tensors.allocate(arena, n, dtype);
+            fill(data, dtype, 0.5f);
+            fill(evenGrad, dtype, Gradients.EVEN * INIT_SCALE);
+            fill(oddGrad, dtype, Gradients.ODD * INIT_SCALE);
+            grads = new MemorySegment[2][numels.length];
+            long at = 0;
+            for (int t = 0; t < numels.length; t++) {
+                long bytes = numels[t] * dtype.byteSize();
+                grads[0][t] = evenGrad.asSlice(at, bytes);
+                grads[1][t] = oddGrad.asSlice(at, bytes);
+                params.add(Parameter.wrap(data.asSlice(at, bytes), grads[0][t], dtype));
+                at += bytes;
+            }
+            optimizer = RMSProp.builder().lr(Hyper.LR).alpha(Hyper.ALPHA).eps(Hyper.EPS).build(params);
         }
-        return RMSProp.builder().lr(Hyper.LR).alpha(Hyper.ALPHA).eps(Hyper.EPS).build(params);
+
+        /** After a step: the parameters take the next step's gradients. */
+        void stepDone() {
+            steps++;
+            MemorySegment[] next = grads[steps % 2];
+            for (int t = 0; t < next.length; t++) {
+                params.get(t).grad(next[t]);
+            }
+        }
     }
 
     /** Float i holds {@code value * (1 + i % 7)}; BF16 as the float's upper half (the values are exact enough). */

@@ -6,12 +6,27 @@ interface Contender extends AutoCloseable {
     String impl();
 
     /**
-     * Runs {@code count} steps back to back. The loop lives here, not in the caller, so that the
-     * call inside it has one target.
+     * Runs {@code count} steps back to back, step k of the contender's life on the gradients of
+     * {@link Gradients} for k. The loop lives here, not in the caller, so that the call inside
+     * it has one target.
      */
     void step(int count);
 
-    /** Frees what the contender holds; it is not stepped afterwards. */
+    /**
+     * Frees what the contender holds; it is not stepped afterwards. Then checks its parameters
+     * (outside any timing).
+     *
+     * @throws IllegalStateException a parameter became NaN or infinite (see {@link #diverged})
+     */
     @Override
     void close();
+
+    /**
+     * What {@link #close} throws when the steps left a parameter NaN or infinite: the times were
+     * those of a diverged optimizer, and the run must not report them as a step's.
+     */
+    static IllegalStateException diverged(String impl) {
+        return new IllegalStateException(impl + ": a parameter became NaN or infinite, so its times are those of "
+                + "a diverged optimizer; the benchmark's gradients (Gradients) must keep every variant finite");
+    }
 }

@@ -7,12 +7,14 @@ package netcl.bench;
  */
 final class JavaLoopContender implements Contender {
     private final Chunks chunks;
+    private final HeapTensors tensors;
     private final Chunks.Body update;
     private final boolean parallel;
 
     JavaLoopContender(long[] numels, Variant variant, boolean parallel) {
         this.chunks = new Chunks(numels);
-        this.update = new HeapTensors(numels, variant)::update;
+        this.tensors = new HeapTensors(numels, variant);
+        this.update = tensors::update;
         this.parallel = parallel;
     }
 
@@ -29,11 +31,15 @@ final class JavaLoopContender implements Contender {
             } else {
                 chunks.forEachSerial(update);
             }
+            tensors.stepDone();
         }
     }
 
-    /** The arrays are the garbage collector's. */
+    /** The arrays are the garbage collector's: only the check is left. */
     @Override
     public void close() {
+        if (!tensors.dataFinite()) {
+            throw Contender.diverged(impl());
+        }
     }
 }

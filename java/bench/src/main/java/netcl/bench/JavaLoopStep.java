@@ -13,12 +13,13 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The plain-Java peer on the heap ({@link HeapTensors}: one float[] per tensor, as a JVM program
  * without off-heap memory holds them), stepped by a loop on one thread and by the same loop split
- * over all cores.
+ * over all cores. Each invocation is one step, on the gradients of {@link Gradients}.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -31,22 +32,33 @@ public class JavaLoopStep {
     public String size;
 
     private Chunks chunks;
+    private HeapTensors tensors;
     private Chunks.Body update;
 
     @Setup(Level.Trial)
     public void setUp() {
         long[] numels = Sizes.of(size);
-        update = new HeapTensors(numels, Variant.PLAIN)::update;
+        tensors = new HeapTensors(numels, Variant.PLAIN);
+        update = tensors::update;
         chunks = new Chunks(numels);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        if (!tensors.dataFinite()) {
+            throw Contender.diverged("JavaLoopStep");
+        }
     }
 
     @Benchmark
     public void serial() {
         chunks.forEachSerial(update);
+        tensors.stepDone();
     }
 
     @Benchmark
     public void parallel() {
         chunks.forEachParallel(update);
+        tensors.stepDone();
     }
 }

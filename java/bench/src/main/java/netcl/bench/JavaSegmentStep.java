@@ -20,7 +20,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * The plain-Java peer on the memory netcl steps: the same slices of zero-copy blocks as
  * {@link NetclStep}, stepped by a loop over {@code MemorySegment}s on one thread and split over
- * all cores. What netcl must beat when the user's tensors are already off-heap.
+ * all cores. What netcl must beat when the user's tensors are already off-heap. Each invocation
+ * is one step, on the gradients of {@link Gradients}.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -34,6 +35,9 @@ public class JavaSegmentStep {
 
     private Arena arena;
     private Block data;
+    private Block evenGrad;
+    private Block oddGrad;
+    /** The gradients of the next step: evenGrad or oddGrad. */
     private Block grad;
     private Block squareAvg;
     private Chunks chunks;
@@ -43,24 +47,37 @@ public class JavaSegmentStep {
         arena = Arena.ofShared();
         long[] numels = Sizes.of(size);
         data = Block.allocate(arena, numels, 0.5f);
-        grad = Block.allocate(arena, numels, 1e-3f);
+        evenGrad = Block.allocate(arena, numels, Gradients.EVEN);
+        oddGrad = Block.allocate(arena, numels, Gradients.ODD);
+        grad = evenGrad;
         squareAvg = Block.allocate(arena, numels, 0f);
         chunks = new Chunks(numels);
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
+        boolean finite = data.allFinite();
         arena.close();
+        if (!finite) {
+            throw Contender.diverged("JavaSegmentStep");
+        }
     }
 
     @Benchmark
     public void serial() {
         chunks.forEachSerial(this::update);
+        stepDone();
     }
 
     @Benchmark
     public void parallel() {
         chunks.forEachParallel(this::update);
+        stepDone();
+    }
+
+    /** The next step takes the other gradients. */
+    private void stepDone() {
+        grad = grad == evenGrad ? oddGrad : evenGrad;
     }
 
     private void update(int t, long from, long to) {

@@ -16,16 +16,21 @@ import netcl.optim.StepPath;
 final class NetclContender implements Contender {
     private final Arena arena = Arena.ofShared();
     private final StepPath path;
+    private final Block data;
+    private final Block evenGrad;
+    private final Block oddGrad;
+    private final List<Parameter> params = new ArrayList<>();
     private final RMSProp optimizer;
+    private boolean odd;
 
     NetclContender(long[] numels, Variant variant, StepPath path) {
         this.path = path;
         try {
-            Block data = Block.allocate(arena, numels, 0.5f);
-            Block grad = Block.allocate(arena, numels, 1e-3f);
-            List<Parameter> params = new ArrayList<>();
+            data = Block.allocate(arena, numels, 0.5f);
+            evenGrad = Block.allocate(arena, numels, Gradients.EVEN);
+            oddGrad = Block.allocate(arena, numels, Gradients.ODD);
             for (int t = 0; t < numels.length; t++) {
-                params.add(Parameter.wrap(data.slices[t], grad.slices[t]));
+                params.add(Parameter.wrap(data.slices[t], evenGrad.slices[t]));
             }
             optimizer = variant.builder().path(path).build(params);
         } catch (RuntimeException e) {
@@ -44,10 +49,18 @@ final class NetclContender implements Contender {
         return impl(path);
     }
 
+    /**
+     * Each step takes the other block's gradients: a training loop that gets a fresh gradient
+     * buffer per backward pass does the same. netcl's kernel path keeps both blocks wrapped (a
+     * spare per span, see native/src/plan.c), so the alternation costs the parameters' grad calls,
+     * no re-wrapping.
+     */
     @Override
     public void step(int count) {
         for (int i = 0; i < count; i++) {
             optimizer.step();
+            odd = !odd;
+            (odd ? oddGrad : evenGrad).setAsGrads(params);
         }
     }
 
@@ -58,7 +71,15 @@ final class NetclContender implements Contender {
 
     @Override
     public void close() {
-        optimizer.close();
-        arena.close();
+        boolean finite;
+        try {
+            finite = data.allFinite();
+        } finally {
+            optimizer.close();
+            arena.close();
+        }
+        if (!finite) {
+            throw Contender.diverged(impl());
+        }
     }
 }

@@ -32,6 +32,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * <p>The updater overwrites the gradient with the update. In a network, back-propagation
  * writes a fresh gradient there before each step; here the previous update stands in for it
  * (no extra copy is timed), and its values settle near {@code lr}, so no denormals appear.
+ * That is why this peer alone does not step the two alternating gradient sets of
+ * {@link Gradients}: restoring one before each step would time a copy. Its gradient changes
+ * from step to step all the same, and the plain variant it runs cannot diverge on it.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
