@@ -192,6 +192,37 @@ netcl_status netcl_host_runs(const netcl_rmsprop *opt, const netcl_param_group *
     return NETCL_SUCCESS;
 }
 
+/*
+ * Points runs that netcl_host_runs built for the same list at the step's gradients, which moved
+ * (only they). Returns 0 where a run's gradients no longer lie back to back: the runs are then
+ * partly moved, and must be built again before a step uses them.
+ */
+int netcl_host_runs_move_grads(const netcl_param_group *groups, uint32_t group_count,
+                               const netcl_tensor *tensors, host_run *runs)
+{
+    host_run *run = runs;
+    uint64_t at = 0;  /* elements of the run before this tensor */
+    for (uint32_t g = 0; g < group_count; ++g) {
+        for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
+            const netcl_tensor *t = &tensors[i];
+            if (!has_grad(t)) {
+                continue;
+            }
+            if (at == run->n) {
+                ++run;
+                at = 0;
+            }
+            if (at == 0) {
+                run->g = t->grad;
+            } else if ((const char *)t->grad != run->g + at * dtype_size(t->dtype)) {
+                return 0;
+            }
+            at += t->numel;
+        }
+    }
+    return 1;
+}
+
 /* Slices handed to the AVX-512 loop in one call (see netcl_host_update_avx512). */
 #define SLICE_BATCH 32u
 

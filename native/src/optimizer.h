@@ -198,22 +198,28 @@ void netcl_set_pending(netcl_rmsprop *opt, cl_event done);
  * optimizer broken. */
 netcl_status netcl_settle(netcl_rmsprop *opt);
 
-/* step_key.c: whether a step's list is the key's (its groups and tensor count alone: _groups);
- * setting it replaces the list it held. */
+/* step_key.c: whether a step's list is the key's (its groups and tensor count alone: _groups;
+ * all but where its host gradients are: _but_grads); setting it replaces the list it held. */
 int netcl_step_key_matches_groups(const step_key *key, const netcl_param_group *groups,
                                   uint32_t group_count, uint32_t tensor_count);
 int netcl_step_key_matches(const step_key *key, const netcl_param_group *groups,
                            uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count);
+int netcl_step_key_matches_but_grads(const step_key *key, const netcl_param_group *groups,
+                                     uint32_t group_count, const netcl_tensor *tensors,
+                                     uint32_t tensor_count);
 netcl_status netcl_step_key_set(step_key *key, const netcl_param_group *groups,
                                 uint32_t group_count, const netcl_tensor *tensors,
                                 uint32_t tensor_count);
 void netcl_step_key_release(step_key *key);
 
 /* host_step.c: the host path (host tensors and host-visible state only). The runs of a step
- * (malloc'ed into *runs, or NULL when there are none), then the step over them. */
+ * (malloc'ed into *runs, or NULL when there are none), the same runs pointed at gradients that
+ * moved (0 where they must be built again), then the step over them. */
 netcl_status netcl_host_runs(const netcl_rmsprop *opt, const netcl_param_group *groups,
                              uint32_t group_count, const netcl_tensor *tensors, host_run **runs,
                              uint32_t *run_count);
+int netcl_host_runs_move_grads(const netcl_param_group *groups, uint32_t group_count,
+                               const netcl_tensor *tensors, host_run *runs);
 void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint32_t run_count,
                      const netcl_step_options *options, uint64_t elements);
 /* Gradient statistics and in-place scaling (netcl_rmsprop_grad_stats, _scale_grads) of the
@@ -266,5 +272,7 @@ netcl_status netcl_check_groups(const netcl_param_group *groups, uint32_t group_
 netcl_status netcl_check_tensor(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i);
 /* The part of netcl_check_tensor about a host tensor's type and memory, without its state. */
 netcl_status netcl_check_tensor_memory(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i);
+/* Its part about a host gradient (whose data passed the rest): alignment, range, overlap. */
+netcl_status netcl_check_host_grad(const netcl_tensor *t, uint32_t i);
 
 #endif

@@ -220,14 +220,46 @@ static netcl_status record_checked(netcl_rmsprop *opt, const netcl_param_group *
 }
 
 /*
+ * A step over the checked list but for where its host gradients are (a fresh gradient buffer
+ * per backward pass) keeps the list: the moved gradients are checked, then the key and the host
+ * runs take their places. Building the list anew cost about 22 ns a tensor, and 55 ns of a
+ * 0.33 us step at 1,024 floats. Returns 0 where the list must be built anew (the runs may be
+ * partly moved then: the rebuild replaces them); else 1 with the checks' status in *status
+ * (nothing changed on a failure).
+ */
+static int move_checked_grads(netcl_rmsprop *opt, const netcl_param_group *groups,
+                              uint32_t group_count, const netcl_tensor *tensors,
+                              uint32_t tensor_count, netcl_status *status)
+{
+    checked_list *c = &opt->checked;
+    if (!netcl_step_key_matches_but_grads(&c->key, groups, group_count, tensors, tensor_count)) {
+        return 0;
+    }
+    *status = NETCL_SUCCESS;
+    for (uint32_t i = 0; i < tensor_count && *status == NETCL_SUCCESS; ++i) {
+        if (tensors[i].grad != c->key.tensors[i].grad) {
+            *status = netcl_check_host_grad(&tensors[i], i);
+        }
+    }
+    if (*status != NETCL_SUCCESS) {
+        return 1;
+    }
+    if (c->runs != NULL && !netcl_host_runs_move_grads(groups, group_count, tensors, c->runs)) {
+        return 0;
+    }
+    memcpy(c->key.tensors, tensors, tensor_count * sizeof *tensors);
+    return 1;
+}
+
+/*
  * Everything a step does before its update: argument checks (nothing changes when they fail),
  * state slots and regions for new tensors, and new state: zeroed, like PyTorch's
  * torch.zeros_like, and a master copy made from the parameter's values. Host-visible state is
  * written on the host, after an enqueued step that may still use it. `*slots_before` receives
  * the slot count to give back to (undo_growth) if the step fails later. The tensor list then
- * becomes the checked list; when it is the checked list already (and reusable), only the
- * groups' options are checked: the rest was done for that list and still holds, and `*reused`
- * says so.
+ * becomes the checked list; when it is the checked list already (and reusable), or that list
+ * with gradients elsewhere, only the groups' options and any moved gradient are checked: the
+ * rest was done for that list and still holds, and `*reused` says so.
  */
 static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *groups,
                                  uint32_t group_count, const netcl_tensor *tensors,
@@ -245,9 +277,10 @@ static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *gr
     state_store *st = &opt->state;
     *slots_before = st->slot_count;
     if (status == NETCL_SUCCESS && opt->checked.reusable &&
-        netcl_step_key_matches(&opt->checked.key, groups, group_count, tensors, tensor_count)) {
-        *reused = 1;
-        return NETCL_SUCCESS;
+        (netcl_step_key_matches(&opt->checked.key, groups, group_count, tensors, tensor_count) ||
+         move_checked_grads(opt, groups, group_count, tensors, tensor_count, &status))) {
+        *reused = status == NETCL_SUCCESS;
+        return status;
     }
     opt->checked.reusable = 0;
     for (uint32_t i = 0; i < tensor_count && status == NETCL_SUCCESS; ++i) {

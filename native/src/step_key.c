@@ -28,6 +28,25 @@ int netcl_step_key_matches(const step_key *key, const netcl_param_group *groups,
            (tensor_count == 0 || memcmp(key->tensors, tensors, tensor_count * sizeof *tensors) == 0);
 }
 
+int netcl_step_key_matches_but_grads(const step_key *key, const netcl_param_group *groups,
+                                     uint32_t group_count, const netcl_tensor *tensors,
+                                     uint32_t tensor_count)
+{
+    if (!netcl_step_key_matches_groups(key, groups, group_count, tensor_count)) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < tensor_count; ++i) {
+        const netcl_tensor *was = &key->tensors[i], *t = &tensors[i];
+        if (t->data != was->data || t->data_mem != was->data_mem || t->grad_mem != was->grad_mem ||
+            t->data_offset != was->data_offset || t->grad_offset != was->grad_offset ||
+            t->numel != was->numel || t->dtype != was->dtype ||
+            (t->grad == NULL) != (was->grad == NULL)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 netcl_status netcl_step_key_set(step_key *key, const netcl_param_group *groups,
                                 uint32_t group_count, const netcl_tensor *tensors,
                                 uint32_t tensor_count)

@@ -93,6 +93,26 @@ static int ranges_overlap(uint64_t a, uint64_t b, uint64_t bytes)
     return a < b + bytes && b < a + bytes;
 }
 
+netcl_status netcl_check_host_grad(const netcl_tensor *t, uint32_t i)
+{
+    const size_t size = tensor_element_size(t);
+    const uint64_t bytes = t->numel * size;
+    const uintptr_t grad = (uintptr_t)t->grad;
+    if (grad % size != 0) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad must be aligned to %zu "
+                          "bytes", i, size);
+    }
+    if (grad > UINTPTR_MAX - bytes) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %llu elements at 0x%llx run past the "
+                          "end of the address space", i, (unsigned long long)t->numel,
+                          (unsigned long long)grad);
+    }
+    if (t->grad != NULL && ranges_overlap((uintptr_t)t->data, grad, bytes)) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad overlap", i);
+    }
+    return NETCL_SUCCESS;
+}
+
 netcl_status netcl_check_tensor_memory(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i)
 {
     const netcl_context *ctx = opt->ctx;
@@ -116,22 +136,23 @@ netcl_status netcl_check_tensor_memory(const netcl_rmsprop *opt, const netcl_ten
                           "must be set", i);
     }
     if (t->data != NULL) {
-        const uintptr_t data = (uintptr_t)t->data, grad = (uintptr_t)t->grad;
+        const uintptr_t data = (uintptr_t)t->data;
         if (t->grad_mem != NULL) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: host data with a device "
                               "gradient (grad_mem); use grad", i);
         }
-        if (data % size != 0 || grad % size != 0) {
+        if (data % size != 0) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad must be aligned "
                               "to %zu bytes", i, size);
         }
-        if (data > UINTPTR_MAX - bytes || grad > UINTPTR_MAX - bytes) {
+        if (data > UINTPTR_MAX - bytes) {
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %llu elements at 0x%llx run past "
                               "the end of the address space", i, (unsigned long long)t->numel,
-                              (unsigned long long)(data > UINTPTR_MAX - bytes ? data : grad));
+                              (unsigned long long)data);
         }
-        if (t->grad != NULL && ranges_overlap(data, grad, bytes)) {
-            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad overlap", i);
+        const netcl_status status = netcl_check_host_grad(t, i);
+        if (status != NETCL_SUCCESS) {
+            return status;
         }
     } else {
         if (t->dtype != NETCL_FP32) {
