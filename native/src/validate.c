@@ -93,24 +93,33 @@ static int ranges_overlap(uint64_t a, uint64_t b, uint64_t bytes)
     return a < b + bytes && b < a + bytes;
 }
 
+/* A host array of tensor i (its data or gradient): aligned to its elements, and its `bytes`
+ * within the address space. */
+static netcl_status check_host_array(const netcl_tensor *t, uint32_t i, uintptr_t at, size_t size,
+                                     uint64_t bytes)
+{
+    if (at % size != 0) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad must be aligned to %zu "
+                          "bytes", i, size);
+    }
+    if (at > UINTPTR_MAX - bytes) {
+        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %llu elements at 0x%llx run past the "
+                          "end of the address space", i, (unsigned long long)t->numel,
+                          (unsigned long long)at);
+    }
+    return NETCL_SUCCESS;
+}
+
 netcl_status netcl_check_host_grad(const netcl_tensor *t, uint32_t i)
 {
     const size_t size = tensor_element_size(t);
     const uint64_t bytes = t->numel * size;
     const uintptr_t grad = (uintptr_t)t->grad;
-    if (grad % size != 0) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad must be aligned to %zu "
-                          "bytes", i, size);
-    }
-    if (grad > UINTPTR_MAX - bytes) {
-        return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %llu elements at 0x%llx run past the "
-                          "end of the address space", i, (unsigned long long)t->numel,
-                          (unsigned long long)grad);
-    }
-    if (t->grad != NULL && ranges_overlap((uintptr_t)t->data, grad, bytes)) {
+    const netcl_status status = check_host_array(t, i, grad, size, bytes);
+    if (status == NETCL_SUCCESS && t->grad != NULL && ranges_overlap((uintptr_t)t->data, grad, bytes)) {
         return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad overlap", i);
     }
-    return NETCL_SUCCESS;
+    return status;
 }
 
 netcl_status netcl_check_tensor_memory(const netcl_rmsprop *opt, const netcl_tensor *t, uint32_t i)
@@ -141,16 +150,10 @@ netcl_status netcl_check_tensor_memory(const netcl_rmsprop *opt, const netcl_ten
             return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: host data with a device "
                               "gradient (grad_mem); use grad", i);
         }
-        if (data % size != 0) {
-            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: data and grad must be aligned "
-                              "to %zu bytes", i, size);
+        netcl_status status = check_host_array(t, i, data, size, bytes);
+        if (status == NETCL_SUCCESS) {
+            status = netcl_check_host_grad(t, i);
         }
-        if (data > UINTPTR_MAX - bytes) {
-            return netcl_fail(NETCL_INVALID_ARGUMENT, "tensor %u: %llu elements at 0x%llx run past "
-                              "the end of the address space", i, (unsigned long long)t->numel,
-                              (unsigned long long)data);
-        }
-        const netcl_status status = netcl_check_host_grad(t, i);
         if (status != NETCL_SUCCESS) {
             return status;
         }
