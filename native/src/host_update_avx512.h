@@ -21,10 +21,9 @@ typedef struct update_slice {
     uint64_t n;
 } update_slice;
 
-/* update() of host_step.c over each slice in turn, one element type and hyperparameters for
- * all; the same bits for every group size (1 to 3); only once _init returned 1. One call over
- * many short slices (a model's biases and norms) leaves the pipeline full between them, where a
- * call per slice cost as much again as the update of 50 floats. */
+/* update() of host_step.c over each slice, one element type and hyperparameters for all; the
+ * same bits for every group size (1 to 3); only once _init returned 1. Over many short slices
+ * (a model's biases and norms) their partial vectors come last (see update_slices). */
 void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
                               const update_slice *slices, uint32_t count);
 
