@@ -7,9 +7,13 @@
  *   netcl-bench [--quick] [--device SELECTOR] [--json FILE]
  *   netcl-bench --create [--device SELECTOR]
  *   netcl-bench --grad-stats [--quick] [--device SELECTOR]
+ *   netcl-bench --moving-grads [--quick] [--device SELECTOR]
  *
  * --grad-stats measures the gradient statistics pass (netcl_rmsprop_grad_stats: GradScaler's
  * check and clipGradNorm's norm) per element type on host tensors, and on a device buffer.
+ *
+ * --moving-grads measures the kernel path with gradients that move every step (a fresh buffer
+ * per backward pass) against gradients at a fixed address.
  */
 #define _POSIX_C_SOURCE 200809L
 #define CL_TARGET_OPENCL_VERSION 120
@@ -467,6 +471,79 @@ static void bench_grad_stats(bench *b)
     }
 }
 
+/* ---- moving gradients --------------------------------------------------------------------- */
+
+/* Gradient buffers used in turn: one (a fixed address), two (alternating) or MOVING_RING, where
+ * every step's address differs from the last two steps' (a brand-new address each step). */
+enum { MOVING_RING = 4 };
+
+typedef struct moving_run {
+    netcl_run run;
+    float *grads[MOVING_RING];
+    int ring, next;
+} moving_run;
+
+static void moving_step(void *arg)
+{
+    moving_run *m = arg;
+    m->run.tensors[0].grad = m->grads[m->next];
+    m->next = (m->next + 1) % m->ring;
+    netcl_step(&m->run);
+}
+
+/*
+ * One tensor on the kernel path with its gradients at a fixed address, alternating between two
+ * and at a brand-new address every step, in alternating rounds (the machine's noise then hits
+ * all three alike); per size the median over rounds of each round's ratio to the fixed address,
+ * with the least and greatest.
+ */
+static void bench_moving_grads(bench *b)
+{
+    static const int rings[] = {1, 2, MOVING_RING};
+    enum { MODES = 3, MAX_ROUNDS = 9 };
+    const int rounds = b->quick ? 3 : MAX_ROUNDS;
+    printf("%10s %11s %11s %11s %27s %27s\n", "numel", "fixed ms", "altern. ms", "fresh ms",
+           "alternating / fixed", "fresh / fixed");
+    for (int e = 10; e <= 24; e += b->quick ? 7 : 2) {
+        const uint64_t n = 1ull << e;
+        moving_run modes[MODES];
+        for (int m = 0; m < MODES; ++m) {
+            moving_run *mr = &modes[m];
+            *mr = (moving_run){.ring = rings[m]};
+            mr->run.count = 1;
+            mr->run.group = (netcl_param_group){1e-3, 0.99, 1e-8, 0.0, 0.0, 0, 0, 0, 1};
+            mr->run.tensors[0].numel = n;
+            mr->run.tensors[0].data = alloc_floats(n, 0.5f);
+            for (int r = 0; r < mr->ring; ++r) mr->grads[r] = alloc_floats(n, 1e-3f);
+            netcl_status status = netcl_rmsprop_create(b->ctx, &mr->run.opt);
+            if (status == NETCL_SUCCESS) status = netcl_rmsprop_set_path(mr->run.opt, NETCL_PATH_KERNEL);
+            if (status != NETCL_SUCCESS) die("creating an optimizer", status);
+        }
+        double ms[MODES][MAX_ROUNDS], ratio[MODES][MAX_ROUNDS];
+        for (int r = 0; r < rounds; ++r) {
+            for (int m = 0; m < MODES; ++m) ms[m][r] = measure(b, moving_step, &modes[m]).median_ms;
+            for (int m = 0; m < MODES; ++m) ratio[m][r] = ms[m][r] / ms[0][r];
+        }
+        printf("%10llu", (unsigned long long)n);
+        for (int m = 0; m < MODES; ++m) {
+            qsort(ms[m], rounds, sizeof ms[m][0], compare_doubles);
+            printf(" %11.4f", ms[m][rounds / 2]);
+        }
+        for (int m = 1; m < MODES; ++m) {
+            qsort(ratio[m], rounds, sizeof ratio[m][0], compare_doubles);
+            printf("    %6.3fx [%6.3f, %6.3f]", ratio[m][rounds / 2], ratio[m][0],
+                   ratio[m][rounds - 1]);
+        }
+        printf("\n");
+        fflush(stdout);
+        for (int m = 0; m < MODES; ++m) {
+            netcl_rmsprop_destroy(modes[m].run.opt);
+            free(modes[m].run.tensors[0].data);
+            for (int r = 0; r < modes[m].ring; ++r) free(modes[m].grads[r]);
+        }
+    }
+}
+
 /* ---- output ------------------------------------------------------------------------------- */
 
 static void write_json(const bench *b, const char *path)
@@ -526,7 +603,7 @@ int main(int argc, char **argv)
 {
     static bench b;
     const char *json = NULL, *selector = NULL;
-    int create = 0, grad_stats = 0;
+    int create = 0, grad_stats = 0, moving_grads = 0;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--quick") == 0) {
             b.quick = 1;
@@ -534,6 +611,8 @@ int main(int argc, char **argv)
             create = 1;
         } else if (strcmp(argv[i], "--grad-stats") == 0) {
             grad_stats = 1;
+        } else if (strcmp(argv[i], "--moving-grads") == 0) {
+            moving_grads = 1;
         } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
             json = argv[++i];
         } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
@@ -541,7 +620,8 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: netcl-bench [--quick] [--device SELECTOR] [--json FILE]\n"
                             "       netcl-bench --create [--device SELECTOR]\n"
-                            "       netcl-bench --grad-stats [--quick] [--device SELECTOR]\n");
+                            "       netcl-bench --grad-stats [--quick] [--device SELECTOR]\n"
+                            "       netcl-bench --moving-grads [--quick] [--device SELECTOR]\n");
             return 2;
         }
     }
@@ -555,6 +635,13 @@ int main(int argc, char **argv)
     if (grad_stats) {
         printf("netcl-bench %s on %s: gradient statistics\n", netcl_version(), b.info.name);
         bench_grad_stats(&b);
+        netcl_context_destroy(b.ctx);
+        return 0;
+    }
+    if (moving_grads) {
+        printf("netcl-bench %s on %s: kernel path, gradients that move every step\n",
+               netcl_version(), b.info.name);
+        bench_moving_grads(&b);
         netcl_context_destroy(b.ctx);
         return 0;
     }
