@@ -520,8 +520,8 @@ static void release_spare_grad(netcl_context *ctx, span *sp)
 /*
  * Points a zero-copy span at gradients that moved to `base`. The buffer of their old place
  * becomes the spare, and gradients that come back to the spare's place (two buffers used in
- * turn) take it again: wrapping memory anew (a buffer, and a blocking map to check that it is
- * used in place) cost more than the step itself.
+ * turn) take it again, without a new buffer, its map and the old spare's unmap. Neither way
+ * waits for the device (see wrap_in_place and release_spare_grad).
  */
 static netcl_status move_zero_copy_grads(netcl_context *ctx, span *sp, const void *base)
 {
