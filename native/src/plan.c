@@ -100,9 +100,9 @@ static int zero_copy_possible(const netcl_context *ctx, const void *host)
  * A buffer over `bytes` of host memory at `host`, used in place and left mapped for the host;
  * NULL where that fails or the device would work on a copy: mapping must return the very same
  * memory. The map does not wait: its pointer is known when it is enqueued, and the host touches
- * the memory only after the step, which waits for the whole in-order queue (a blocking map, a
- * round trip through the device's queue, made a step with gradients at a brand-new address cost
- * 2.5 times one at a fixed address at 2^10 floats).
+ * the memory only after the step's end, which follows everything enqueued on the in-order queue
+ * (a blocking map, a round trip through the queue, made a step with its gradients at a brand-new
+ * address cost 1.5 times one at a fixed address at 2^12 floats: netcl-bench --moving-grads).
  */
 static cl_mem wrap_in_place(netcl_context *ctx, void *host, size_t bytes, cl_mem_flags flags)
 {
