@@ -7,9 +7,13 @@
  *   netcl-bench [--quick] [--device SELECTOR] [--json FILE]
  *   netcl-bench --create [--device SELECTOR]
  *   netcl-bench --grad-stats [--quick] [--device SELECTOR]
+ *   netcl-bench --moving-grads [--quick] [--device SELECTOR]
  *
  * --grad-stats measures the gradient statistics pass (netcl_rmsprop_grad_stats: GradScaler's
  * check and clipGradNorm's norm) per element type on host tensors, and on a device buffer.
+ *
+ * --moving-grads measures the kernel path with gradients that move every step (a fresh buffer
+ * per backward pass) against gradients at a fixed address.
  *
  * The steps' gradients are those of every benchmark harness (java/bench's Gradients.java): two
  * sets allocated beforehand, float i holding GRAD_EVEN * (1 + i % 7) in one and GRAD_ODD times
@@ -20,11 +24,14 @@
 #define _POSIX_C_SOURCE 200809L
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_kernels.h"
 #include "c_loop.h"
@@ -503,6 +510,128 @@ static void bench_grad_stats(bench *b)
     }
 }
 
+/* ---- moving gradients --------------------------------------------------------------------- */
+
+/* At most this many gradient buffers used in turn: with three or more, every step's address
+ * differs from the last two steps' (a brand-new address each step). */
+enum { MOVING_RING = 4 };
+
+typedef struct moving_mode {
+    const char *name;
+    int ring;         /* gradient buffers used in turn */
+    int one_memory;   /* all of them views of the same memory */
+} moving_mode;
+
+/* A brand-new address over new memory also reads memory the cache no longer holds (at 2^22
+ * floats the ring's 64 MiB against a fixed address's 16 MiB); over one memory mapped at
+ * MOVING_RING addresses only the new address differs from the fixed one. */
+static const moving_mode MOVING_MODES[] = {
+    {"fixed", 1, 0},
+    {"alternating", 2, 0},
+    {"fresh", MOVING_RING, 0},
+    {"fresh, one memory", MOVING_RING, 1},
+};
+enum { MOVING_MODE_COUNT = sizeof MOVING_MODES / sizeof MOVING_MODES[0] };
+
+typedef struct moving_run {
+    netcl_run run;
+    float *grads[MOVING_RING];
+    int next;
+    const moving_mode *mode;
+} moving_run;
+
+static void moving_step(void *arg)
+{
+    moving_run *m = arg;
+    m->run.tensors[m->run.steps % 2][0].grad = m->grads[m->next];  /* the set netcl_step takes */
+    m->next = (m->next + 1) % m->mode->ring;
+    netcl_step(&m->run);
+}
+
+/* `n` gradients of 1e-3 (see alloc_floats) mapped at MOVING_RING addresses of one memory. */
+static void map_one_memory(uint64_t n, float **views)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/netcl-bench-%ld", (long)getpid());
+    const int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    const size_t bytes = n * sizeof(float);
+    if (fd < 0 || shm_unlink(name) != 0 || ftruncate(fd, (off_t)bytes) != 0) {
+        fprintf(stderr, "netcl-bench: creating %zu bytes of shared memory failed\n", bytes);
+        exit(1);
+    }
+    for (int r = 0; r < MOVING_RING; ++r) {
+        views[r] = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (views[r] == MAP_FAILED) {
+            fprintf(stderr, "netcl-bench: mapping %zu bytes of shared memory failed\n", bytes);
+            exit(1);
+        }
+    }
+    close(fd);
+    for (uint64_t i = 0; i < n; ++i) views[0][i] = 1e-3f * (float)(1 + i % 7);
+}
+
+/*
+ * One tensor on the kernel path with its gradients at a fixed address, alternating between two
+ * and at a brand-new address every step, in rounds of every mode (the machine's noise then hits
+ * every mode alike); per size the median over rounds of each round's ratio to the fixed
+ * address, with the least and greatest.
+ */
+static void bench_moving_grads(bench *b)
+{
+    enum { MAX_ROUNDS = 9 };
+    const int rounds = b->quick ? 3 : MAX_ROUNDS;
+    printf("%-18s %10s %10s %27s\n", "gradients", "numel", "median", "/ fixed [least, greatest]");
+    for (int e = 10; e <= 24; e += b->quick ? 7 : 2) {
+        const uint64_t n = 1ull << e;
+        moving_run runs[MOVING_MODE_COUNT];
+        for (int m = 0; m < MOVING_MODE_COUNT; ++m) {
+            moving_run *mr = &runs[m];
+            *mr = (moving_run){.mode = &MOVING_MODES[m]};
+            mr->run.count = 1;
+            mr->run.group = (netcl_param_group){1e-3, 0.99, 1e-8, 0.0, 0.0, 0, 0, 0, 1};
+            float *data = alloc_floats(n, 0.5f);
+            for (int k = 0; k < 2; ++k) {
+                mr->run.tensors[k][0].numel = n;
+                mr->run.tensors[k][0].data = data;
+            }
+            if (mr->mode->one_memory) {
+                map_one_memory(n, mr->grads);
+            } else {
+                for (int r = 0; r < mr->mode->ring; ++r) mr->grads[r] = alloc_floats(n, 1e-3f);
+            }
+            netcl_status status = netcl_rmsprop_create(b->ctx, &mr->run.opt);
+            if (status == NETCL_SUCCESS) status = netcl_rmsprop_set_path(mr->run.opt, NETCL_PATH_KERNEL);
+            if (status != NETCL_SUCCESS) die("creating an optimizer", status);
+        }
+        double ms[MOVING_MODE_COUNT][MAX_ROUNDS], ratio[MOVING_MODE_COUNT][MAX_ROUNDS];
+        for (int r = 0; r < rounds; ++r) {
+            /* Each round starts with another mode, so that none always runs first. */
+            for (int k = 0; k < MOVING_MODE_COUNT; ++k) {
+                const int m = (r + k) % MOVING_MODE_COUNT;
+                ms[m][r] = measure(b, moving_step, &runs[m]).median_ms;
+            }
+            for (int m = 0; m < MOVING_MODE_COUNT; ++m) ratio[m][r] = ms[m][r] / ms[0][r];
+        }
+        for (int m = 0; m < MOVING_MODE_COUNT; ++m) {
+            qsort(ms[m], rounds, sizeof ms[m][0], compare_doubles);
+            qsort(ratio[m], rounds, sizeof ratio[m][0], compare_doubles);
+            printf("%-18s %10llu %10.4f ms %8.3fx [%6.3f, %6.3f]\n", MOVING_MODES[m].name,
+                   (unsigned long long)n, ms[m][rounds / 2], ratio[m][rounds / 2], ratio[m][0],
+                   ratio[m][rounds - 1]);
+            netcl_rmsprop_destroy(runs[m].run.opt);
+            free(runs[m].run.tensors[0][0].data);
+            for (int r = 0; r < runs[m].mode->ring; ++r) {
+                if (runs[m].mode->one_memory) {
+                    munmap(runs[m].grads[r], n * sizeof(float));
+                } else {
+                    free(runs[m].grads[r]);
+                }
+            }
+        }
+        fflush(stdout);
+    }
+}
+
 /* ---- output ------------------------------------------------------------------------------- */
 
 static void write_json(const bench *b, const char *path)
@@ -562,7 +691,7 @@ int main(int argc, char **argv)
 {
     static bench b;
     const char *json = NULL, *selector = NULL;
-    int create = 0, grad_stats = 0;
+    int create = 0, grad_stats = 0, moving_grads = 0;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--quick") == 0) {
             b.quick = 1;
@@ -570,6 +699,8 @@ int main(int argc, char **argv)
             create = 1;
         } else if (strcmp(argv[i], "--grad-stats") == 0) {
             grad_stats = 1;
+        } else if (strcmp(argv[i], "--moving-grads") == 0) {
+            moving_grads = 1;
         } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
             json = argv[++i];
         } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
@@ -577,7 +708,8 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: netcl-bench [--quick] [--device SELECTOR] [--json FILE]\n"
                             "       netcl-bench --create [--device SELECTOR]\n"
-                            "       netcl-bench --grad-stats [--quick] [--device SELECTOR]\n");
+                            "       netcl-bench --grad-stats [--quick] [--device SELECTOR]\n"
+                            "       netcl-bench --moving-grads [--quick] [--device SELECTOR]\n");
             return 2;
         }
     }
@@ -591,6 +723,13 @@ int main(int argc, char **argv)
     if (grad_stats) {
         printf("netcl-bench %s on %s: gradient statistics\n", netcl_version(), b.info.name);
         bench_grad_stats(&b);
+        netcl_context_destroy(b.ctx);
+        return 0;
+    }
+    if (moving_grads) {
+        printf("netcl-bench %s on %s: kernel path, gradients that move every step\n",
+               netcl_version(), b.info.name);
+        bench_moving_grads(&b);
         netcl_context_destroy(b.ctx);
         return 0;
     }

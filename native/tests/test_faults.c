@@ -96,6 +96,8 @@ typedef struct world {
     netcl_context *ctx, *discrete_ctx;
     float *a_data, *a_grad, *b_data, *b_grad, *c_data, *c_grad, *small_data, *small_grad;
     float *moved_grad;               /* a_grad's values elsewhere: a fresh gradient buffer */
+    float *moved_again_grad;         /* and in a third place */
+    const float *moving_grad;        /* where ONE_SPAN_MOVING's gradients lie at this step */
     uint16_t *bf16_data, *bf16_grad; /* A_FLOATS BF16 elements each */
     cl_mem device_data, device_grad;
     cl_event ready;                                 /* a completed user event: a wait list */
@@ -149,6 +151,9 @@ static void set_gradients(world *w, int k)
 {
     fill(100 + 8 * (uint64_t)k, w->a_grad, A_FLOATS);
     memcpy(w->moved_grad, w->a_grad, A_FLOATS * sizeof(float));
+    memcpy(w->moved_again_grad, w->a_grad, A_FLOATS * sizeof(float));
+    const float *const places[] = {w->a_grad, w->moved_grad, w->moved_again_grad};
+    w->moving_grad = places[k % 3];
     fill(101 + 8 * (uint64_t)k, w->b_grad, B_FLOATS);
     fill(102 + 8 * (uint64_t)k, w->c_grad, C_FLOATS);
     fill(103 + 8 * (uint64_t)k, w->small_grad, SMALL_FLOATS);
@@ -161,6 +166,8 @@ static void set_gradients(world *w, int k)
 typedef enum layout {
     ONE_SPAN,         /* one group (momentum, centered): two tensors side by side in A */
     ONE_SPAN_MOVED,   /* ONE_SPAN with its gradients in another buffer (a plan's grads move) */
+    ONE_SPAN_MOVING,  /* ONE_SPAN with its gradients in three buffers in turn, step by step: from
+                         the third step on, a place new to the plan's current and spare buffers */
     GROWN,            /* ONE_SPAN plus a third tensor of C_FLOATS: the state needs a new block */
     THREE_SPANS,      /* group 0: two tensors in A, one in B; group 1: two in one cl_mem */
     TWO_STAGED_SPANS, /* group 0: two tensors in A; group 1 (momentum): one in B */
@@ -207,10 +214,11 @@ static step_args make_step(const world *w, layout l)
         a.tensors[1] = test_host_tensor(w->a_data + 1000, w->a_grad + 1000, 300);
         a.tensors[2] = test_host_tensor(w->c_data, w->c_grad, C_FLOATS);
         a.tensor_count = l == GROWN ? 3 : 2;
-    } else if (l == ONE_SPAN_MOVED) {
+    } else if (l == ONE_SPAN_MOVED || l == ONE_SPAN_MOVING) {
+        const float *grad = l == ONE_SPAN_MOVED ? w->moved_grad : w->moving_grad;
         a = make_step(w, ONE_SPAN);
-        a.tensors[0].grad = w->moved_grad;
-        a.tensors[1].grad = w->moved_grad + 1000;
+        a.tensors[0].grad = grad;
+        a.tensors[1].grad = grad + 1000;
     } else if (l == THREE_SPANS) {
         a.groups[0] = test_default_group(0, 3);
         a.groups[1] = test_default_group(3, 2);
@@ -302,6 +310,8 @@ static const scenario scenarios[] = {
      .steps_before = 1, .after = GROWN},
     {.name = "kernel_moved_grads", .op = STEP, .path = NETCL_PATH_KERNEL, .before = ONE_SPAN,
      .steps_before = 1, .after = ONE_SPAN_MOVED},
+    {.name = "kernel_grads_new_each_step", .op = STEP, .path = NETCL_PATH_KERNEL,
+     .before = ONE_SPAN_MOVING, .steps_before = 2, .after = ONE_SPAN_MOVING},
     {.name = "staged_moved_grads", .op = STEP, .path = NETCL_PATH_KERNEL,
      .memory_mode = NETCL_MEMORY_STAGED, .before = ONE_SPAN, .steps_before = 1,
      .after = ONE_SPAN_MOVED},
@@ -981,6 +991,7 @@ static void world_create(world *w)
     w->a_data = test_alloc_floats(A_FLOATS);
     w->a_grad = test_alloc_floats(A_FLOATS);
     w->moved_grad = test_alloc_floats(A_FLOATS);
+    w->moved_again_grad = test_alloc_floats(A_FLOATS);
     w->b_data = test_alloc_floats(B_FLOATS);
     w->b_grad = test_alloc_floats(B_FLOATS);
     w->c_data = test_alloc_floats(C_FLOATS);
@@ -1011,7 +1022,7 @@ static void world_destroy(world *w)
     clReleaseEvent(w->ready);
     clReleaseCommandQueue(w->queue);
     clReleaseContext(w->cl_ctx);
-    void *host[] = {w->a_data, w->a_grad, w->moved_grad, w->b_data, w->b_grad, w->c_data, w->c_grad,
+    void *host[] = {w->a_data, w->a_grad, w->moved_grad, w->moved_again_grad, w->b_data, w->b_grad, w->c_data, w->c_grad,
                     w->small_data, w->small_grad, w->bf16_data, w->bf16_grad, w->square_avg,
                     w->momentum_buffer, w->grad_avg, w->out[0], w->out[1], w->out[2]};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) {
