@@ -470,17 +470,8 @@ static int only_grads_moved(const plan *pl, const netcl_context *ctx,
 {
     const step_key *key = &pl->key;
     if (!pl->valid || pl->memory_mode != ctx->memory_mode ||
-        !netcl_step_key_matches_groups(key, groups, group_count, tensor_count)) {
+        !netcl_step_key_matches_but_grads(key, groups, group_count, tensors, tensor_count)) {
         return 0;
-    }
-    for (uint32_t i = 0; i < tensor_count; ++i) {
-        const netcl_tensor *was = &key->tensors[i], *t = &tensors[i];
-        if (t->data != was->data || t->data_mem != was->data_mem || t->grad_mem != was->grad_mem ||
-            t->data_offset != was->data_offset || t->grad_offset != was->grad_offset ||
-            t->numel != was->numel || t->dtype != was->dtype ||
-            (t->grad == NULL) != (was->grad == NULL)) {
-            return 0;
-        }
     }
     for (uint32_t s = 0; s < pl->span_count; ++s) {
         const span *sp = &pl->spans[s];
