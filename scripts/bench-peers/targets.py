@@ -113,9 +113,9 @@ def list_overhead(rows, resnet50_total, resnet50_count):
                   f"{as_list['ms_per_step']:.2f} ms / {single['ms_per_step']:.2f} ms")
 
 
-def tiny_list_overhead(rows):
-    name = "d: 1,000 tensors of 100 floats (contiguous) / one tensor of the same size, time"
-    as_list = rows.find("netcl", "plain", 100_000, 1000, "contiguous")
+def tiny_list_overhead(rows, layout):
+    name = f"d: 1,000 tensors of 100 floats ({layout}) / one tensor of the same size, time"
+    as_list = rows.find("netcl", "plain", 100_000, 1000, layout)
     single = rows.find("netcl", "plain", 100_000, 1)
     if as_list is None or single is None:
         return target(name, None, 1.2, False, missing("netcl-bench's 1,000-tensor cases"))
@@ -179,7 +179,8 @@ def compute(rows, resnet50, paired):
         java_loop_speedup(paired),
         copy_ratio(rows, "c: centered_momentum 2^24 netcl / copy bandwidth", "centered_momentum", 0.85),
         list_overhead(rows, sum(resnet50), len(resnet50)),
-        tiny_list_overhead(rows),
+        tiny_list_overhead(rows, "contiguous"),
+        tiny_list_overhead(rows, "separate"),
         *java_overhead(rows),
         beats_java_loop(paired, 10, 1.0),
         beats_java_loop(paired, 16, 1.5),
