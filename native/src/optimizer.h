@@ -139,6 +139,9 @@ struct netcl_rmsprop {
     state_store state;
     plan plan;
     checked_list checked;
+    /* The list checked before it, while its gradients are elsewhere now: gradients used in turn
+     * from two buffers find their list here (see take_spare_list in rmsprop.c). */
+    checked_list spare_checked;
     int32_t path;                  /* enum netcl_path: which path steps take */
     int32_t last_path;
     uint32_t last_launches;

@@ -83,6 +83,8 @@ void netcl_rmsprop_destroy(netcl_rmsprop *optimizer)
     netcl_plan_release(optimizer->ctx, &optimizer->plan);
     netcl_step_key_release(&optimizer->checked.key);
     free(optimizer->checked.runs);
+    netcl_step_key_release(&optimizer->spare_checked.key);
+    free(optimizer->spare_checked.runs);
     netcl_state_release(&optimizer->state);
     netcl_context_release(optimizer->ctx);
     free(optimizer);
@@ -219,6 +221,49 @@ static netcl_status record_checked(netcl_rmsprop *opt, const netcl_param_group *
     return status;
 }
 
+/* The checked list becomes the spare (see netcl_rmsprop's spare_checked), unless a spare is
+ * kept already; where copying it fails there is simply no spare. */
+static void keep_as_spare(netcl_rmsprop *opt, const netcl_param_group *groups,
+                          uint32_t group_count)
+{
+    const checked_list *c = &opt->checked;
+    checked_list *spare = &opt->spare_checked;
+    if (spare->reusable) {
+        return;
+    }
+    free(spare->runs);
+    spare->runs = c->run_count > 0 ? malloc(c->run_count * sizeof *spare->runs) : NULL;
+    if ((c->run_count > 0 && spare->runs == NULL) ||
+        netcl_step_key_set(&spare->key, groups, group_count, c->key.tensors,
+                           c->key.tensor_count) != NETCL_SUCCESS) {
+        netcl_clear_error();
+        return;
+    }
+    if (c->run_count > 0) {
+        memcpy(spare->runs, c->runs, c->run_count * sizeof *spare->runs);
+    }
+    spare->run_count = c->run_count;
+    spare->device_tensors = c->device_tensors;
+    spare->elements = c->elements;
+    spare->reusable = 1;
+}
+
+/* Whether the step's list is the spare: it becomes the checked list, and that the spare. */
+static int take_spare_list(netcl_rmsprop *opt, const netcl_param_group *groups,
+                           uint32_t group_count, const netcl_tensor *tensors,
+                           uint32_t tensor_count)
+{
+    if (!opt->spare_checked.reusable ||
+        !netcl_step_key_matches(&opt->spare_checked.key, groups, group_count, tensors,
+                                tensor_count)) {
+        return 0;
+    }
+    const checked_list was = opt->checked;
+    opt->checked = opt->spare_checked;
+    opt->spare_checked = was;
+    return 1;
+}
+
 /*
  * A step over the checked list but for where its host gradients are (a fresh gradient buffer
  * per backward pass) keeps the list: the moved gradients are checked, then the key and the host
@@ -244,6 +289,7 @@ static int move_checked_grads(netcl_rmsprop *opt, const netcl_param_group *group
     if (*status != NETCL_SUCCESS) {
         return 1;
     }
+    keep_as_spare(opt, groups, group_count);
     if (c->runs != NULL && !netcl_host_runs_move_grads(groups, group_count, tensors, c->runs)) {
         return 0;
     }
@@ -278,11 +324,14 @@ static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *gr
     *slots_before = st->slot_count;
     if (status == NETCL_SUCCESS && opt->checked.reusable &&
         (netcl_step_key_matches(&opt->checked.key, groups, group_count, tensors, tensor_count) ||
+         take_spare_list(opt, groups, group_count, tensors, tensor_count) ||
          move_checked_grads(opt, groups, group_count, tensors, tensor_count, &status))) {
         *reused = status == NETCL_SUCCESS;
         return status;
     }
+    /* The state may grow or move now: neither list holds then. */
     opt->checked.reusable = 0;
+    opt->spare_checked.reusable = 0;
     for (uint32_t i = 0; i < tensor_count && status == NETCL_SUCCESS; ++i) {
         status = netcl_check_tensor(opt, &tensors[i], i);
     }
@@ -335,6 +384,7 @@ static void count_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint
         }
     }
     opt->checked.reusable = !opt->checked.device_tensors && !at_limit;
+    opt->spare_checked.reusable &= opt->checked.reusable;  /* the same tensors' step counts */
     opt->last_launches = launches;
     opt->last_path = path;
 }
@@ -765,7 +815,9 @@ static netcl_status check_state_values(uint32_t index, const netcl_state_values 
 static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t count,
                                const netcl_state_values *states)
 {
-    opt->checked.reusable = 0;  /* the next step checks its tensors against the new state */
+    /* The next step checks its tensors against the new state. */
+    opt->checked.reusable = 0;
+    opt->spare_checked.reusable = 0;
     netcl_status status = netcl_settle(opt);
     for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
         status = check_state_values(first + i, &states[i]);

@@ -115,29 +115,31 @@ static void check_moving_gradients(netcl_context *ctx, const netcl_device_info *
 }
 
 /*
- * Gradients at a brand-new address every step, step after step (three buffers in turn, so that
- * no step finds its gradients where the plan's current or spare buffer lies), in one chunk and
- * in many with a short last one: the bits of the host path over one fixed gradient buffer (the
- * kernel path where there is no host path), state included, and on a device that shares host
- * memory nothing staged.
+ * Gradients from `ring` buffers in turn on `path`, step after step: with two, the usual double
+ * buffer (the host path keeps a checked tensor list for each, the kernel path a wrapped buffer
+ * each); with three, a brand-new address every step for the kernel path (no step finds its
+ * gradients where the plan's current or spare buffer lies) and a moved list for the host path.
+ * In one chunk and in many with a short last one: the bits of the host path over one fixed
+ * gradient buffer (the kernel path where there is no host path), state included, and on a
+ * device that shares host memory nothing staged.
  */
-static void check_new_gradient_address_every_step(netcl_context *ctx,
-                                                  const netcl_device_info *info, size_t n)
+static void check_gradients_in_turn(netcl_context *ctx, const netcl_device_info *info, size_t n,
+                                    int32_t path, int ring_size)
 {
-    enum { STEPS_HERE = 8, RING = 3 };
+    enum { STEPS_HERE = 8, RING = 3 };  /* buffers at most */
     const int zero_copy = info->is_cpu && info->host_unified_memory;
     float *data[2], *state[2], *fixed = test_alloc_floats(n), *ring[RING];
     netcl_rmsprop *opt[2];
-    for (int o = 0; o < 2; ++o) {  /* o = 0: moving gradients, kernel path; 1: fixed ones */
+    for (int o = 0; o < 2; ++o) {  /* o = 0: gradients in turn on `path`; 1: fixed ones */
         data[o] = test_alloc_floats(n);
         state[o] = test_alloc_floats(3 * n);
         test_rng rng = {8};
         test_rng_fill(&rng, data[o], n);
         REQUIRE_OK(netcl_rmsprop_create(ctx, &opt[o]));
-        REQUIRE_OK(netcl_rmsprop_set_path(opt[o], o == 0 || !zero_copy ? NETCL_PATH_KERNEL
-                                                                         : NETCL_PATH_HOST));
+        REQUIRE_OK(netcl_rmsprop_set_path(opt[o], o == 0 ? path
+                                                  : zero_copy ? NETCL_PATH_HOST : NETCL_PATH_KERNEL));
     }
-    for (int r = 0; r < RING; ++r) {
+    for (int r = 0; r < ring_size; ++r) {
         ring[r] = test_alloc_floats(n);
     }
     netcl_param_group g = test_default_group(0, 1);
@@ -148,30 +150,30 @@ static void check_new_gradient_address_every_step(netcl_context *ctx,
     for (int step = 0; step < STEPS_HERE; ++step) {
         test_rng rng = {(uint64_t)(40 + step)};
         test_rng_fill(&rng, fixed, n);
-        memcpy(ring[step % RING], fixed, n * sizeof(float));
-        const netcl_tensor moving = test_host_tensor(data[0], ring[step % RING], n);
+        memcpy(ring[step % ring_size], fixed, n * sizeof(float));
+        const netcl_tensor moving = test_host_tensor(data[0], ring[step % ring_size], n);
         const netcl_tensor still = test_host_tensor(data[1], fixed, n);
         REQUIRE_OK(netcl_rmsprop_step(opt[0], &g, 1, &moving, 1));
         REQUIRE_OK(netcl_rmsprop_step(opt[1], &g, 1, &still, 1));
         CHECK(memcmp(data[0], data[1], n * sizeof(float)) == 0,
-              "n=%zu: step %d at a new gradient address differs", n, step);
+              "n=%zu, %d buffers in turn: step %d differs", n, ring_size, step);
     }
     REQUIRE_OK(netcl_context_get_staged_bytes(ctx, &staged_after));
     if (zero_copy) {
-        CHECK(staged_after == staged_before, "n=%zu: new gradient addresses staged %llu bytes", n,
-              (unsigned long long)(staged_after - staged_before));
+        CHECK(staged_after == staged_before, "n=%zu, %d buffers in turn: %llu bytes staged", n,
+              ring_size, (unsigned long long)(staged_after - staged_before));
     }
     for (int o = 0; o < 2; ++o) {
         REQUIRE_OK(netcl_rmsprop_read_state(opt[o], 0, n, state[o], state[o] + n, state[o] + 2 * n));
     }
     CHECK(memcmp(state[0], state[1], 3 * n * sizeof(float)) == 0,
-          "n=%zu: the state after new gradient addresses differs", n);
+          "n=%zu, %d buffers in turn: the state differs", n, ring_size);
     for (int o = 0; o < 2; ++o) {
         netcl_rmsprop_destroy(opt[o]);
         free(data[o]);
         free(state[o]);
     }
-    for (int r = 0; r < RING; ++r) {
+    for (int r = 0; r < ring_size; ++r) {
         free(ring[r]);
     }
     free(fixed);
@@ -380,8 +382,12 @@ int main(void)
     if (info.is_cpu && info.host_unified_memory) {
         check_moving_gradients(ctx, &info, NETCL_PATH_HOST);
     }
-    check_new_gradient_address_every_step(ctx, &info, 1000);
-    check_new_gradient_address_every_step(ctx, &info, (1u << 20) + 3);
+    check_gradients_in_turn(ctx, &info, 1000, NETCL_PATH_KERNEL, 3);
+    check_gradients_in_turn(ctx, &info, (1u << 20) + 3, NETCL_PATH_KERNEL, 3);
+    if (info.is_cpu && info.host_unified_memory) {
+        check_gradients_in_turn(ctx, &info, 1000, NETCL_PATH_HOST, 2);
+        check_gradients_in_turn(ctx, &info, 1000, NETCL_PATH_HOST, 3);
+    }
     check_tensor_runs(ctx, &info);
     netcl_context_destroy(ctx);
     free(expected); free(grad); free(data); free(raw); free(raw_grad);
