@@ -109,7 +109,7 @@ typedef struct host_run {
 
 /*
  * The tensor list of the last step, once its checks passed and its state was in place
- * (rmsprop.c). A step over the same list (step_key) skips the per-tensor checks and state
+ * (checked_list.c). A step over the same list (step_key) skips the per-tensor checks and state
  * bookkeeping while `reusable`: its tensors are host memory (a device buffer's handle may name
  * another buffer by then), no state was loaded since, and no step count is at its limit. For
  * 1,000 tensors of 100 floats those took about a third of the step.
@@ -140,7 +140,7 @@ struct netcl_rmsprop {
     plan plan;
     checked_list checked;
     /* The list checked before it, while its gradients are elsewhere now: gradients used in turn
-     * from two buffers find their list here (see take_spare_list in rmsprop.c). */
+     * from two buffers find their list here (checked_list.c). */
     checked_list spare_checked;
     int32_t path;                  /* enum netcl_path: which path steps take */
     int32_t last_path;
@@ -268,6 +268,20 @@ netcl_status netcl_state_fill_master(state_store *st, const param_slot *slot,
                                      const netcl_tensor *t);
 /* Unmaps (before kernels) or maps (after them) every host-visible state buffer. */
 netcl_status netcl_state_set_mapped(state_store *st, int mapped);
+
+/* checked_list.c: the list a step just checked and prepared becomes the checked list (_record);
+ * whether a step may reuse it (or the spare, or it with moved gradients, whose checks' failure
+ * is *status) instead of checking its tensors (_reuse); after a step, whether the lists stay
+ * reusable (_stepped); nothing reusable (_forget), as when state may move; freeing both. */
+netcl_status netcl_checked_record(netcl_rmsprop *opt, const netcl_param_group *groups,
+                                  uint32_t group_count, const netcl_tensor *tensors,
+                                  uint32_t tensor_count);
+int netcl_checked_reuse(netcl_rmsprop *opt, const netcl_param_group *groups,
+                        uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count,
+                        netcl_status *status);
+void netcl_checked_stepped(netcl_rmsprop *opt, int at_limit);
+void netcl_checked_forget(netcl_rmsprop *opt);
+void netcl_checked_release(netcl_rmsprop *opt);
 
 /* validate.c */
 netcl_status netcl_check_groups(const netcl_param_group *groups, uint32_t group_count,

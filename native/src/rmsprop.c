@@ -81,10 +81,7 @@ void netcl_rmsprop_destroy(netcl_rmsprop *optimizer)
     clFinish(optimizer->ctx->queue);
     netcl_set_pending(optimizer, NULL);
     netcl_plan_release(optimizer->ctx, &optimizer->plan);
-    netcl_step_key_release(&optimizer->checked.key);
-    free(optimizer->checked.runs);
-    netcl_step_key_release(&optimizer->spare_checked.key);
-    free(optimizer->spare_checked.runs);
+    netcl_checked_release(optimizer);
     netcl_state_release(&optimizer->state);
     netcl_context_release(optimizer->ctx);
     free(optimizer);
@@ -197,106 +194,6 @@ static int32_t choose_path(const netcl_rmsprop *opt)
                : NETCL_PATH_HOST;
 }
 
-/* Makes the list a step just checked and prepared the checked list (see checked_list); a later
- * step may reuse it once count_step found that it can. */
-static netcl_status record_checked(netcl_rmsprop *opt, const netcl_param_group *groups,
-                                   uint32_t group_count, const netcl_tensor *tensors,
-                                   uint32_t tensor_count)
-{
-    checked_list *c = &opt->checked;
-    c->reusable = 0;
-    c->device_tensors = 0;
-    c->elements = 0;
-    free(c->runs);
-    c->runs = NULL;
-    c->run_count = 0;
-    for (uint32_t i = 0; i < tensor_count; ++i) {
-        c->device_tensors |= tensors[i].data_mem != NULL;
-        c->elements += has_grad(&tensors[i]) ? tensors[i].numel : 0;
-    }
-    netcl_status status = netcl_step_key_set(&c->key, groups, group_count, tensors, tensor_count);
-    if (status == NETCL_SUCCESS && opt->state.host_visible && !c->device_tensors) {
-        status = netcl_host_runs(opt, groups, group_count, tensors, &c->runs, &c->run_count);
-    }
-    return status;
-}
-
-/* The checked list becomes the spare (see netcl_rmsprop's spare_checked), unless a spare is
- * kept already; where copying it fails there is simply no spare. */
-static void keep_as_spare(netcl_rmsprop *opt, const netcl_param_group *groups,
-                          uint32_t group_count)
-{
-    const checked_list *c = &opt->checked;
-    checked_list *spare = &opt->spare_checked;
-    if (spare->reusable) {
-        return;
-    }
-    free(spare->runs);
-    spare->runs = c->run_count > 0 ? malloc(c->run_count * sizeof *spare->runs) : NULL;
-    if ((c->run_count > 0 && spare->runs == NULL) ||
-        netcl_step_key_set(&spare->key, groups, group_count, c->key.tensors,
-                           c->key.tensor_count) != NETCL_SUCCESS) {
-        netcl_clear_error();
-        return;
-    }
-    if (c->run_count > 0) {
-        memcpy(spare->runs, c->runs, c->run_count * sizeof *spare->runs);
-    }
-    spare->run_count = c->run_count;
-    spare->device_tensors = c->device_tensors;
-    spare->elements = c->elements;
-    spare->reusable = 1;
-}
-
-/* Whether the step's list is the spare: it becomes the checked list, and that the spare. */
-static int take_spare_list(netcl_rmsprop *opt, const netcl_param_group *groups,
-                           uint32_t group_count, const netcl_tensor *tensors,
-                           uint32_t tensor_count)
-{
-    if (!opt->spare_checked.reusable ||
-        !netcl_step_key_matches(&opt->spare_checked.key, groups, group_count, tensors,
-                                tensor_count)) {
-        return 0;
-    }
-    const checked_list was = opt->checked;
-    opt->checked = opt->spare_checked;
-    opt->spare_checked = was;
-    return 1;
-}
-
-/*
- * A step over the checked list but for where its host gradients are (a fresh gradient buffer
- * per backward pass) keeps the list: the moved gradients are checked, then the key and the host
- * runs take their places. Building the list anew cost about 22 ns a tensor, and 55 ns of a
- * 0.33 us step at 1,024 floats. Returns 0 where the list must be built anew (the runs may be
- * partly moved then: the rebuild replaces them); else 1 with the checks' status in *status
- * (nothing changed on a failure).
- */
-static int move_checked_grads(netcl_rmsprop *opt, const netcl_param_group *groups,
-                              uint32_t group_count, const netcl_tensor *tensors,
-                              uint32_t tensor_count, netcl_status *status)
-{
-    checked_list *c = &opt->checked;
-    if (!netcl_step_key_matches_but_grads(&c->key, groups, group_count, tensors, tensor_count)) {
-        return 0;
-    }
-    *status = NETCL_SUCCESS;
-    for (uint32_t i = 0; i < tensor_count && *status == NETCL_SUCCESS; ++i) {
-        if (tensors[i].grad != c->key.tensors[i].grad) {
-            *status = netcl_check_host_grad(&tensors[i], i);
-        }
-    }
-    if (*status != NETCL_SUCCESS) {
-        return 1;
-    }
-    keep_as_spare(opt, groups, group_count);
-    if (c->runs != NULL && !netcl_host_runs_move_grads(groups, group_count, tensors, c->runs)) {
-        return 0;
-    }
-    memcpy(c->key.tensors, tensors, tensor_count * sizeof *tensors);
-    return 1;
-}
-
 /*
  * Everything a step does before its update: argument checks (nothing changes when they fail),
  * state slots and regions for new tensors, and new state: zeroed, like PyTorch's
@@ -322,16 +219,12 @@ static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *gr
     netcl_status status = netcl_check_groups(groups, group_count, tensor_count);
     state_store *st = &opt->state;
     *slots_before = st->slot_count;
-    if (status == NETCL_SUCCESS && opt->checked.reusable &&
-        (netcl_step_key_matches(&opt->checked.key, groups, group_count, tensors, tensor_count) ||
-         take_spare_list(opt, groups, group_count, tensors, tensor_count) ||
-         move_checked_grads(opt, groups, group_count, tensors, tensor_count, &status))) {
+    if (status == NETCL_SUCCESS &&
+        netcl_checked_reuse(opt, groups, group_count, tensors, tensor_count, &status)) {
         *reused = status == NETCL_SUCCESS;
         return status;
     }
-    /* The state may grow or move now: neither list holds then. */
-    opt->checked.reusable = 0;
-    opt->spare_checked.reusable = 0;
+    netcl_checked_forget(opt);  /* the state may grow or move now */
     for (uint32_t i = 0; i < tensor_count && status == NETCL_SUCCESS; ++i) {
         status = netcl_check_tensor(opt, &tensors[i], i);
     }
@@ -358,7 +251,7 @@ static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *gr
         }
     }
     if (status == NETCL_SUCCESS) {
-        status = record_checked(opt, groups, group_count, tensors, tensor_count);
+        status = netcl_checked_record(opt, groups, group_count, tensors, tensor_count);
     }
     return status == NETCL_SUCCESS ? status : undo_growth(opt, *slots_before, status);
 }
@@ -383,8 +276,7 @@ static void count_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint
             }
         }
     }
-    opt->checked.reusable = !opt->checked.device_tensors && !at_limit;
-    opt->spare_checked.reusable &= opt->checked.reusable;  /* the same tensors' step counts */
+    netcl_checked_stepped(opt, at_limit);
     opt->last_launches = launches;
     opt->last_path = path;
 }
@@ -815,9 +707,7 @@ static netcl_status check_state_values(uint32_t index, const netcl_state_values 
 static netcl_status load_state(netcl_rmsprop *opt, uint32_t first, uint32_t count,
                                const netcl_state_values *states)
 {
-    /* The next step checks its tensors against the new state. */
-    opt->checked.reusable = 0;
-    opt->spare_checked.reusable = 0;
+    netcl_checked_forget(opt);  /* the next step checks its tensors against the new state */
     netcl_status status = netcl_settle(opt);
     for (uint32_t i = 0; i < count && status == NETCL_SUCCESS; ++i) {
         status = check_state_values(first + i, &states[i]);
