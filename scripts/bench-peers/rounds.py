@@ -103,7 +103,8 @@ def table_markdown(data):
     for c in ordered(data["cases"]):
         netcl_ms = c["times"]["netcl"]["median_ms"]
         others = c.get("other_load_cores")
-        used = f"all {c['rounds']} (busy)" if busy(c) else f"{c['quiet_rounds']} of {c['rounds']} quiet"
+        used = (f"{c['rounds_used']} of all {c['rounds']} (busy)" if busy(c)
+                else f"{c['rounds_used']} of {c['quiet_rounds']} quiet of {c['rounds']}")
         cells = [f"{c['variant']}, {size_label(c)}", used, "" if others is None else f"{others:.2f}",
                  c["auto_path"], fmt_ms(netcl_ms),
                  f"{c['bytes_per_step'] / (netcl_ms * 1e6):.1f}", fmt_ms(c["times"][SERIAL]["median_ms"]),
@@ -127,7 +128,9 @@ def explanation(data):
             f"those of all its passes: in each pass they go on (after {data['warmup_rounds']} dropped, at least "
             f"{data['pass_min_rounds']}) until the pass alone knows every ratio's median within "
             f"{100 * data['precision']:.0f}% (95% confidence) or {data['budget_s'] / data['passes']:.1f} s have "
-            "passed, so that a case's ratios come from minutes spread over the run. \"others\": the "
+            "passed, so that a case's ratios come from minutes spread over the run; every pass gives as many rounds "
+            "as the one with the fewest (spread evenly over it), so that no pass weighs more than another in a "
+            "median. \"others\": the "
             f"CPU other programs used over all the case's rounds, in cores of {threads}: netcl's larger steps and the "
             f"{threads}-thread loop use every core and lose more to other work than the 1-thread loop, so a ratio from "
             "busy rounds is lower than on a quiet machine and moves with the load. ms and GB/s: medians over the "

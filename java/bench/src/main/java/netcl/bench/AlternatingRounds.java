@@ -40,7 +40,8 @@ import netcl.optim.StepPath;
  *
  * <p>Passes: the cases run in {@value #PASSES} passes over the whole list, each on contenders
  * allocated anew, with a third of the least rounds and of the budget ({@link Rounds#pass}), and
- * a case's ratios come from the rounds of all its passes together. Within one pass the rounds
+ * a case's ratios come from the rounds of all its passes together, as many from each as the
+ * pass with the fewest has ({@link Timings#balanced}). Within one pass the rounds
  * agree closely, yet two runs minutes apart differed by up to 40% on a ratio (a case's minutes
  * on this shared machine, and where its arrays land, move one side more than the other); rounds
  * spread over the run and over several allocations make a median that the next run repeats.

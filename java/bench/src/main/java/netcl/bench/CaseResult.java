@@ -10,7 +10,8 @@ import java.util.Locale;
  * from the same round) and summarized over the rounds by a {@link Spread}.
  *
  * <p>The rounds used: the quiet ones (no other program on the CPUs, see {@link OtherLoad}) when
- * there are enough of them, else all, and the report says which.
+ * there are enough of them, else all, and the report says which; of those, as many from each
+ * pass as the pass with the fewest has ({@link Timings#balanced}).
  *
  * <p>Peers: "java-loop-serial" (the single-threaded loop, the baseline netcl must beat),
  * "java-loop-parallel" (all cores) and "java-loop-best", the faster of the two in each round.
@@ -25,6 +26,7 @@ final class CaseResult {
     final String autoPath;
     private final List<String> impls;
     private final Timings all;
+    private final boolean fromQuiet;
     private final Timings used;
     private final double[][] ms;
 
@@ -38,13 +40,14 @@ final class CaseResult {
         this.autoPath = autoPath;
         this.impls = List.copyOf(impls);
         this.all = all;
-        this.used = all.quietRounds() >= minQuiet ? all.quietOnly() : all;
+        this.fromQuiet = all.quietRounds() >= minQuiet;
+        this.used = (fromQuiet ? all.quietOnly() : all).balanced();
         this.ms = used.ms();
     }
 
     /** Whether the ratios come from quiet rounds alone. */
     boolean quietOnly() {
-        return used != all;
+        return fromQuiet;
     }
 
     /** The rounds the ratios come from. */
@@ -124,10 +127,11 @@ final class CaseResult {
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT,
                 "{\"variant\": \"%s\", \"numel\": %d, \"tensors\": %d, \"bytes_per_step\": %d, \"auto_path\": \"%s\", "
-                        + "\"rounds\": %d, \"quiet_rounds\": %d, \"ratios_from\": \"%s\",%n       "
+                        + "\"rounds\": %d, \"quiet_rounds\": %d, \"ratios_from\": \"%s\", \"rounds_used\": %d,%n       "
                         + "\"other_load_cores\": %s, \"other_load_cores_used\": %s,%n",
                 variant.label, numel(), numels.length, numel() * variant.bytesPerElement(), autoPath, all.rounds(),
-                all.quietRounds(), quietOnly() ? "quiet rounds" : "all rounds", jsonNumber(all.meanOtherCores()),
+                all.quietRounds(), quietOnly() ? "quiet rounds" : "all rounds", used.rounds(),
+                jsonNumber(all.meanOtherCores()),
                 jsonNumber(used.meanOtherCores())));
         List<String> times = new ArrayList<>();
         for (String impl : impls) {

@@ -55,21 +55,62 @@ record Timings(double[][] ms, boolean[] quiet, double[] otherCores, boolean[] st
         return n;
     }
 
-    /** The rounds that count as quiet, alone. */
+    /** The rounds that count as quiet, alone, each pass's still marked where it starts. */
     Timings quietOnly() {
         int n = quietRounds();
         double[][] keptMs = new double[ms.length][n];
         double[] keptCores = new double[n];
         boolean[] keptQuiet = new boolean[n];
         boolean[] keptStarts = new boolean[n];
+        boolean passStarted = false;
         for (int r = 0, k = 0; r < quiet.length; r++) {
+            passStarted |= startsPass[r];
             if (quietAround(r)) {
                 for (int c = 0; c < ms.length; c++) {
                     keptMs[c][k] = ms[c][r];
                 }
                 keptCores[k] = otherCores[r];
-                keptStarts[k] = startsPass[r];
+                keptStarts[k] = passStarted;
                 keptQuiet[k++] = true;
+                passStarted = false;
+            }
+        }
+        return new Timings(keptMs, keptQuiet, keptCores, keptStarts);
+    }
+
+    /**
+     * As many rounds from every pass as the pass with the fewest has, spread evenly over each
+     * pass: every pass weighs the same in a median, so that one pass on unlucky memory (a
+     * contender's step 3 to 4 times slower for a whole pass, in one of three) cannot carry it,
+     * however many of its rounds were quiet.
+     */
+    Timings balanced() {
+        java.util.List<int[]> passes = new java.util.ArrayList<>();  // [first round, rounds]
+        for (int r = 0; r < quiet.length; r++) {
+            if (startsPass[r] || passes.isEmpty()) {
+                passes.add(new int[] {r, 0});
+            }
+            passes.get(passes.size() - 1)[1]++;
+        }
+        int each = Integer.MAX_VALUE;
+        for (int[] pass : passes) {
+            each = Math.min(each, pass[1]);
+        }
+        int n = passes.isEmpty() ? 0 : each * passes.size();
+        double[][] keptMs = new double[ms.length][n];
+        double[] keptCores = new double[n];
+        boolean[] keptQuiet = new boolean[n];
+        boolean[] keptStarts = new boolean[n];
+        int k = 0;
+        for (int[] pass : passes) {
+            for (int i = 0; i < each; i++) {
+                int r = pass[0] + (int) ((long) i * pass[1] / each);
+                for (int c = 0; c < ms.length; c++) {
+                    keptMs[c][k] = ms[c][r];
+                }
+                keptCores[k] = otherCores[r];
+                keptQuiet[k] = quiet[r];
+                keptStarts[k++] = i == 0;
             }
         }
         return new Timings(keptMs, keptQuiet, keptCores, keptStarts);
