@@ -272,7 +272,11 @@ static void run_part(void *arg, unsigned part, unsigned parts)
     const host_job *job = arg;
     const uint64_t begin = part_start(job->elements, part, parts);
     const uint64_t end = part_start(job->elements, part + 1, parts);
-    slice_batch batch = {.job = job};
+    slice_batch batch;  /* not zeroed: its slices are written before they are read */
+    batch.job = job;
+    batch.first = NULL;
+    batch.count = 0;
+    batch.elements = 0;
     uint64_t at = 0;  /* the first element of the current run in the step's element order */
     for (uint32_t r = 0; r < job->run_count && at < end; ++r) {
         const host_run *run = &job->runs[r];
