@@ -127,6 +127,12 @@ static stats measure(const bench *b, step_fn fn, void *arg)
     return s;
 }
 
+/* Float i of p becomes value * (1 + i % 7): the values of every harness. */
+static void fill_floats(float *p, uint64_t n, float value)
+{
+    for (uint64_t i = 0; i < n; ++i) p[i] = value * (float)(1 + i % 7);
+}
+
 static float *alloc_floats(uint64_t n, float value)
 {
     const size_t bytes = (n * sizeof(float) + 127) / 128 * 128;
@@ -135,7 +141,7 @@ static float *alloc_floats(uint64_t n, float value)
         fprintf(stderr, "netcl-bench: out of memory (%zu bytes)\n", bytes);
         exit(1);
     }
-    for (uint64_t i = 0; i < n; ++i) p[i] = value * (float)(1 + i % 7);
+    fill_floats(p, n, value);
     return p;
 }
 
@@ -551,7 +557,7 @@ static void moving_step(void *arg)
     netcl_step(&m->run);
 }
 
-/* `n` gradients of 1e-3 (see alloc_floats) mapped at MOVING_RING addresses of one memory. */
+/* `n` gradients of GRAD_EVEN (see fill_floats) mapped at MOVING_RING addresses of one memory. */
 static void map_one_memory(uint64_t n, float **views)
 {
     char name[64];
@@ -570,7 +576,7 @@ static void map_one_memory(uint64_t n, float **views)
         }
     }
     close(fd);
-    for (uint64_t i = 0; i < n; ++i) views[0][i] = 1e-3f * (float)(1 + i % 7);
+    fill_floats(views[0], n, GRAD_EVEN);
 }
 
 /*

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dtype.h"
 #include "dtype_avx512.h"
 #include "netcl.h"
 #include "sqrt_alu.h"
@@ -136,7 +137,7 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update_slices(
      * slice's first vector where their state lies back to back, and a load that overlaps a
      * masked store still in flight waits for it to retire (200 tensors of 50 floats: 0.48
      * against 0.41 ns per float with the tails last; 64-float tensors 0.29). */
-    const size_t size = dtype == NETCL_FP32 ? 4 : 2;
+    const size_t size = dtype_size(dtype);
     for (uint32_t k = 0; k < count; ++k) {
         const update_slice *s = &slices[k];
         const uint64_t full = s->n / 16 * 16;

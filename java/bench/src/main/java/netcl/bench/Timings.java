@@ -1,6 +1,8 @@
 package netcl.bench;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The rounds of one case as {@link Rounds} measured them, in one pass or in several passes
@@ -85,7 +87,7 @@ record Timings(double[][] ms, boolean[] quiet, double[] otherCores, boolean[] st
      * however many of its rounds were quiet.
      */
     Timings balanced() {
-        java.util.List<int[]> passes = new java.util.ArrayList<>();  // [first round, rounds]
+        List<int[]> passes = new ArrayList<>();  // [first round, rounds]
         for (int r = 0; r < quiet.length; r++) {
             if (startsPass[r] || passes.isEmpty()) {
                 passes.add(new int[] {r, 0});
