@@ -41,8 +41,8 @@ final class HeldStep implements ArenaHold.HoldingCall {
     }
 
     @Override
-    public int call(MemorySegment[] held) throws Throwable {
-        if (held.length == ArenaHold.NARROW) {
+    public int call(MemorySegment[] held, boolean narrow) throws Throwable {
+        if (narrow) {
             return (int) NARROW.invokeExact(optimizer, layout.groupsAddress(), layout.groupCount(),
                     layout.tensorsAddress(), layout.tensorCount(), options, held[0], held[1], held[2], held[3]);
         }
