@@ -6,7 +6,11 @@
  * One job runs at a time. A step that finds the pool busy (another optimizer stepping on another
  * thread) runs alone on its own thread instead of waiting. After a job, workers spin for a short
  * while before they sleep: steps that follow each other closely (a tight loop, a benchmark) then
- * skip the wake-up, and a training loop with longer gaps pays only the sleep's wake-up.
+ * skip the wake-up. Waking a sleeping worker costs the caller about 20 us here (2-core VM: the
+ * futex wake of a halted virtual CPU), more than a job of 2^16 floats takes on one thread, so a
+ * short job wakes sleeping workers only when it follows the last job within the spin time (a
+ * tight loop, whose workers then keep spinning); after a longer gap (a training loop's forward
+ * and backward pass) it runs on the caller alone.
  *
  * Parts are claimed, not assigned: the caller and the workers take the next unclaimed part until
  * none is left, and the caller then waits only for parts that others are running. A worker that
@@ -46,6 +50,7 @@ static struct {
     atomic_uint sleeping_workers;
     atomic_int caller_sleeping;
     uint32_t generation;           /* the caller's, under `busy` */
+    atomic_uint_fast64_t last_end; /* now_ns() when the last job ended */
     netcl_pool_task task;          /* the job: read only after claiming one of its parts */
     void *arg;
 } pool = {.once = PTHREAD_ONCE_INIT,
@@ -157,13 +162,17 @@ unsigned netcl_pool_threads(void)
     return pool.workers + 1;
 }
 
-void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts)
+void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts, int long_job)
 {
+    const int wake = long_job || now_ns() - atomic_load_explicit(&pool.last_end, memory_order_relaxed) <
+                                     SPIN_NANOSECONDS;
     if (parts <= 1 || parts > NETCL_POOL_MAX_PARTS || netcl_pool_threads() < 2 ||
+        (!wake && atomic_load(&pool.sleeping_workers) == pool.workers) ||
         pthread_mutex_trylock(&pool.busy) != 0) {
         for (unsigned part = 0; part < parts; ++part) {
             task(arg, part, parts);
         }
+        atomic_store_explicit(&pool.last_end, now_ns(), memory_order_relaxed);
         return;
     }
     const uint32_t generation = ++pool.generation;
@@ -171,7 +180,7 @@ void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts)
     pool.arg = arg;
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
     atomic_store(&pool.claim, CLAIM(generation, parts, 0));
-    if (atomic_load(&pool.sleeping_workers) > 0) {
+    if (wake && atomic_load(&pool.sleeping_workers) > 0) {
         pthread_mutex_lock(&pool.lock);
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.lock);
@@ -191,5 +200,6 @@ void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts)
         atomic_store(&pool.caller_sleeping, 0);
         pthread_mutex_unlock(&pool.lock);
     }
+    atomic_store_explicit(&pool.last_end, now_ns(), memory_order_relaxed);
     pthread_mutex_unlock(&pool.busy);
 }
