@@ -174,6 +174,9 @@ def main():
     versus = (f"## netcl against the plain-Java loop, alternating rounds\n\n{rounds.explanation(paired)}\n\n"
               f"Least ratio per size range:\n\n{rounds.summary_markdown(paired)}\n\n"
               f"Every size:\n\n{rounds.table_markdown(paired)}\n")
+    if paired.get("after_gap_cases"):
+        versus += (f"\n## The same, every step after a gap (a training loop)\n\n{rounds.after_gap_explanation(paired)}"
+                   f"\n\n{rounds.table_markdown(paired, 'after_gap_cases')}\n")
     everything = f"## Every measurement\n\n{legend}\n\n{table}\n"
     with open(args.markdown, "w") as f:
         f.write(f"{header}\n{versus}\n{everything}\n{amp_md}## Targets\n\n{targets.markdown(goals)}\n\n{skipped_md}")

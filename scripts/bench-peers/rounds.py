@@ -95,12 +95,13 @@ def summary_markdown(data):
     return "\n".join(lines)
 
 
-def table_markdown(data):
+def table_markdown(data, key="cases"):
+    """Every case of data[key] (the back-to-back cases, or "after_gap_cases") in a row."""
     threads = data.get("threads")
     lines = [f"| case | rounds used | others | netcl took | netcl ms | GB/s | java-loop ms | java-loop {threads}T ms "
              "| java-loop / netcl | java-loop / netcl-kernel | java-loop / netcl-host | best Java loop / netcl |",
              "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
-    for c in ordered(data["cases"]):
+    for c in ordered(data[key]):
         netcl_ms = c["times"]["netcl"]["median_ms"]
         others = c.get("other_load_cores")
         used = (f"{c['rounds_used']} of all {c['rounds']} (busy)" if busy(c)
@@ -137,3 +138,9 @@ def explanation(data):
             "rounds used. \"best Java loop\": the faster of the two loops in each round. \"netcl took\": the path of "
             f"netcl's automatic choice. Load average before and after: {data['loadavg_before']}; "
             f"{data['loadavg_after']}.")
+
+
+def after_gap_explanation(data):
+    return (f"The same rounds with a busy gap of {data['gap_us']} us on the calling thread before every step, as a "
+            "training loop's forward and backward pass would leave it (java/bench `AfterGap`): threads that back-to-"
+            "back steps keep spinning have gone to sleep by then. Only the steps are timed; the rest is as above.")

@@ -46,9 +46,15 @@ import netcl.optim.StepPath;
  * on this shared machine, and where its arrays land, move one side more than the other); rounds
  * spread over the run and over several allocations make a median that the next run repeats.
  *
+ * <p>Training-loop cases: back-to-back steps keep worker threads spinning, which a training
+ * loop does not, as its forward and backward pass run between two steps. So the sizes of
+ * {@link #GAP_EXPONENTS} run again, every step after {@value #GAP_NANOS} ns with the calling
+ * thread busy ({@link AfterGap}), in the same passes and rounds (their batches: {@value
+ * #GAP_BATCH_NANOS} ns of steps), and only the steps timed.
+ *
  * <p>Writes {"tool", "quick", "passes", "min_rounds", "pass_min_rounds", "warmup_rounds", "batch_ms", "budget_s",
- * "precision", "quiet_cores", "threads", "jdk", "loadavg_before", "loadavg_after", "cases": [...],
- * "skipped": [...]} (a case: see {@link CaseResult#json()}) and prints a line per case.
+ * "precision", "quiet_cores", "threads", "jdk", "loadavg_before", "loadavg_after", "cases": [...], "gap_us",
+ * "after_gap_cases": [...], "skipped": [...]} (a case: see {@link CaseResult#json()}) and prints a line per case.
  */
 public final class AlternatingRounds {
     private static final int JIT_WARMUP_NUMEL = 1 << 12;
@@ -57,6 +63,14 @@ public final class AlternatingRounds {
     private static final int PASSES = 3;
     /** Rounds go on until every ratio's median is known within this fraction (95% confidence). */
     private static final double PRECISION = 0.03;
+    /**
+     * The busy gap before every step of the training-loop cases ({@link AfterGap}), and the sizes
+     * they run: those where a step is short enough that waking a thread weighs.
+     */
+    private static final long GAP_NANOS = 1_000_000;
+    private static final int[] GAP_EXPONENTS = {14, 16, 18, 20};
+    /** Their batches: the steps' time alone, with a gap of GAP_NANOS before each. */
+    private static final long GAP_BATCH_NANOS = 100_000;
 
     private AlternatingRounds() {
     }
@@ -110,21 +124,41 @@ public final class AlternatingRounds {
                 c.measure(paths, pass, rounds.minRounds());
             }
         }
+        List<Case> gapCases = new ArrayList<>();
+        for (Variant variant : Variant.values()) {
+            for (int e : GAP_EXPONENTS) {
+                gapCases.add(new Case(variant, new long[] {1L << e}, GAP_NANOS));
+            }
+        }
+        Rounds gapPass = new Rounds(pass.minRounds(), pass.warmup(), GAP_BATCH_NANOS, pass.budgetNanos() / 2);
+        for (int p = 1; p <= PASSES; p++) {
+            System.out.printf(Locale.ROOT, "pass %d of %d, each step after a busy gap of %d us%n", p, PASSES,
+                    GAP_NANOS / 1000);
+            for (Case c : gapCases) {
+                c.measure(paths, gapPass, rounds.minRounds());
+            }
+        }
         List<String> results = new ArrayList<>();
         for (Case c : cases) {
-            results.add(report(c.result(rounds.minRounds())));
+            results.add(report(c.result(rounds.minRounds()), ""));
+        }
+        List<String> gapResults = new ArrayList<>();
+        for (Case c : gapCases) {
+            gapResults.add(report(c.result(rounds.minRounds()), " after gap"));
         }
         Files.writeString(json, String.format(Locale.ROOT,
                 "{\"tool\": \"alternating-rounds\", \"quick\": %b, \"passes\": %d, \"min_rounds\": %d, "
                         + "\"pass_min_rounds\": %d, \"warmup_rounds\": %d, "
                         + "\"batch_ms\": %d, \"budget_s\": %.1f, \"precision\": %.3f, \"quiet_cores\": %.2f, "
                         + "\"threads\": %d, \"jdk\": %s, \"loadavg_before\": %s, \"loadavg_after\": %s,%n"
-                        + " \"cases\": [%n  %s],%n \"skipped\": [%s]}%n",
+                        + " \"cases\": [%n  %s],%n \"gap_us\": %d,%n \"after_gap_cases\": [%n  %s],%n"
+                        + " \"skipped\": [%s]}%n",
                 quick, PASSES, rounds.minRounds(), pass.minRounds(), pass.warmup(), BATCH_NANOS / 1_000_000,
                 rounds.budgetNanos() / 1e9,
                 PRECISION, OtherLoad.QUIET_CORES, Runtime.getRuntime().availableProcessors(),
                 quote(System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version")),
-                quote(loadBefore), quote(loadAverage()), String.join(",\n  ", results), String.join(", ", skipped)));
+                quote(loadBefore), quote(loadAverage()), String.join(",\n  ", results), GAP_NANOS / 1000,
+                String.join(",\n  ", gapResults), String.join(", ", skipped)));
     }
 
     private static void usage() {
@@ -156,13 +190,20 @@ public final class AlternatingRounds {
     private static final class Case {
         private final Variant variant;
         private final long[] numels;
+        /** The busy gap before each step ({@link AfterGap}); 0: steps back to back. */
+        private final long gapNanos;
         private List<String> impls;
         private String autoPath;
         private Timings timings;
 
         Case(Variant variant, long[] numels) {
+            this(variant, numels, 0);
+        }
+
+        Case(Variant variant, long[] numels, long gapNanos) {
             this.variant = variant;
             this.numels = numels;
+            this.gapNanos = gapNanos;
         }
 
         /**
@@ -180,7 +221,9 @@ public final class AlternatingRounds {
                 contenders.add(1, new JavaLoopContender(numels, variant, true));
                 contenders.add(3, new JavaLoopContender(numels, variant, false));
                 impls = contenders.stream().map(Contender::impl).toList();
-                Timings more = pass.measure(contenders,
+                List<Contender> timed = gapNanos == 0 ? contenders
+                        : contenders.stream().<Contender>map(c -> new AfterGap(c, gapNanos)).toList();
+                Timings more = pass.measure(timed,
                         sofar -> new CaseResult(variant, numels, "", impls, sofar, minQuiet).precise(PRECISION));
                 autoPath = auto.lastPath().name().toLowerCase(Locale.ROOT);
                 timings = timings == null ? more : timings.then(more);
@@ -198,9 +241,10 @@ public final class AlternatingRounds {
         }
     }
 
-    private static String report(CaseResult result) {
+    private static String report(CaseResult result, String suffix) {
         long n = result.numel();
-        String size = result.numels.length > 1 ? "ResNet-50 list" : "2^" + (63 - Long.numberOfLeadingZeros(n));
+        String size = (result.numels.length > 1 ? "ResNet-50 list" : "2^" + (63 - Long.numberOfLeadingZeros(n)))
+                + suffix;
         Spread serial = result.ratio("java-loop-serial", "netcl");
         Spread best = result.ratio(CaseResult.BEST_JAVA_LOOP, "netcl");
         System.out.printf(Locale.ROOT,

@@ -94,9 +94,7 @@ record Rounds(int minRounds, int warmup, long batchNanos, long budgetNanos) {
         int k = contenders.size();
         double[] times = new double[k];
         for (int c = 0; c < k; c++) {
-            long start = System.nanoTime();
-            contenders.get(c).step(steps[c]);
-            times[c] = (System.nanoTime() - start) / 1e6 / steps[c];
+            times[c] = contenders.get(c).timedSteps(steps[c]) / 1e6 / steps[c];
         }
         return times;
     }
@@ -104,9 +102,7 @@ record Rounds(int minRounds, int warmup, long batchNanos, long budgetNanos) {
     private int calibrate(Contender contender) {
         contender.step(1);
         for (int n = 1;; n *= 2) {
-            long start = System.nanoTime();
-            contender.step(n);
-            long elapsed = Math.max(1, System.nanoTime() - start);
+            long elapsed = Math.max(1, contender.timedSteps(n));
             if (elapsed >= batchNanos / 4 || n >= 1 << 24) {
                 return (int) Math.max(1, Math.min(1 << 30, Math.round((double) n * batchNanos / elapsed)));
             }
