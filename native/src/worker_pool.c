@@ -8,9 +8,10 @@
  * while before they sleep: steps that follow each other closely (a tight loop, a benchmark) then
  * skip the wake-up. Waking a sleeping worker costs the caller about 20 us here (2-core VM: the
  * futex wake of a halted virtual CPU), more than a job of 2^16 floats takes on one thread, so a
- * short job wakes sleeping workers only when it follows the last job within the spin time (a
- * tight loop, whose workers then keep spinning); after a longer gap (a training loop's forward
- * and backward pass) it runs on the caller alone.
+ * short job wakes sleeping workers only in a run of jobs that each follow the last within the
+ * spin time (a tight loop, whose workers then keep spinning). After a longer gap (a training
+ * loop's forward and backward pass), and for the job right after such a first one (a mixed-
+ * precision step after its gradient pass), it runs on the caller alone.
  *
  * Parts are claimed, not assigned: the caller and the workers take the next unclaimed part until
  * none is left, and the caller then waits only for parts that others are running. A worker that
@@ -51,6 +52,7 @@ static struct {
     atomic_int caller_sleeping;
     uint32_t generation;           /* the caller's, under `busy` */
     atomic_uint_fast64_t last_end; /* now_ns() when the last job ended */
+    atomic_uint close_run;         /* jobs in a row that followed the last within the spin time */
     netcl_pool_task task;          /* the job: read only after claiming one of its parts */
     void *arg;
 } pool = {.once = PTHREAD_ONCE_INIT,
@@ -164,8 +166,10 @@ unsigned netcl_pool_threads(void)
 
 void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts, int long_job)
 {
-    const int wake = long_job || now_ns() - atomic_load_explicit(&pool.last_end, memory_order_relaxed) <
-                                     SPIN_NANOSECONDS;
+    const int close = now_ns() - atomic_load_explicit(&pool.last_end, memory_order_relaxed) < SPIN_NANOSECONDS;
+    const unsigned run = close ? atomic_load_explicit(&pool.close_run, memory_order_relaxed) + 1 : 0;
+    atomic_store_explicit(&pool.close_run, run, memory_order_relaxed);
+    const int wake = long_job || run >= 2;
     if (parts <= 1 || parts > NETCL_POOL_MAX_PARTS || netcl_pool_threads() < 2 ||
         (!wake && atomic_load(&pool.sleeping_workers) == pool.workers) ||
         pthread_mutex_trylock(&pool.busy) != 0) {

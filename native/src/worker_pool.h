@@ -14,8 +14,8 @@ unsigned netcl_pool_threads(void);
 /* Runs task(arg, p, parts) for every p < parts, each part on whichever thread (a worker or the
  * caller) claims it first, and returns when all are done. A busy pool (a job from another
  * thread) makes the caller run every part itself; so does a pool whose workers all sleep, for a
- * job that is not `long_job` (long enough to repay their wake-up) and does not follow the last
- * one closely. */
+ * job that is not `long_job` (long enough to repay their wake-up) unless it is the third or later
+ * of jobs that each follow the last closely. */
 void netcl_pool_run(netcl_pool_task task, void *arg, unsigned parts, int long_job);
 
 #endif

@@ -2,8 +2,8 @@
  * The host path's worker pool (worker_pool.c, compiled into the test): every part of a job runs
  * exactly once, whatever the part count, whether the job is long, and with two threads running
  * jobs at once (the second runs its own parts); and a short job after a gap longer than the
- * workers' spin leaves them asleep and runs on the caller, while back-to-back short jobs and a
- * long job after a gap are offered to the workers.
+ * workers' spin, and the next one, leave them asleep and run on the caller, while a longer run
+ * of close short jobs gets their help.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -82,16 +82,23 @@ int main(void)
     pthread_join(other, NULL);
 
     /* After 20 ms without a job every worker sleeps: a job not marked long then runs on the
-     * caller, however long it takes (here about 1 ms: a woken worker would take parts). The
-     * scheduler may run a worker late (a busy machine), so most, not all, rounds must show it. */
+     * caller, however long it takes (here about 1 ms: a woken worker would take parts), and so
+     * does the next one right after it. The scheduler may run a worker late (a busy machine), so
+     * most, not all, rounds must show it. A longer run of close jobs wakes the workers. */
     if (netcl_pool_threads() > 1) {
         int alone = 0;
         for (int round = 0; round < 10; ++round) {
             sleep_ms(20);
-            alone += run_job(4, 0, 200000, "short after a long gap") == 4;
+            run_job(2, 0, 100, "short after a long gap");
+            alone += run_job(4, 0, 200000, "short right after it") == 4;
         }
-        CHECK(alone >= 8, "a short job after a long gap ran on the caller alone in %d of 10 rounds",
-              alone);
+        CHECK(alone >= 8, "the second short job after a long gap ran on the caller alone in %d of 10 "
+              "rounds", alone);
+        int helped = 0;
+        for (int job = 0; job < 12; ++job) {
+            helped += run_job(4, 0, 200000, "short, in a run of close jobs") < 4;
+        }
+        CHECK(helped > 0, "in a run of 12 close short jobs, a worker took none of their parts");
     }
     return test_finish("test_worker_pool");
 }
