@@ -310,7 +310,7 @@ void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint
                      const netcl_step_options *options, uint64_t elements)
 {
     host_job job = {groups, runs, run_count, options, elements,
-                    NETCL_X86_SPECIALIZED && netcl_host_update_avx512_init()};
+                    NETCL_X86_SPECIALIZED && netcl_host_update_avx512_now(elements)};
     const unsigned parts = elements >= HOST_PARALLEL_MIN_ELEMENTS ? netcl_pool_threads() : 1;
     if (parts > 1) {
         netcl_pool_run(run_part, &job, parts, elements >= HOST_WAKE_MIN_ELEMENTS);

@@ -9,6 +9,10 @@
 /* Whether the CPU has AVX-512 F, BW and VL; the first call also times the group sizes once (about 0.2 ms). */
 int netcl_host_update_avx512_init(void);
 
+/* Whether a step of `elements` floats starting now takes the AVX-512 loop: _init's answer, unless
+ * the step is short and the last one began long ago (see IDLE_NANOSECONDS). Notes the start. */
+int netcl_host_update_avx512_now(uint64_t elements);
+
 /* The fastest group size for `variant` (group_variant's bits) over n floats: vectors per square
  * root on the divider, the others' on the FMA ports; 1 = all on the divider. Once _init ran. */
 unsigned netcl_host_update_avx512_group(unsigned variant, uint64_t n);

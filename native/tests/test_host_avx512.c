@@ -3,11 +3,14 @@
  * and the AVX-512 update loop (native/src/host_update_avx512.c, compiled into this test) that
  * uses it: every group size, and a length cut into slices of one call, give the bits of the
  * divider-only loop for every variant, element type, length and special value; its conversions (dtype_avx512.h) give dtype.h's bits for every
- * input. The PyTorch trajectories (test_torch_host) cover the loop the library picks.
+ * input. The PyTorch trajectories (test_torch_host) cover the loop the library picks, and with
+ * pauses (test_torch_host_paused) the generic loop it picks for short steps after a pause.
  * On a CPU without AVX-512 (F, BW, VL) the library never takes these loops; the test then checks
  * that.
  */
+#define _GNU_SOURCE
 #include <math.h>
+#include <time.h>
 
 #include "dtype.h"
 #include "dtype_avx512.h"
@@ -177,6 +180,30 @@ static void check_group_sizes(void)
     free(g);
 }
 
+static void sleep_ms(long ms)
+{
+    const struct timespec pause = {0, ms * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
+/* A short step right after another takes the AVX-512 loop, after a pause the generic one (the
+ * 512-bit units powered down); a long step takes the AVX-512 loop either way. A step right after
+ * another may still see a pause where the scheduler held the test up: three tries. */
+static void check_cold_choice(void)
+{
+    int warm = 0;
+    for (int try = 0; try < 3 && !warm; ++try) {
+        netcl_host_update_avx512_now(1024);
+        warm = netcl_host_update_avx512_now(1024);
+    }
+    CHECK(warm, "a short step right after another does not take the AVX-512 loop");
+    sleep_ms(2);
+    CHECK(!netcl_host_update_avx512_now(1024), "a short step after 2 ms takes the AVX-512 loop");
+    sleep_ms(2);
+    CHECK(netcl_host_update_avx512_now(1u << 14), "a step of 2^14 floats after 2 ms does not take the "
+          "AVX-512 loop");
+}
+
 int main(void)
 {
     __builtin_cpu_init();
@@ -189,6 +216,7 @@ int main(void)
               (unsigned long long)mismatches);
         check_group_sizes();
         check_conversions();
+        check_cold_choice();
         printf("AVX-512: the square root on the FMA ports is exact for all 2^32 inputs; this CPU's "
                "host path puts 1 of %u (plain) and 1 of %u (centered) square roots on the divider\n",
                netcl_host_update_avx512_group(0, 4096), netcl_host_update_avx512_group(3, 4096));

@@ -2,9 +2,13 @@
  * Replays PyTorch 1.13 RMSprop trajectories (scripts/generate-torch-trajectories) and requires
  * identical bits (any NaN for a NaN, see count_diffs): parameters after every step and the final
  * state, also where gradients and parameters hold denormals, infinities, signed zeros and NaNs.
- * Usage: test_torch DATA_DIR [--alternate-paths]
+ * Usage: test_torch DATA_DIR [--alternate-paths | --pause-steps]: the path changing every step,
+ * or 1 ms of sleep before every other step, so that the host path's short steps take its
+ * generic loop and its AVX-512 loop in turn (see IDLE_NANOSECONDS in host_update_avx512.c).
  */
+#define _GNU_SOURCE
 #include <math.h>
+#include <time.h>
 
 #include "test_util.h"
 
@@ -30,6 +34,7 @@ static size_t count_diffs(const float *actual, const float *expected, size_t n)
 
 /* Steps alternate between the host and the kernel path: both own the same state. */
 static int alternate_paths;
+static int pause_steps;
 
 static void replay(netcl_context *ctx, const char *path)
 {
@@ -79,6 +84,10 @@ static void replay(netcl_context *ctx, const char *path)
         if (alternate_paths) {
             REQUIRE_OK(netcl_rmsprop_set_path(opt, step % 2 ? NETCL_PATH_KERNEL : NETCL_PATH_HOST));
         }
+        if (pause_steps && step % 2 == 0) {
+            const struct timespec pause = {0, 1000000};
+            nanosleep(&pause, NULL);
+        }
         REQUIRE_OK(netcl_rmsprop_step(opt, &h, 1, &t, 1));
         const size_t diffs = count_diffs(param, expected, numel);
         CHECK(diffs == 0, "%s: step %u: %zu of %u parameters differ from PyTorch", path, step + 1,
@@ -109,11 +118,13 @@ static void replay(netcl_context *ctx, const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--alternate-paths") != 0)) {
-        fprintf(stderr, "usage: test_torch DATA_DIR [--alternate-paths]\n");
+    if (argc < 2 || argc > 3 ||
+        (argc == 3 && strcmp(argv[2], "--alternate-paths") != 0 && strcmp(argv[2], "--pause-steps") != 0)) {
+        fprintf(stderr, "usage: test_torch DATA_DIR [--alternate-paths | --pause-steps]\n");
         return 2;
     }
-    alternate_paths = argc == 3;
+    alternate_paths = argc == 3 && strcmp(argv[2], "--alternate-paths") == 0;
+    pause_steps = argc == 3 && strcmp(argv[2], "--pause-steps") == 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/index.txt", argv[1]);
     FILE *index = fopen(path, "r");
