@@ -64,7 +64,7 @@ final class ArenaHold {
          * Makes the call holding {@code held}, NULL-padded: its first {@link #NARROW} when
          * {@code narrow}, else all {@link #WIDE}.
          */
-        int call(MemorySegment[] held, boolean narrow) throws Throwable;
+        int call(Object[] held, boolean narrow) throws Throwable;
     }
 
     private final MemorySegment callback;
@@ -74,9 +74,12 @@ final class ArenaHold {
     /**
      * One segment per distinct scope, [0, count), then NULL: a run over at most NARROW scopes
      * passes this array itself, with nothing copied (a copy and the clearing of a second array
-     * took about 15 ns of a 130 ns step of 16 floats).
+     * took about 15 ns of a 130 ns step of 16 floats). An Object[]: C2 compiles a store into an
+     * array of an interface type (MemorySegment[]) as if the array were exactly Object[], which
+     * it is not, so the step's first compiled code was thrown away and recompiled (seen with
+     * -Xlog:deoptimization: "array_check").
      */
-    private MemorySegment[] segments = nulls(NARROW);
+    private Object[] segments = nulls(NARROW);
     private int count;
     /** The first segment the current chain has not yet passed to a call. */
     private int next;
@@ -94,8 +97,8 @@ final class ArenaHold {
         return Netcl.netcl_hold.makeInvoker(pointers(width)).handle();
     }
 
-    private static MemorySegment[] nulls(int length) {
-        MemorySegment[] slots = new MemorySegment[length];
+    private static Object[] nulls(int length) {
+        Object[] slots = new Object[length];
         Arrays.fill(slots, MemorySegment.NULL);
         return slots;
     }
@@ -114,8 +117,9 @@ final class ArenaHold {
     HoldingCall callingBack(IntSupplier call) {
         return (held, narrow) -> {
             calledBack = call;
-            return narrow ? (int) HOLD_NARROW.invokeExact(callback, held[0], held[1], held[2], held[3])
-                    : (int) Wide.HOLD.invokeExact(callback, held);
+            return narrow ? (int) HOLD_NARROW.invokeExact(callback, (MemorySegment) held[0], (MemorySegment) held[1],
+                    (MemorySegment) held[2], (MemorySegment) held[3])
+                    : (int) Wide.HOLD.invokeExact(callback, (MemorySegment[]) held);
         };
     }
 
@@ -123,7 +127,7 @@ final class ArenaHold {
     void add(MemorySegment segment) {
         MemorySegment.Scope scope = segment.scope();
         for (int i = count - 1; i >= 0; i--) {  // newest first: neighbouring tensors share arenas
-            if (segments[i].scope().equals(scope)) {
+            if (((MemorySegment) segments[i]).scope().equals(scope)) {
                 return;
             }
         }

@@ -41,12 +41,13 @@ final class HeldStep implements ArenaHold.HoldingCall {
     }
 
     @Override
-    public int call(MemorySegment[] held, boolean narrow) throws Throwable {
+    public int call(Object[] held, boolean narrow) throws Throwable {
         if (narrow) {
             return (int) NARROW.invokeExact(optimizer, layout.groupsAddress(), layout.groupCount(),
-                    layout.tensorsAddress(), layout.tensorCount(), options, held[0], held[1], held[2], held[3]);
+                    layout.tensorsAddress(), layout.tensorCount(), options, (MemorySegment) held[0],
+                    (MemorySegment) held[1], (MemorySegment) held[2], (MemorySegment) held[3]);
         }
         return (int) Wide.STEP.invokeExact(optimizer, layout.groupsAddress(), layout.groupCount(),
-                layout.tensorsAddress(), layout.tensorCount(), options, held);
+                layout.tensorsAddress(), layout.tensorCount(), options, (MemorySegment[]) held);
     }
 }

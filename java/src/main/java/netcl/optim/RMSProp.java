@@ -86,8 +86,8 @@ public final class RMSProp implements Optimizer {
     /** Device parameters' data by buffer address, then by offset: the same for device memory. */
     private final Map<Long, NavigableMap<Long, DeviceTensor>> deviceDataByBuffer = new HashMap<>();
     private Parameter[] params = new Parameter[0];
-    /** The gradients a step read, one per parameter, only while the step runs. */
-    private MemorySegment[] stepGrads = new MemorySegment[0];
+    /** The gradients a step read, one per parameter, only while the step runs (Object[]: see ArenaHold.segments). */
+    private Object[] stepGrads = new Object[0];
     /** GradScaler's unscaling and clipGradNorm's coefficient, applied inside the next step. */
     private float pendingInvScale = 1f;
     private float pendingClip = 1f;
@@ -290,7 +290,7 @@ public final class RMSProp implements Optimizer {
                 all[params.length + i] = added.get(i);
             }
             params = all;
-            stepGrads = new MemorySegment[all.length];
+            stepGrads = new Object[all.length];
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
@@ -540,7 +540,7 @@ public final class RMSProp implements Optimizer {
             }
             RuntimeException fault = refused(i, "data", params[i].data(), caller, e);
             if (fault == null && stepGrads[i] != null) {
-                fault = refused(i, "grad", stepGrads[i], caller, e);
+                fault = refused(i, "grad", (MemorySegment) stepGrads[i], caller, e);
             }
             if (fault != null) {
                 return fault;
