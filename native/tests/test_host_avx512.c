@@ -8,9 +8,7 @@
  * On a CPU without AVX-512 (F, BW, VL) the library never takes these loops; the test then checks
  * that.
  */
-#define _GNU_SOURCE
 #include <math.h>
-#include <time.h>
 
 #include "dtype.h"
 #include "dtype_avx512.h"
@@ -180,12 +178,6 @@ static void check_group_sizes(void)
     free(g);
 }
 
-static void sleep_ms(long ms)
-{
-    const struct timespec pause = {0, ms * 1000000L};
-    nanosleep(&pause, NULL);
-}
-
 /* A short step right after another takes the AVX-512 loop, after a pause the generic one (the
  * 512-bit units powered down); a long step takes the AVX-512 loop either way. A step right after
  * another may still see a pause where the scheduler held the test up: three tries. */
@@ -197,9 +189,9 @@ static void check_cold_choice(void)
         warm = netcl_host_update_avx512_now(1024);
     }
     CHECK(warm, "a short step right after another does not take the AVX-512 loop");
-    sleep_ms(2);
+    test_sleep_ms(2);
     CHECK(!netcl_host_update_avx512_now(1024), "a short step after 2 ms takes the AVX-512 loop");
-    sleep_ms(2);
+    test_sleep_ms(2);
     CHECK(netcl_host_update_avx512_now(1u << 14), "a step of 2^14 floats after 2 ms does not take the "
           "AVX-512 loop");
 }

@@ -6,9 +6,7 @@
  * or 1 ms of sleep before every other step, so that the host path's short steps take its
  * generic loop and its AVX-512 loop in turn (see IDLE_NANOSECONDS in host_update_avx512.c).
  */
-#define _GNU_SOURCE
 #include <math.h>
-#include <time.h>
 
 #include "test_util.h"
 
@@ -85,8 +83,7 @@ static void replay(netcl_context *ctx, const char *path)
             REQUIRE_OK(netcl_rmsprop_set_path(opt, step % 2 ? NETCL_PATH_KERNEL : NETCL_PATH_HOST));
         }
         if (pause_steps && step % 2 == 0) {
-            const struct timespec pause = {0, 1000000};
-            nanosleep(&pause, NULL);
+            test_sleep_ms(1);
         }
         REQUIRE_OK(netcl_rmsprop_step(opt, &h, 1, &t, 1));
         const size_t diffs = count_diffs(param, expected, numel);

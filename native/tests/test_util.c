@@ -1,5 +1,6 @@
 #define _GNU_SOURCE  /* RTLD_NEXT */
 #include <dlfcn.h>
+#include <time.h>
 
 #include "test_util.h"
 
@@ -104,4 +105,10 @@ void *test_real_function(const char *name)
         exit(1);
     }
     return function;
+}
+
+void test_sleep_ms(long ms)
+{
+    const struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
 }

@@ -68,6 +68,9 @@ netcl_param_group test_default_group(uint32_t first, uint32_t count);
 void *test_real_function(const char *name);
 #define REAL(type, name) ((type)(uintptr_t)test_real_function(#name))
 
+/* Sleeps for `ms` milliseconds (a pause between steps, an idle worker pool). */
+void test_sleep_ms(long ms);
+
 /* A host tensor. */
 netcl_tensor test_host_tensor(void *data, const void *grad, uint64_t numel);
 

@@ -5,10 +5,8 @@
  * workers' spin, and the next one, leave them asleep and run on the caller, while a longer run
  * of close short jobs gets their help.
  */
-#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
-#include <time.h>
 
 #include "test_util.h"
 #include "worker_pool.h"
@@ -50,12 +48,6 @@ static unsigned run_job(unsigned parts, int long_job, int work, const char *what
     return atomic_load(&j.on_caller);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void *run_jobs(void *unused)
 {
     (void)unused;
@@ -72,7 +64,7 @@ int main(void)
         run_job(parts, 1, 2000, "long, back to back");
     }
     for (int round = 0; round < 3; ++round) {
-        sleep_ms(5);
+        test_sleep_ms(5);
         run_job(2, 0, 2000, "short after a gap");
         run_job(8, 1, 2000, "long after a gap");
     }
@@ -88,7 +80,7 @@ int main(void)
     if (netcl_pool_threads() > 1) {
         int alone = 0;
         for (int round = 0; round < 10; ++round) {
-            sleep_ms(20);
+            test_sleep_ms(20);
             run_job(2, 0, 100, "short after a long gap");
             alone += run_job(4, 0, 200000, "short right after it") == 4;
         }
