@@ -60,24 +60,18 @@ record Timings(double[][] ms, boolean[] quiet, double[] otherCores, boolean[] st
     /** The rounds that count as quiet, alone, each pass's still marked where it starts. */
     Timings quietOnly() {
         int n = quietRounds();
-        double[][] keptMs = new double[ms.length][n];
-        double[] keptCores = new double[n];
-        boolean[] keptQuiet = new boolean[n];
-        boolean[] keptStarts = new boolean[n];
+        int[] kept = new int[n];
+        boolean[] starts = new boolean[n];
         boolean passStarted = false;
         for (int r = 0, k = 0; r < quiet.length; r++) {
             passStarted |= startsPass[r];
             if (quietAround(r)) {
-                for (int c = 0; c < ms.length; c++) {
-                    keptMs[c][k] = ms[c][r];
-                }
-                keptCores[k] = otherCores[r];
-                keptStarts[k] = passStarted;
-                keptQuiet[k++] = true;
+                starts[k] = passStarted;
+                kept[k++] = r;
                 passStarted = false;
             }
         }
-        return new Timings(keptMs, keptQuiet, keptCores, keptStarts);
+        return select(kept, starts);
     }
 
     /**
@@ -99,23 +93,31 @@ record Timings(double[][] ms, boolean[] quiet, double[] otherCores, boolean[] st
             each = Math.min(each, pass[1]);
         }
         int n = passes.isEmpty() ? 0 : each * passes.size();
-        double[][] keptMs = new double[ms.length][n];
-        double[] keptCores = new double[n];
-        boolean[] keptQuiet = new boolean[n];
-        boolean[] keptStarts = new boolean[n];
+        int[] kept = new int[n];
+        boolean[] starts = new boolean[n];
         int k = 0;
         for (int[] pass : passes) {
             for (int i = 0; i < each; i++) {
-                int r = pass[0] + (int) ((long) i * pass[1] / each);
-                for (int c = 0; c < ms.length; c++) {
-                    keptMs[c][k] = ms[c][r];
-                }
-                keptCores[k] = otherCores[r];
-                keptQuiet[k] = quiet[r];
-                keptStarts[k++] = i == 0;
+                starts[k] = i == 0;
+                kept[k++] = pass[0] + (int) ((long) i * pass[1] / each);
             }
         }
-        return new Timings(keptMs, keptQuiet, keptCores, keptStarts);
+        return select(kept, starts);
+    }
+
+    /** The rounds {@code kept}, in that order, with passes opening where {@code starts} says. */
+    private Timings select(int[] kept, boolean[] starts) {
+        double[][] keptMs = new double[ms.length][kept.length];
+        double[] keptCores = new double[kept.length];
+        boolean[] keptQuiet = new boolean[kept.length];
+        for (int k = 0; k < kept.length; k++) {
+            for (int c = 0; c < ms.length; c++) {
+                keptMs[c][k] = ms[c][kept[k]];
+            }
+            keptCores[k] = otherCores[kept[k]];
+            keptQuiet[k] = quiet[kept[k]];
+        }
+        return new Timings(keptMs, keptQuiet, keptCores, starts);
     }
 
     /** The mean of the rounds' other load, in cores (NaN when unknown). */
