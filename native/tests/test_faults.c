@@ -1022,9 +1022,9 @@ static void world_destroy(world *w)
     clReleaseEvent(w->ready);
     clReleaseCommandQueue(w->queue);
     clReleaseContext(w->cl_ctx);
-    void *host[] = {w->a_data, w->a_grad, w->moved_grad, w->moved_again_grad, w->b_data, w->b_grad, w->c_data, w->c_grad,
-                    w->small_data, w->small_grad, w->bf16_data, w->bf16_grad, w->square_avg,
-                    w->momentum_buffer, w->grad_avg, w->out[0], w->out[1], w->out[2]};
+    void *host[] = {w->a_data, w->a_grad, w->moved_grad, w->moved_again_grad, w->b_data, w->b_grad,
+                    w->c_data, w->c_grad, w->small_data, w->small_grad, w->bf16_data, w->bf16_grad,
+                    w->square_avg, w->momentum_buffer, w->grad_avg, w->out[0], w->out[1], w->out[2]};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) {
         free(host[i]);
     }
