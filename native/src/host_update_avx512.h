@@ -10,7 +10,8 @@
 int netcl_host_update_avx512_init(void);
 
 /* Whether a step of `elements` floats starting now takes the AVX-512 loop: _init's answer, unless
- * the step is short and the last one began long ago (see IDLE_NANOSECONDS). Notes the start. */
+ * the step is short, the CPU is Intel's and the last step began long ago (see IDLE_NANOSECONDS).
+ * Notes the start. */
 int netcl_host_update_avx512_now(uint64_t elements);
 
 /* The fastest group size for `variant` (group_variant's bits) over n floats: vectors per square
