@@ -648,9 +648,10 @@ netcl_status netcl_rmsprop_read_master(const netcl_rmsprop *optimizer, uint32_t 
 }
 
 /* The public buffer numbers are the internal kinds. */
-_Static_assert(NETCL_STATE_SQUARE_AVG == STATE_SQUARE_AVG &&
-                   NETCL_STATE_MOMENTUM_BUFFER == STATE_MOMENTUM &&
-                   NETCL_STATE_GRAD_AVG == STATE_GRAD_AVG && NETCL_STATE_MASTER == STATE_MASTER,
+_Static_assert((int)NETCL_STATE_SQUARE_AVG == (int)STATE_SQUARE_AVG &&
+                   (int)NETCL_STATE_MOMENTUM_BUFFER == (int)STATE_MOMENTUM &&
+                   (int)NETCL_STATE_GRAD_AVG == (int)STATE_GRAD_AVG &&
+                   (int)NETCL_STATE_MASTER == (int)STATE_MASTER,
                "netcl_state_buffer and the state kinds differ");
 
 netcl_status netcl_rmsprop_read_state_range(const netcl_rmsprop *optimizer, uint32_t index,
