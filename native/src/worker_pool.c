@@ -75,8 +75,9 @@ static uint64_t now_ns(void)
  * out the other's whole time slice. Not a yield every round: sched_yield takes about 0.55 us
  * here (AMD EPYC Zen 5 VM; a pause 30 ns), so a worker noticed a job, and the caller the end of
  * the worker's part, that much later. Measured (one float32 tensor, back-to-back steps, both
- * threads, best of 10 runs of 3,000): 2^15 floats 3.1 -> 2.6 us, 2^16 5.3 -> 4.7 us, 2^18 19.9-21.3
- * -> 19.1 us; one thread alone takes 4.1 us at 2^15 and 8.3-8.4 us at 2^16.
+ * threads, best of 10 runs of 3,000, two runs): 2^15 floats 2.89-2.90 -> 2.51-2.52 us, 2^16
+ * 4.87-4.98 -> 4.44-4.66 us, 2^18 19.2-19.5 -> 18.6-18.9 us; one thread alone takes 4.1 us at
+ * 2^15 and 8.3-8.4 us at 2^16.
  */
 #define YIELD_EVERY 32u
 
