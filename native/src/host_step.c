@@ -32,9 +32,10 @@
  * steps, the AVX-512 loop, best of 10 runs of 5,000, two runs): one thread 0.55-0.57 us at 2^12,
  * 1.07-1.13 us at 2^13, 2.12-2.13 us at 2^14; two threads 0.61-0.64, 0.86-0.91 and 1.46-1.53 us.
  * (Before the pool's polling stopped yielding every round, two threads paid about 0.4 us more,
- * and on a 2-core Xeon VM only caught up from 2^15.) More, smaller parts (2^13 floats, up to 8 per thread)
- * balance better only where a thread is held up, and cost (Xeon VM) 13.2 us at 2^16, 26-27 us at
- * 2^17 and 48-51 us at 2^18 against 10-11, 19-22 and 40-42 us with one part per thread.
+ * and on a 2-core Xeon VM only caught up from 2^15.) More, smaller parts (2^13 floats, up to 8
+ * per thread) balance better only where a thread is held up, and cost (Xeon VM) 13.2 us at 2^16,
+ * 26-27 us at 2^17 and 48-51 us at 2^18 against 10-11, 19-22 and 40-42 us with one part per
+ * thread.
  */
 #define HOST_PARALLEL_MIN_ELEMENTS (1u << 13)
 /*

@@ -217,16 +217,14 @@ static AVX512_TARGET void update_variant_avx512(unsigned variant, int dtype, uns
  * AVX-512 against the generic loop: after 400 us and more, 1,024 floats 1.4-1.6 against 1.1-1.4
  * us, 4,096 floats 3.5-3.7 against 2.1-2.4 us, 16,384 floats 6.9-7.0 against 6.6-6.9 us; after
  * 200 us and less, AVX-512 stays ahead (4,096 floats: 1.8-1.9 against 2.1-2.4 us).
+ * Only on Intel's CPUs (powers_up): AMD's run AVX-512 without that power-up, and there the
+ * generic loop is the slower one even after a gap, so the check would only cost every step its
+ * time-stamp read. Measured on an AMD EPYC Zen 5 VM, each update after a 1 ms busy gap, the
+ * AVX-512 loop against an AVX2 loop of the same operations: 1,024 floats 0.32-0.46 against
+ * 0.36-0.37 us, 4,096 floats 0.63-1.17 against 1.07 us (back to back: 0.16-0.19 against 0.28
+ * us, and 0.53-0.60 against 1.06 us); the check costs each step there about 10 ns.
  */
 #define IDLE_NANOSECONDS 250000.0
-/*
- * Only on Intel's CPUs: AMD's run AVX-512 without that power-up, and there the generic loop is the
- * slower one even after a gap, so the check would only cost every step its time-stamp read.
- * Measured on an AMD EPYC Zen 5 VM, each update after a 1 ms busy gap, the AVX-512 loop against
- * an AVX2 loop of the same operations: 1,024 floats 0.32-0.46 against 0.36-0.37 us, 4,096 floats
- * 0.63-1.17 against 1.07 us (back to back: 0.16-0.19 against 0.28 us, and 0.53-0.60 against
- * 1.06 us); the check costs each step there about 10 ns.
- */
 /* Steps of this many floats or more take the AVX-512 loop even after a gap: they repay the
  * units' wake-up (16,384 floats tie). */
 #define COLD_MAX_FLOATS (1u << 14)
@@ -305,7 +303,7 @@ int netcl_host_update_avx512_now(uint64_t elements)
     if (!netcl_host_update_avx512_init() || !powers_up) {
         return avx512_usable;
     }
-    /* The check costs a step about 20 ns here (16 floats: 48-51 ns without it, 67-70 with it),
+    /* The check costs a step about 20 ns on the Xeon VM (16 floats: 67-70 ns, 48-51 without it),
      * which a short step after a pause repays many times (1,024 floats: 1.4 -> 0.8 us). rdtsc,
      * not clock_gettime (8 against 18 ns in a loop of each); a plain load and store, not an
      * exchange (a locked instruction): steps on other threads may race, and then one of them

@@ -4,7 +4,8 @@
  * uses it: every group size, and a length cut into slices of one call, give the bits of the
  * divider-only loop for every variant, element type, length and special value; its conversions (dtype_avx512.h) give dtype.h's bits for every
  * input. The PyTorch trajectories (test_torch_host) cover the loop the library picks, and with
- * pauses (test_torch_host_paused) the generic loop it picks for short steps after a pause.
+ * pauses (test_torch_host_paused) the generic loop it picks on Intel's CPUs for short steps after
+ * a pause.
  * On a CPU without AVX-512 (F, BW, VL) the library never takes these loops; the test then checks
  * that.
  */

@@ -3,8 +3,9 @@
  * identical bits (any NaN for a NaN, see count_diffs): parameters after every step and the final
  * state, also where gradients and parameters hold denormals, infinities, signed zeros and NaNs.
  * Usage: test_torch DATA_DIR [--alternate-paths | --pause-steps]: the path changing every step,
- * or 1 ms of sleep before every other step, so that the host path's short steps take its
- * generic loop and its AVX-512 loop in turn (see IDLE_NANOSECONDS in host_update_avx512.c).
+ * or 1 ms of sleep before every other step, so that on Intel's CPUs with AVX-512 the host path's
+ * short steps take its generic loop and its AVX-512 loop in turn (see IDLE_NANOSECONDS in
+ * host_update_avx512.c).
  */
 #include <math.h>
 
