@@ -120,14 +120,49 @@ int netcl_checked_reuse(netcl_rmsprop *opt, const netcl_param_group *groups,
            move_checked_grads(opt, groups, group_count, tensors, tensor_count, status);
 }
 
-void netcl_checked_stepped(netcl_rmsprop *opt, int at_limit)
+/* Whether the checked list steps tensor `index` (the groups cover every tensor of a list). */
+static int counts_slot(const netcl_rmsprop *opt, uint32_t index)
 {
-    opt->checked.reusable = !opt->checked.device_tensors && !at_limit;
-    opt->spare_checked.reusable &= opt->checked.reusable;  /* the same tensors' step counts */
+    const step_key *key = &opt->checked.key;
+    return key->tensors != NULL && index < key->tensor_count && has_grad(&key->tensors[index]);
+}
+
+static void set_reusable(netcl_rmsprop *opt, int reusable)
+{
+    opt->checked.reusable = reusable;
+    opt->spare_checked.reusable &= reusable;  /* the same tensors' step counts */
+}
+
+void netcl_checked_stepped(netcl_rmsprop *opt, uint64_t most_steps)
+{
+    opt->most_steps = most_steps;
+    set_reusable(opt, !opt->checked.device_tensors && most_steps < (uint64_t)INT64_MAX);
+}
+
+/*
+ * A step over a reused list counts its steps here, once for all its tensors: adding one to each
+ * tensor's slot took about 1 us a step for 1,000 tensors of 100 floats (a tenth of the step on
+ * two threads), on the calling thread while the worker waited.
+ */
+void netcl_checked_stepped_again(netcl_rmsprop *opt)
+{
+    ++opt->uncounted_steps;
+    set_reusable(opt, opt->most_steps + opt->uncounted_steps < (uint64_t)INT64_MAX);
+}
+
+uint64_t netcl_checked_uncounted(const netcl_rmsprop *opt, uint32_t index)
+{
+    return opt->uncounted_steps > 0 && counts_slot(opt, index) ? opt->uncounted_steps : 0;
 }
 
 void netcl_checked_forget(netcl_rmsprop *opt)
 {
+    for (uint32_t i = 0; opt->uncounted_steps > 0 && i < opt->checked.key.tensor_count; ++i) {
+        if (counts_slot(opt, i)) {
+            opt->state.slots[i].step += opt->uncounted_steps;
+        }
+    }
+    opt->uncounted_steps = 0;
     opt->checked.reusable = 0;
     opt->spare_checked.reusable = 0;
 }

@@ -235,78 +235,57 @@ int netcl_host_runs_move_grads(const netcl_param_group *groups, uint32_t group_c
     return 1;
 }
 
-/* Slices handed to the AVX-512 loop in one call (see netcl_host_update_avx512). */
-#define SLICE_BATCH 32u
+/* Runs handed to the AVX-512 loop in one call at most: their partial vectors, which it updates
+ * after the full ones, are still in the L1 cache then (see update_runs). */
+#define RUN_BATCH 32u
 
-/* A part's runs of one group and element type, handed to the AVX-512 loop together. */
-typedef struct slice_batch {
-    const host_job *job;
-    const host_run *first;   /* the first run of the batch: its group and type are the batch's */
-    update_slice slices[SLICE_BATCH];
-    uint32_t count;
-    uint64_t elements;
-} slice_batch;
-
-static void flush_slices(slice_batch *b)
+/* Elements [from, to) of a part's runs of one group and type: [from, n) of the first, up to
+ * [0, to) of the last. */
+static void update_batch(const host_job *job, const host_run *runs, uint32_t count, uint64_t from,
+                         uint64_t to, uint64_t elements)
 {
-    if (b->count == 0) {
+    const netcl_param_group *group = &job->groups[runs->group];
+    const unsigned variant = group_variant(group);
+    const kernel_hyper h = group_hyper(group, job->options);
+    if (job->avx512) {
+        netcl_host_update_avx512(variant, runs->dtype,
+                                 netcl_host_update_avx512_group(variant, elements), h, runs, count,
+                                 from, to);
         return;
     }
-    const netcl_param_group *group = &b->job->groups[b->first->group];
-    const unsigned variant = group_variant(group);
-    netcl_host_update_avx512(variant, b->first->dtype,
-                             netcl_host_update_avx512_group(variant, b->elements),
-                             group_hyper(group, b->job->options), b->slices, b->count);
-    b->count = 0;
-    b->elements = 0;
+    const size_t size = dtype_size(runs->dtype);
+    for (uint32_t k = 0; k < count; ++k) {
+        const host_run *r = &runs[k];
+        const uint64_t first = k == 0 ? from : 0, end = k == count - 1 ? to : r->n;
+        update_variant(variant, r->dtype, h, r->p + first * size, r->g + first * size,
+                       r->v + first, r->mb + first, r->ga + first, r->master + first, end - first);
+    }
 }
 
-/* Adds elements [from, to) of a run to the batch, after handing it over if the run starts
- * another group or type, or the batch is full. */
-static void add_slice(slice_batch *b, const host_run *run, uint64_t from, uint64_t to)
-{
-    if (b->count > 0 && (b->count == SLICE_BATCH || run->group != b->first->group ||
-                         run->dtype != b->first->dtype)) {
-        flush_slices(b);
-    }
-    if (b->count == 0) {
-        b->first = run;
-    }
-    const size_t size = dtype_size(run->dtype);
-    b->slices[b->count++] = (update_slice){run->p + from * size, run->g + from * size,
-                                           run->v + from, run->mb + from, run->ga + from,
-                                           run->master + from, to - from};
-    b->elements += to - from;
-}
-
+/* A part's elements, in batches of runs of one group and type, straight from the checked list's
+ * runs: copying each into a batch took about 3 us a step for 1,000 tensors of 100 floats. */
 static void run_part(void *arg, unsigned part, unsigned parts)
 {
     const host_job *job = arg;
     const uint64_t begin = part_start(job->elements, part, parts);
     const uint64_t end = part_start(job->elements, part + 1, parts);
-    slice_batch batch;  /* not zeroed: its slices are written before they are read */
-    batch.job = job;
-    batch.first = NULL;
-    batch.count = 0;
-    batch.elements = 0;
-    uint64_t at = 0;  /* the first element of the current run in the step's element order */
-    for (uint32_t r = 0; r < job->run_count && at < end; ++r) {
-        const host_run *run = &job->runs[r];
-        uint64_t from, to;
-        if (!part_of_tensor(begin, end, &at, run->n, &from, &to)) {
-            continue;
-        }
-        if (job->avx512) {
-            add_slice(&batch, run, from, to);
-            continue;
-        }
-        const netcl_param_group *group = &job->groups[run->group];
-        const size_t size = dtype_size(run->dtype);
-        update_variant(group_variant(group), run->dtype, group_hyper(group, job->options),
-                       run->p + from * size, run->g + from * size, run->v + from, run->mb + from,
-                       run->ga + from, run->master + from, to - from);
+    const host_run *runs = job->runs;
+    uint32_t r = 0;
+    uint64_t at = 0;  /* the first element of run r in the step's element order */
+    while (r < job->run_count && at + runs[r].n <= begin) {
+        at += runs[r++].n;
     }
-    flush_slices(&batch);
+    while (r < job->run_count && at < end) {
+        const uint32_t first = r;
+        const uint64_t from = begin > at ? begin - at : 0, batch_begin = at + from;
+        do {
+            at += runs[r++].n;
+        } while (r < job->run_count && at < end && r - first < RUN_BATCH &&
+                 runs[r].group == runs[first].group && runs[r].dtype == runs[first].dtype);
+        const uint64_t batch_end = at < end ? at : end;
+        update_batch(job, runs + first, r - first, from, runs[r - 1].n - (at - batch_end),
+                     batch_end - batch_begin);
+    }
 }
 
 void netcl_host_step(const netcl_param_group *groups, const host_run *runs, uint32_t run_count,

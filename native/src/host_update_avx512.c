@@ -124,29 +124,44 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update_vectors(
     }
 }
 
-/* The full vectors of each slice, then their partial vectors (see update_slices); `group` is a
- * constant in every loop that update_slices instantiates. */
-static inline __attribute__((always_inline)) AVX512_TARGET void update_slices_grouped(
-    const vector_hyper *vh, const update_slice *slices, uint32_t count, const unsigned group,
-    const int weight_decay, const int maximize, const int momentum, const int centered,
-    const int dtype)
+/* Elements [*from, *to) of run k of a call's runs (see netcl_host_update_avx512). */
+static inline __attribute__((always_inline)) void run_range(const host_run *runs, uint32_t k,
+                                                            uint32_t count, uint64_t first_from,
+                                                            uint64_t last_to, uint64_t *from,
+                                                            uint64_t *to)
 {
-    for (uint32_t k = 0; k < count; ++k) {
-        const update_slice *s = &slices[k];
-        update_vectors(vh, s->p, s->g, s->v, s->mb, s->ga, s->master, s->n / 16 * 16, group,
-                       weight_decay, maximize, momentum, centered, dtype);
-    }
-    /* The partial vectors last: a slice's masked tail shares a cache line with the next
-     * slice's first vector where their state lies back to back, and a load that overlaps a
-     * masked store still in flight waits for it to retire (200 tensors of 50 floats: 0.48
-     * against 0.41 ns per float with the tails last; 64-float tensors 0.29). */
+    *from = k == 0 ? first_from : 0;
+    *to = k == count - 1 ? last_to : runs[k].n;
+}
+
+/* The full vectors of each run, then their partial vectors (see update_runs); `group` is a
+ * constant in every loop that update_runs instantiates. */
+static inline __attribute__((always_inline)) AVX512_TARGET void update_runs_grouped(
+    const vector_hyper *vh, const host_run *runs, uint32_t count, uint64_t first_from,
+    uint64_t last_to, const unsigned group, const int weight_decay, const int maximize,
+    const int momentum, const int centered, const int dtype)
+{
     const size_t size = dtype_size(dtype);
     for (uint32_t k = 0; k < count; ++k) {
-        const update_slice *s = &slices[k];
-        const uint64_t full = s->n / 16 * 16;
-        update_vectors(vh, (char *)s->p + full * size, (const char *)s->g + full * size,
-                       s->v + full, s->mb + full, s->ga + full, s->master + full, s->n - full,
-                       1, weight_decay, maximize, momentum, centered, dtype);
+        const host_run *r = &runs[k];
+        uint64_t from, to;
+        run_range(runs, k, count, first_from, last_to, &from, &to);
+        update_vectors(vh, r->p + from * size, r->g + from * size, r->v + from, r->mb + from,
+                       r->ga + from, r->master + from, (to - from) / 16 * 16, group,
+                       weight_decay, maximize, momentum, centered, dtype);
+    }
+    /* The partial vectors last: a run's masked tail shares a cache line with the next run's
+     * first vector where their state lies back to back, and a load that overlaps a masked
+     * store still in flight waits for it to retire (200 tensors of 50 floats: 0.48 against
+     * 0.41 ns per float with the tails last; 64-float tensors 0.29). */
+    for (uint32_t k = 0; k < count; ++k) {
+        const host_run *r = &runs[k];
+        uint64_t from, to;
+        run_range(runs, k, count, first_from, last_to, &from, &to);
+        from += (to - from) / 16 * 16;
+        update_vectors(vh, r->p + from * size, r->g + from * size, r->v + from, r->mb + from,
+                       r->ga + from, r->master + from, to - from, 1, weight_decay, maximize,
+                       momentum, centered, dtype);
     }
 }
 
@@ -158,36 +173,32 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update_slices_gr
  * with this switch); the slow rounds came and went in phases of about 0.2 s, as if the larger
  * loop lost the CPU's decoded-instruction cache to whatever else ran on the core.
  */
-static inline __attribute__((always_inline)) AVX512_TARGET void update_slices(
-    const kernel_hyper h, const update_slice *slices, uint32_t count, unsigned group,
-    const int weight_decay, const int maximize, const int momentum, const int centered,
-    const int dtype)
+static inline __attribute__((always_inline)) AVX512_TARGET void update_runs(
+    const kernel_hyper h, const host_run *runs, uint32_t count, uint64_t first_from,
+    uint64_t last_to, unsigned group, const int weight_decay, const int maximize,
+    const int momentum, const int centered, const int dtype)
 {
     const vector_hyper vh = broadcast(h);
+#define UPDATE_GROUPED(GROUP)                                                                  \
+    update_runs_grouped(&vh, runs, count, first_from, last_to, GROUP, weight_decay, maximize, \
+                          momentum, centered, dtype)
     switch (group) {
-    case 1:
-        update_slices_grouped(&vh, slices, count, 1, weight_decay, maximize, momentum, centered,
-                              dtype);
-        break;
-    case 2:
-        update_slices_grouped(&vh, slices, count, 2, weight_decay, maximize, momentum, centered,
-                              dtype);
-        break;
-    default:
-        update_slices_grouped(&vh, slices, count, 3, weight_decay, maximize, momentum, centered,
-                              dtype);
-        break;
+    case 1: UPDATE_GROUPED(1); break;
+    case 2: UPDATE_GROUPED(2); break;
+    default: UPDATE_GROUPED(3); break;
     }
+#undef UPDATE_GROUPED
 }
 
 static AVX512_TARGET void update_variant_avx512(unsigned variant, int dtype, unsigned group,
-                                                const kernel_hyper h,
-                                                const update_slice *slices, uint32_t count)
+                                                const kernel_hyper h, const host_run *runs,
+                                                uint32_t count, uint64_t first_from,
+                                                uint64_t last_to)
 {
-#define UPDATE_SLICES(WD, MAX, MOM, CEN, T) \
-    update_slices(h, slices, count, group, WD, MAX, MOM, CEN, T)
-    NETCL_SWITCH_VARIANT(variant, dtype, UPDATE_SLICES)
-#undef UPDATE_SLICES
+#define UPDATE_RUNS(WD, MAX, MOM, CEN, T) \
+    update_runs(h, runs, count, first_from, last_to, group, WD, MAX, MOM, CEN, T)
+    NETCL_SWITCH_VARIANT(variant, dtype, UPDATE_RUNS)
+#undef UPDATE_RUNS
 }
 
 /* ---- the choice, once per process ---------------------------------------------------------- */
@@ -257,12 +268,13 @@ static unsigned calibrate(unsigned variant)
         ga[i] = 0.01f;
     }
     const kernel_hyper h = {-1e-3f, 0.99f, 0.01f, 1e-8f, 0.0f, 0.9f, 1.0f, 1.0f};
-    const update_slice slice = {p, g, v, mb, ga, v, CALIBRATION_FLOATS};
+    const host_run run = {0, NETCL_FP32, (char *)p, (const char *)g, v, mb, ga, v,
+                          CALIBRATION_FLOATS};
     double best[4] = {1e9, 1e9, 1e9, 1e9};
     for (int round = 0; round < CALIBRATION_ROUNDS; ++round) {
         for (unsigned group = 1; group <= 3; ++group) {
             const double start = seconds();
-            update_variant_avx512(variant, NETCL_FP32, group, h, &slice, 1);
+            update_variant_avx512(variant, NETCL_FP32, group, h, &run, 1, 0, CALIBRATION_FLOATS);
             const double took = seconds() - start;
             best[group] = took < best[group] ? took : best[group];
         }
@@ -320,9 +332,10 @@ unsigned netcl_host_update_avx512_group(unsigned variant, uint64_t n)
 }
 
 void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
-                              const update_slice *slices, uint32_t count)
+                              const host_run *runs, uint32_t count, uint64_t first_from,
+                              uint64_t last_to)
 {
-    update_variant_avx512(variant, dtype, group, h, slices, count);
+    update_variant_avx512(variant, dtype, group, h, runs, count, first_from, last_to);
 }
 
 #else /* other CPUs: the generic loop of host_step.c */
@@ -345,9 +358,11 @@ unsigned netcl_host_update_avx512_group(unsigned variant, uint64_t n)
 }
 
 void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
-                              const update_slice *slices, uint32_t count)
+                              const host_run *runs, uint32_t count, uint64_t first_from,
+                              uint64_t last_to)
 {
-    (void)variant, (void)dtype, (void)group, (void)h, (void)slices, (void)count;
+    (void)variant, (void)dtype, (void)group, (void)h, (void)runs, (void)count, (void)first_from,
+        (void)last_to;
 }
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "host_run.h"
 #include "kernel_hyper.h"
 
 /* Whether the CPU has AVX-512 F, BW and VL; the first call also times the group sizes once (about 0.2 ms). */
@@ -18,18 +19,13 @@ int netcl_host_update_avx512_now(uint64_t elements);
  * root on the divider, the others' on the FMA ports; 1 = all on the divider. Once _init ran. */
 unsigned netcl_host_update_avx512_group(unsigned variant, uint64_t n);
 
-/* A stretch of n elements to update: a tensor or run of tensors, or a part of one. */
-typedef struct update_slice {
-    void *p;
-    const void *g;
-    float *v, *mb, *ga, *master;   /* unused kinds may point anywhere */
-    uint64_t n;
-} update_slice;
-
-/* update() of host_step.c over each slice, one element type and hyperparameters for all; the
- * same bits for every group size (1 to 3); only once _init returned 1. Over many short slices
- * (a model's biases and norms) their partial vectors come last (see update_slices). */
+/* update() of host_step.c over `count` runs of one element type, with one group's
+ * hyperparameters: elements [first_from, n) of the first run (first_from < its n), all of the
+ * runs between, and [0, last_to) of the last (for a single run: [first_from, last_to)); the
+ * same bits for every group size (1 to 3); only once _init returned 1. Over many short runs (a
+ * model's biases and norms) their partial vectors come last (see update_runs). */
 void netcl_host_update_avx512(unsigned variant, int dtype, unsigned group, const kernel_hyper h,
-                              const update_slice *slices, uint32_t count);
+                              const host_run *runs, uint32_t count, uint64_t first_from,
+                              uint64_t last_to);
 
 #endif

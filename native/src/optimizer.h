@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "host_run.h"
 #include "internal.h"
 #include "kernel_hyper.h"
 
@@ -94,20 +95,6 @@ typedef struct plan {
 } plan;
 
 /*
- * A run of the host path: consecutive tensors of one group whose data, gradient and every kind
- * of state each continue where the previous tensor's end (slices of one allocation, stepped
- * together from the start), updated by one call of the vectorized loop (host_step.c).
- */
-typedef struct host_run {
-    uint32_t group;
-    int32_t dtype;
-    char *p;
-    const char *g;
-    float *v, *mb, *ga, *master;   /* unused kinds point at v */
-    uint64_t n;
-} host_run;
-
-/*
  * The tensor list of the last step, once its checks passed and its state was in place
  * (checked_list.c). A step over the same list (step_key) skips the per-tensor checks and state
  * bookkeeping while `reusable`: its tensors are host memory (a device buffer's handle may name
@@ -142,6 +129,11 @@ struct netcl_rmsprop {
     /* The list checked before it, while its gradients are elsewhere now: gradients used in turn
      * from two buffers find their list here (checked_list.c). */
     checked_list spare_checked;
+    /* Steps over the checked list (or the spare: the same tensors) not yet added to its stepped
+     * tensors' slots (param_slot.step), and the largest of those slots' counts: a reused list's
+     * steps count once, when it is forgotten (checked_list.c). */
+    uint64_t uncounted_steps;
+    uint64_t most_steps;
     int32_t path;                  /* enum netcl_path: which path steps take */
     int32_t last_path;
     uint32_t last_launches;
@@ -271,15 +263,20 @@ netcl_status netcl_state_set_mapped(state_store *st, int mapped);
 
 /* checked_list.c: the list a step just checked and prepared becomes the checked list (_record);
  * whether a step may reuse it (or the spare, or it with moved gradients, whose checks' failure
- * is *status) instead of checking its tensors (_reuse); after a step, whether the lists stay
- * reusable (_stepped); nothing reusable (_forget), as when state may move; freeing both. */
+ * is *status) instead of checking its tensors (_reuse); after a step that counted its tensors'
+ * steps (the largest count now `most_steps`) or one that reused the list, whether the lists
+ * stay reusable (_stepped, _stepped_again); the steps a slot has beyond param_slot.step
+ * (_uncounted); nothing reusable and every step counted (_forget), as when state may move or
+ * be read; freeing both. */
 netcl_status netcl_checked_record(netcl_rmsprop *opt, const netcl_param_group *groups,
                                   uint32_t group_count, const netcl_tensor *tensors,
                                   uint32_t tensor_count);
 int netcl_checked_reuse(netcl_rmsprop *opt, const netcl_param_group *groups,
                         uint32_t group_count, const netcl_tensor *tensors, uint32_t tensor_count,
                         netcl_status *status);
-void netcl_checked_stepped(netcl_rmsprop *opt, int at_limit);
+void netcl_checked_stepped(netcl_rmsprop *opt, uint64_t most_steps);
+void netcl_checked_stepped_again(netcl_rmsprop *opt);
+uint64_t netcl_checked_uncounted(const netcl_rmsprop *opt, uint32_t index);
 void netcl_checked_forget(netcl_rmsprop *opt);
 void netcl_checked_release(netcl_rmsprop *opt);
 

@@ -257,26 +257,30 @@ static netcl_status prepare_step(netcl_rmsprop *opt, const netcl_param_group *gr
 }
 
 /* After a step's update: each stepped tensor has the state its group used (a reused list's
- * tensors have it since the step that checked the list), one step more. The next step over the
- * same list may skip its checks unless a step count reached the limit that netcl_check_tensor
- * refuses. */
+ * tensors have it since the step that checked the list), one step more (a reused list's counted
+ * by netcl_checked_stepped_again). The next step over the same list may skip its checks unless
+ * a step count reached the limit that netcl_check_tensor refuses. */
 static void count_step(netcl_rmsprop *opt, const netcl_param_group *groups, uint32_t group_count,
                        const netcl_tensor *tensors, int32_t path, uint32_t launches, int reused)
 {
-    int at_limit = 0;
-    for (uint32_t g = 0; g < group_count; ++g) {
-        for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
-            if (has_grad(&tensors[i])) {
-                param_slot *slot = &opt->state.slots[i];
-                for (int k = 0; k < STATE_KINDS && !reused; ++k) {
-                    slot->has[k] |= (tensor_kinds(&groups[g], &tensors[i]) & (1u << k)) != 0;
+    if (reused) {
+        netcl_checked_stepped_again(opt);
+    } else {
+        uint64_t most_steps = 0;
+        for (uint32_t g = 0; g < group_count; ++g) {
+            for (uint32_t i = groups[g].first; i < groups[g].first + groups[g].count; ++i) {
+                if (has_grad(&tensors[i])) {
+                    param_slot *slot = &opt->state.slots[i];
+                    for (int k = 0; k < STATE_KINDS; ++k) {
+                        slot->has[k] |= (tensor_kinds(&groups[g], &tensors[i]) & (1u << k)) != 0;
+                    }
+                    slot->step++;
+                    most_steps = slot->step > most_steps ? slot->step : most_steps;
                 }
-                slot->step++;
-                at_limit |= slot->step >= (uint64_t)INT64_MAX;
             }
         }
+        netcl_checked_stepped(opt, most_steps);
     }
-    netcl_checked_stepped(opt, at_limit);
     opt->last_launches = launches;
     opt->last_path = path;
 }
@@ -557,7 +561,7 @@ netcl_status netcl_rmsprop_get_state(const netcl_rmsprop *optimizer, uint32_t in
     const state_store *st = &optimizer->state;
     if (index < st->slot_count && st->slots[index].has[STATE_SQUARE_AVG]) {
         const param_slot *slot = &st->slots[index];
-        state->step = slot->step;
+        state->step = slot->step + netcl_checked_uncounted(optimizer, index);
         state->numel = slot->numel;
         state->has_square_avg = 1;
         state->has_momentum_buffer = slot->has[STATE_MOMENTUM];

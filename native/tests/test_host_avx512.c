@@ -143,19 +143,29 @@ static void check_group_sizes(void)
                     fill_with_specials(&rng, g, MAX_N, step == 2 ? 1e3f : 1e-2f);
                     to_dtype(g, MAX_N, dtype);
                     for (int m = 0; m < GROUPS; ++m) {
-                        /* The last group size takes [0, n) as three slices of one call, cut
-                         * off the vector grid, as a batch of short tensors would come. */
-                        const uint32_t pieces = m == GROUPS - 1 ? 3 : 1;
-                        update_slice slices[3];
-                        for (uint32_t k = 0; k < pieces; ++k) {
-                            const uint64_t from = n * k / pieces, to = n * (k + 1) / pieces;
-                            const size_t at = (size_t)from * (dtype == NETCL_FP32 ? 4 : 2);
-                            slices[k] = (update_slice){(char *)p[m] + at, (const char *)g + at,
-                                                       v[m] + from, mb[m] + from, ga[m] + from,
-                                                       master[m] + from, to - from};
+                        if (m < GROUPS - 1) {
+                            const host_run run = {0, dtype, (char *)p[m], (const char *)g, v[m],
+                                                  mb[m], ga[m], master[m], n};
+                            netcl_host_update_avx512(variant, dtype, (unsigned)m + 1, h, &run, 1,
+                                                     0, n);
+                            continue;
                         }
-                        netcl_host_update_avx512(variant, dtype, (unsigned)m + 1, h, slices,
-                                                 pieces);
+                        /* The last group size takes [0, n) as three runs cut off the vector
+                         * grid, as a batch of short tensors would come, in two calls that cut
+                         * the first run, the second ending inside the last (longer) run. */
+                        host_run runs[3];
+                        for (uint32_t k = 0; k < 3; ++k) {
+                            const uint64_t from = n * k / 3, to = n * (k + 1) / 3;
+                            const size_t at = (size_t)from * (dtype == NETCL_FP32 ? 4 : 2);
+                            runs[k] = (host_run){0, dtype, (char *)p[m] + at, (const char *)g + at,
+                                                 v[m] + from, mb[m] + from, ga[m] + from,
+                                                 master[m] + from, to - from + (k == 2 ? 9 : 0)};
+                        }
+                        const uint64_t cut = runs[0].n / 2, last_to = runs[2].n - 9;
+                        netcl_host_update_avx512(variant, dtype, (unsigned)m + 1, h, runs, 1, 0,
+                                                 cut);
+                        netcl_host_update_avx512(variant, dtype, (unsigned)m + 1, h, runs, 3, cut,
+                                                 last_to);
                     }
                 }
                 for (int m = 1; m < GROUPS; ++m) {
@@ -164,7 +174,7 @@ static void check_group_sizes(void)
                               memcmp(master[0], master[m], bytes) == 0,
                           "dtype %d, variant %u, %llu elements: groups of %d%s give other bits",
                           dtype, variant, (unsigned long long)n, m + 1,
-                          m == GROUPS - 1 ? " in three slices" : "");
+                          m == GROUPS - 1 ? " in three runs" : "");
                 }
             }
         }

@@ -122,9 +122,23 @@ static void check_hand_computed(netcl_context *ctx)
     free(grad);
 }
 
-/* Many tensors in one group: slices of one buffer need one launch and give the same bits as the
- * same tensors allocated apart (which may need one launch each). */
-static void check_many_tensors(netcl_context *ctx)
+/* Whether the tensors allocated apart hold the same bits as the slices of `packed`. */
+static int same_as_packed(const float *packed, float *const *apart, const uint64_t *sizes,
+                          int count)
+{
+    size_t at = 0;
+    int same = 1;
+    for (int i = 0; i < count; ++i) {
+        same &= memcmp(packed + at, apart[i], sizes[i] * sizeof(float)) == 0;
+        at += sizes[i];
+    }
+    return same;
+}
+
+/* Many tensors in one group, then in two, on a path: slices of one buffer (one run of the host
+ * path, one launch of the kernel path) give the same bits as the same tensors allocated apart
+ * (on the host path many runs, in batches that the step's parts cut). */
+static void check_many_tensors(netcl_context *ctx, int32_t path)
 {
     enum { TENSORS = 161 };
     uint64_t sizes[TENSORS];
@@ -155,9 +169,8 @@ static void check_many_tensors(netcl_context *ctx)
     netcl_rmsprop *one = NULL, *many = NULL;
     REQUIRE_OK(netcl_rmsprop_create(ctx, &one));
     REQUIRE_OK(netcl_rmsprop_create(ctx, &many));
-    /* Launch counts are the kernel path's. */
-    REQUIRE_OK(netcl_rmsprop_set_path(one, NETCL_PATH_KERNEL));
-    REQUIRE_OK(netcl_rmsprop_set_path(many, NETCL_PATH_KERNEL));
+    REQUIRE_OK(netcl_rmsprop_set_path(one, path));
+    REQUIRE_OK(netcl_rmsprop_set_path(many, path));
     uint32_t launches_one = 0, launches_many = 0;
     for (int step = 0; step < 3; ++step) {
         REQUIRE_OK(netcl_rmsprop_step(one, &h, 1, slices, TENSORS));
@@ -165,23 +178,24 @@ static void check_many_tensors(netcl_context *ctx)
         REQUIRE_OK(netcl_rmsprop_get_last_launch_count(one, &launches_one));
         REQUIRE_OK(netcl_rmsprop_get_last_launch_count(many, &launches_many));
     }
-    CHECK(launches_one == 1, "slices of one buffer: %u launches, expected 1", launches_one);
-    CHECK(launches_many >= launches_one, "separate tensors: %u launches", launches_many);
-    at = 0;
-    int same = 1;
-    for (int i = 0; i < TENSORS; ++i) {
-        same &= memcmp(packed + at, apart[i], sizes[i] * sizeof(float)) == 0;
-        at += sizes[i];
+    if (path == NETCL_PATH_KERNEL) {
+        CHECK(launches_one == 1, "slices of one buffer: %u launches, expected 1", launches_one);
+        CHECK(launches_many >= launches_one, "separate tensors: %u launches", launches_many);
     }
-    CHECK(same, "packed and separate tensors differ");
+    CHECK(same_as_packed(packed, apart, sizes, TENSORS), "path %d: packed and separate tensors "
+          "differ", path);
 
     /* Two groups over the same buffer: one span each. */
     netcl_param_group two[2] = {test_default_group(0, 80), test_default_group(80, TENSORS - 80)};
     two[1].lr = 1e-3;
     two[1].weight_decay = 0.1;
     REQUIRE_OK(netcl_rmsprop_step(one, two, 2, slices, TENSORS));
+    REQUIRE_OK(netcl_rmsprop_step(many, two, 2, separate, TENSORS));
     REQUIRE_OK(netcl_rmsprop_get_last_launch_count(one, &launches_one));
-    CHECK(launches_one == 2, "two groups: %u launches, expected 2", launches_one);
+    CHECK(path != NETCL_PATH_KERNEL || launches_one == 2, "two groups: %u launches, expected 2",
+          launches_one);
+    CHECK(same_as_packed(packed, apart, sizes, TENSORS), "path %d, two groups: packed and "
+          "separate tensors differ", path);
 
     netcl_rmsprop_destroy(one);
     netcl_rmsprop_destroy(many);
@@ -204,7 +218,8 @@ int main(void)
         }
     }
     check_hand_computed(ctx);
-    check_many_tensors(ctx);
+    check_many_tensors(ctx, NETCL_PATH_KERNEL);
+    check_many_tensors(ctx, NETCL_PATH_HOST);
     netcl_context_destroy(ctx);
     return test_finish("test_reference");
 }

@@ -47,6 +47,63 @@ static void copy_state(const netcl_rmsprop *from, netcl_rmsprop *to)
     }
 }
 
+/* The step counts of a list stepped again and again (counted once, when the list changes, see
+ * netcl_checked_stepped_again), with gradients from two buffers in turn (the spare list) and a
+ * tensor without one, read after every step and after the list changed. */
+static void check_reused_step_counts(netcl_context *ctx, netcl_tensor *tensors, float **grad)
+{
+    float *other_grads[TENSORS];
+    netcl_tensor list[2][TENSORS];
+    for (int t = 0; t < TENSORS; ++t) {
+        other_grads[t] = test_alloc_floats(sizes[t]);
+        memcpy(other_grads[t], grad[t], sizes[t] * sizeof(float));
+        list[0][t] = tensors[t];
+        list[0][t].grad = grad[t];
+        list[1][t] = list[0][t];
+        list[1][t].grad = other_grads[t];
+    }
+    list[0][2].grad = list[1][2].grad = NULL;
+    const netcl_param_group group = test_default_group(0, TENSORS);
+    netcl_rmsprop *opt = NULL;
+    REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
+    netcl_param_state st;
+    for (uint64_t step = 1; step <= 6; ++step) {
+        REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[step % 2], TENSORS));
+        for (uint32_t t = 0; t < TENSORS; ++t) {
+            REQUIRE_OK(netcl_rmsprop_get_state(opt, t, &st));
+            const uint64_t expected = t == 2 ? 0 : step;
+            CHECK(st.step == expected, "reused list, step %llu: tensor %u counts %llu",
+                  (unsigned long long)step, t, (unsigned long long)st.step);
+        }
+    }
+    list[0][2].grad = grad[2];  /* another list: the reused one's steps are counted now */
+    REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[0], TENSORS));
+    REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[0], TENSORS));
+    const uint64_t expected[TENSORS] = {8, 8, 2};
+    for (uint32_t t = 0; t < TENSORS; ++t) {
+        REQUIRE_OK(netcl_rmsprop_get_state(opt, t, &st));
+        CHECK(st.step == expected[t], "after the list changed: tensor %u counts %llu, expected %llu",
+              t, (unsigned long long)st.step, (unsigned long long)expected[t]);
+    }
+    /* State written between reused steps keeps its own count; the others keep theirs. */
+    float *v = test_alloc_floats(sizes[1]);
+    REQUIRE_OK(netcl_rmsprop_read_state(opt, 1, sizes[1], v, NULL, NULL));
+    REQUIRE_OK(netcl_rmsprop_write_state(opt, 1, 100, sizes[1], v, NULL, NULL));
+    REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[0], TENSORS));
+    REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[0], TENSORS));
+    const uint64_t after_write[TENSORS] = {10, 102, 4};
+    for (uint32_t t = 0; t < TENSORS; ++t) {
+        REQUIRE_OK(netcl_rmsprop_get_state(opt, t, &st));
+        CHECK(st.step == after_write[t], "after a written state: tensor %u counts %llu, expected "
+              "%llu", t, (unsigned long long)st.step, (unsigned long long)after_write[t]);
+    }
+    netcl_rmsprop_destroy(opt);
+    free(v);
+    for (int t = 0; t < TENSORS; ++t) {
+        free(other_grads[t]);
+    }
+}
+
 int main(void)
 {
     netcl_context *ctx = test_context();
@@ -120,6 +177,8 @@ int main(void)
         }
         free(ranges);
     }
+
+    check_reused_step_counts(ctx, ta, grad);
 
     /* Momentum switched on later: the buffer appears, starting from zero. */
     groups[1].momentum = 0.5;
