@@ -235,8 +235,8 @@ int netcl_host_runs_move_grads(const netcl_param_group *groups, uint32_t group_c
     return 1;
 }
 
-/* Runs handed to the AVX-512 loop in one call at most: their partial vectors, which it updates
- * after the full ones, are still in the L1 cache then (see update_runs). */
+/* Runs handed to the AVX-512 loop in one call at most: it updates their partial vectors after
+ * the full ones (see update_runs), an order measured with batches of this size. */
 #define RUN_BATCH 32u
 
 /* Elements [from, to) of a part's runs of one group and type: [from, n) of the first, up to

@@ -267,7 +267,7 @@ netcl_status netcl_state_set_mapped(state_store *st, int mapped);
  * steps (the largest count now `most_steps`) or one that reused the list, whether the lists
  * stay reusable (_stepped, _stepped_again); the steps a slot has beyond param_slot.step
  * (_uncounted); nothing reusable and every step counted (_forget), as when state may move or
- * be read; freeing both. */
+ * be loaded; freeing both. */
 netcl_status netcl_checked_record(netcl_rmsprop *opt, const netcl_param_group *groups,
                                   uint32_t group_count, const netcl_tensor *tensors,
                                   uint32_t tensor_count);
