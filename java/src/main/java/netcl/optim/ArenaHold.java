@@ -138,11 +138,21 @@ final class ArenaHold {
         segments[count++] = segment;
     }
 
+    /** Forgets the added segments: the next run holds the scopes added after this. */
+    void forget() {
+        for (int i = 0; i < count; i++) {
+            segments[i] = MemorySegment.NULL;
+        }
+        count = 0;
+    }
+
     /**
-     * Makes {@code call} with every added scope held and returns its status; forgets the segments.
-     * Throws what FFM throws for a scope it cannot hold (a closed arena: IllegalStateException;
-     * another thread's confined arena: WrongThreadException), and IllegalArgumentException for
-     * more than {@link #MAX_SCOPES} scopes; then the call is not made.
+     * Makes {@code call} with every added scope held and returns its status; keeps the segments
+     * for the next run until {@link #forget} (a step over the same tensors and gradients as the
+     * last adds nothing). Throws what FFM throws for a scope it cannot hold (a closed arena:
+     * IllegalStateException; another thread's confined arena: WrongThreadException), and
+     * IllegalArgumentException for more than {@link #MAX_SCOPES} scopes; then the call is not
+     * made.
      */
     int run(HoldingCall call) {
         innermost = call;
@@ -166,13 +176,9 @@ final class ArenaHold {
             innermost = null;
             calledBack = null;
             failure = null;
-            for (int i = 0; i < count; i++) {
-                segments[i] = MemorySegment.NULL;
-            }
             if (wide != null) {
                 Arrays.fill(wide, null);
             }
-            count = 0;
         }
     }
 

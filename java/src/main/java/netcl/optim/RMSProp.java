@@ -86,8 +86,14 @@ public final class RMSProp implements Optimizer {
     /** Device parameters' data by buffer address, then by offset: the same for device memory. */
     private final Map<Long, NavigableMap<Long, DeviceTensor>> deviceDataByBuffer = new HashMap<>();
     private Parameter[] params = new Parameter[0];
-    /** The gradients a step read, one per parameter, only while the step runs (Object[]: see ArenaHold.segments). */
+    /**
+     * Per host parameter, the gradient the last step read, whose address the step arrays hold and
+     * whose scope the hold keeps ({@link #NOT_WRITTEN} until a step wrote one); Object[]: see
+     * ArenaHold.segments.
+     */
     private Object[] stepGrads = new Object[0];
+    /** Stands for a gradient not yet written into the step arrays (see {@link #stepGrads}). */
+    private static final Object NOT_WRITTEN = new Object();
     /** GradScaler's unscaling and clipGradNorm's coefficient, applied inside the next step. */
     private float pendingInvScale = 1f;
     private float pendingClip = 1f;
@@ -291,6 +297,7 @@ public final class RMSProp implements Optimizer {
             }
             params = all;
             stepGrads = new Object[all.length];
+            Arrays.fill(stepGrads, NOT_WRITTEN);
         } finally {
             Reference.reachabilityFence(this);  // the Cleaner must not free what this call uses
         }
@@ -379,8 +386,6 @@ public final class RMSProp implements Optimizer {
                 if (!(e instanceof IllegalStateException && gradientSwapped())) {
                     throw refused(e);
                 }
-            } finally {
-                Arrays.fill(stepGrads, null);
             }
         }
     }
@@ -494,9 +499,13 @@ public final class RMSProp implements Optimizer {
 
     /**
      * Reads each parameter's gradient once (the address the step gets and the scope held for it
-     * are then the same segment's) and adds it and the data to the hold.
+     * are then the same segment's). Only a gradient other than the last step's is written into
+     * the step arrays, and only then is the hold filled again, with every data and gradient
+     * segment: writing each address and adding each scope every step cost about 8 ns a tensor
+     * (1,000 tensors of 100 floats: 18-26 us a step from Java against 13 us from C).
      */
     private void readGradients() {
+        boolean changed = false;
         for (int i = 0; i < params.length; i++) {
             Parameter p = params[i];
             if (p.isDeviceResident()) {
@@ -504,18 +513,28 @@ public final class RMSProp implements Optimizer {
                 continue;
             }
             MemorySegment grad = p.grad();
-            stepGrads[i] = grad;
-            layout.grad(i, grad == null ? 0L : grad.address());
-            hold.add(p.data());
-            if (grad != null) {
-                hold.add(grad);
+            if (grad != stepGrads[i]) {
+                stepGrads[i] = grad;
+                layout.grad(i, grad == null ? 0L : grad.address());
+                changed = true;
+            }
+        }
+        if (changed) {
+            hold.forget();
+            for (int i = 0; i < params.length; i++) {
+                if (!params[i].isDeviceResident()) {
+                    hold.add(params[i].data());
+                    if (stepGrads[i] != null) {
+                        hold.add((MemorySegment) stepGrads[i]);
+                    }
+                }
             }
         }
     }
 
     private boolean gradientSwapped() {
         for (int i = 0; i < params.length; i++) {
-            if (params[i].grad() != stepGrads[i]) {
+            if (!params[i].isDeviceResident() && params[i].grad() != stepGrads[i]) {
                 return true;
             }
         }
@@ -539,8 +558,8 @@ public final class RMSProp implements Optimizer {
                 continue;
             }
             RuntimeException fault = refused(i, "data", params[i].data(), caller, e);
-            if (fault == null && stepGrads[i] != null) {
-                fault = refused(i, "grad", (MemorySegment) stepGrads[i], caller, e);
+            if (fault == null && stepGrads[i] instanceof MemorySegment grad) {
+                fault = refused(i, "grad", grad, caller, e);
             }
             if (fault != null) {
                 return fault;
@@ -607,6 +626,7 @@ public final class RMSProp implements Optimizer {
                     deviceBuffers.writeGrad(layout, i, params[i]);
                 } else {
                     layout.grad(i, 0L);
+                    stepGrads[i] = NOT_WRITTEN;
                 }
             }
             boolean scaled = pendingInvScale != 1f || Float.floatToRawIntBits(pendingClip) != Float.floatToRawIntBits(1f);

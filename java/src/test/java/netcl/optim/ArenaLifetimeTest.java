@@ -112,7 +112,8 @@ class ArenaLifetimeTest {
             };
             ArenaHold hold = new ArenaHold(own);
             held.addAll(arenas);
-            for (int round = 0; round < 2; round++) {  // a hold forgets its segments after each run
+            for (int round = 0; round < 2; round++) {
+                hold.forget();  // a hold keeps its segments from one run to the next
                 for (Arena a : arenas) {
                     hold.add(a.allocate(8));
                     hold.add(a.allocate(8).asSlice(4));  // the same scope: held once
@@ -121,10 +122,37 @@ class ArenaLifetimeTest {
             }
             assertEquals(2, calls[0]);
             held.clear();
+            hold.forget();
             assertEquals(7, hold.run(hold.callingBack(call)), "nothing to hold");
             assertEquals(3, calls[0]);
         }
         arenas.forEach(Arena::close);  // held no more
+    }
+
+    /**
+     * A gradient's arena closed between steps over the same gradient (whose scope the hold kept
+     * from the step before) refuses the next step, naming it, before anything changes; a new
+     * gradient steps again.
+     */
+    @Test
+    void aGradientsArenaClosedBetweenStepsIsRefused() {
+        try (Arena data = Arena.ofShared()) {
+            Arena grads = Arena.ofShared();
+            Parameter p = Parameter.wrap(TestTensors.random(data, 1, 8), TestTensors.random(grads, 2, 8));
+            try (RMSProp opt = RMSProp.builder().build(List.of(p))) {
+                opt.step();
+                opt.step();
+                float[] before = TestTensors.toArray(p.data());
+                grads.close();
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, opt::step);
+                assertEquals("parameter 0: the arena of its grad segment is closed", e.getMessage());
+                assertArrayEquals(before, TestTensors.toArray(p.data()));
+                assertEquals(2, opt.stateDict().state().get(0).step(), "the refused step was not counted");
+                p.grad(TestTensors.random(data, 3, 8));
+                opt.step();
+                assertNotEquals(before[0], TestTensors.toArray(p.data())[0]);
+            }
+        }
     }
 
     /**
@@ -161,7 +189,8 @@ class ArenaLifetimeTest {
     /**
      * A scope that cannot be held (closed, or confined to another thread) fails the run before
      * the call, wherever it sits in the chain; an exception of the call itself leaves the upcall
-     * as an exception of run(). The hold works again afterwards.
+     * as an exception of run(). The hold works again afterwards, once it forgot the segments it
+     * keeps between runs.
      */
     @ParameterizedTest
     @ValueSource(ints = {0, 3, 70, 140})
@@ -187,6 +216,7 @@ class ArenaLifetimeTest {
             closed.close();
             MemorySegment foreign = other.submit(() -> Arena.ofConfined().allocate(8)).get();
             for (MemorySegment bad : List.of(dead, foreign)) {
+                hold.forget();
                 for (int i = 0; i < arenas.size(); i++) {
                     if (i == position) {
                         hold.add(bad);
@@ -199,11 +229,11 @@ class ArenaLifetimeTest {
                 assertEquals(0, calls[0], "the call was not made");
             }
             throwFromCall[0] = true;
+            hold.forget();
             arenas.forEach(a -> hold.add(a.allocate(8)));
             assertSame(thrown, assertThrows(IllegalStateException.class, () -> hold.run(hold.callingBack(call))));
             throwFromCall[0] = false;
-            arenas.forEach(a -> hold.add(a.allocate(8)));
-            assertEquals(0, hold.run(hold.callingBack(call)));
+            assertEquals(0, hold.run(hold.callingBack(call)), "the kept segments, held again");
             assertEquals(2, calls[0]);
             arenas.forEach(Arena::close);
         }

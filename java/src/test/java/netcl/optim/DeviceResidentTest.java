@@ -272,6 +272,20 @@ class DeviceResidentTest {
             assertArrayEquals(TestTensors.toArray(reference.get(1).data()), TestTensors.toArray(host.get(1).data()));
             assertArrayEquals(TestTensors.toArray(reference.get(2).data()), device.get(2).deviceData().toArray());
             expect(IllegalStateException.class, "parameter 1 is in host memory: use step()", mixedOpt::enqueueStep);
+
+            // Without its gradient the host parameter sits out an enqueued step; the next step()
+            // steps it with its gradient again (the step arrays had no gradient for it meanwhile).
+            MemorySegment hostGrad = host.get(1).grad();
+            host.get(1).grad(null);
+            mixedOpt.enqueueStep().close();
+            host.get(1).grad(hostGrad);
+            TestTensors.set(hostGrad, gradient(STEPS, 1));
+            TestTensors.set(reference.get(1).grad(), gradient(STEPS, 1));
+            reference.get(0).grad(null);
+            reference.get(2).grad(null);
+            mixedOpt.step();
+            referenceOpt.step();
+            assertArrayEquals(TestTensors.toArray(reference.get(1).data()), TestTensors.toArray(host.get(1).data()));
         }
     }
 
