@@ -18,4 +18,14 @@ typedef struct host_run {
     uint64_t n;
 } host_run;
 
+/* The elements [*from, *to) of run k among `count` runs whose first starts at element
+ * first_from and whose last ends at element last_to: a part's share of the runs it updates. */
+static inline void host_run_range(const host_run *runs, uint32_t k, uint32_t count,
+                                  uint64_t first_from, uint64_t last_to, uint64_t *from,
+                                  uint64_t *to)
+{
+    *from = k == 0 ? first_from : 0;
+    *to = k == count - 1 ? last_to : runs[k].n;
+}
+
 #endif

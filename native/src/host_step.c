@@ -256,7 +256,8 @@ static void update_batch(const host_job *job, const host_run *runs, uint32_t cou
     const size_t size = dtype_size(runs->dtype);
     for (uint32_t k = 0; k < count; ++k) {
         const host_run *r = &runs[k];
-        const uint64_t first = k == 0 ? from : 0, end = k == count - 1 ? to : r->n;
+        uint64_t first, end;
+        host_run_range(runs, k, count, from, to, &first, &end);
         update_variant(variant, r->dtype, h, r->p + first * size, r->g + first * size,
                        r->v + first, r->mb + first, r->ga + first, r->master + first, end - first);
     }

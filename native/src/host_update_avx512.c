@@ -124,16 +124,6 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update_vectors(
     }
 }
 
-/* Elements [*from, *to) of run k of a call's runs (see netcl_host_update_avx512). */
-static inline __attribute__((always_inline)) void run_range(const host_run *runs, uint32_t k,
-                                                            uint32_t count, uint64_t first_from,
-                                                            uint64_t last_to, uint64_t *from,
-                                                            uint64_t *to)
-{
-    *from = k == 0 ? first_from : 0;
-    *to = k == count - 1 ? last_to : runs[k].n;
-}
-
 /* The full vectors of each run, then their partial vectors (see update_runs); `group` is a
  * constant in every loop that update_runs instantiates. */
 static inline __attribute__((always_inline)) AVX512_TARGET void update_runs_grouped(
@@ -145,7 +135,7 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update_runs_grou
     for (uint32_t k = 0; k < count; ++k) {
         const host_run *r = &runs[k];
         uint64_t from, to;
-        run_range(runs, k, count, first_from, last_to, &from, &to);
+        host_run_range(runs, k, count, first_from, last_to, &from, &to);
         update_vectors(vh, r->p + from * size, r->g + from * size, r->v + from, r->mb + from,
                        r->ga + from, r->master + from, (to - from) / 16 * 16, group,
                        weight_decay, maximize, momentum, centered, dtype);
@@ -157,7 +147,7 @@ static inline __attribute__((always_inline)) AVX512_TARGET void update_runs_grou
     for (uint32_t k = 0; k < count; ++k) {
         const host_run *r = &runs[k];
         uint64_t from, to;
-        run_range(runs, k, count, first_from, last_to, &from, &to);
+        host_run_range(runs, k, count, first_from, last_to, &from, &to);
         from += (to - from) / 16 * 16;
         update_vectors(vh, r->p + from * size, r->g + from * size, r->v + from, r->mb + from,
                        r->ga + from, r->master + from, to - from, 1, weight_decay, maximize,
