@@ -156,6 +156,56 @@ class ArenaLifetimeTest {
     }
 
     /**
+     * Gradients swapped for others of the same arena leave the step holding that arena (through
+     * whichever of its segments it held): closed between steps, the next step is refused and
+     * changes nothing.
+     */
+    @Test
+    void gradientsSwappedWithinAnArenaKeepItHeld() {
+        try (Arena data = Arena.ofShared()) {
+            Arena grads = Arena.ofShared();
+            Parameter p = Parameter.wrap(TestTensors.random(data, 1, 8), TestTensors.random(grads, 2, 8));
+            try (RMSProp opt = RMSProp.builder().build(List.of(p))) {
+                opt.step();
+                p.grad(TestTensors.random(grads, 3, 8));
+                opt.step();
+                p.grad(TestTensors.random(grads, 4, 8));
+                float[] before = TestTensors.toArray(p.data());
+                grads.close();
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, opt::step);
+                assertEquals("parameter 0: the arena of its grad segment is closed", e.getMessage());
+                assertArrayEquals(before, TestTensors.toArray(p.data()));
+                assertEquals(2, opt.stateDict().state().get(0).step(), "the refused step was not counted");
+            }
+        }
+    }
+
+    /**
+     * A gradient moved to another arena is held from there: the arena it left may close between
+     * steps (the step no longer holds it), the one it moved to may not.
+     */
+    @Test
+    void aGradientMovedToAnotherArenaReleasesTheOld() {
+        try (Arena data = Arena.ofShared()) {
+            Arena first = Arena.ofShared();
+            Arena second = Arena.ofShared();
+            Parameter p = Parameter.wrap(TestTensors.random(data, 1, 8), TestTensors.random(first, 2, 8));
+            try (RMSProp opt = RMSProp.builder().build(List.of(p))) {
+                opt.step();
+                p.grad(TestTensors.random(second, 3, 8));
+                first.close();
+                opt.step();
+                assertEquals(2, opt.stateDict().state().get(0).step());
+                float[] before = TestTensors.toArray(p.data());
+                second.close();
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, opt::step);
+                assertEquals("parameter 0: the arena of its grad segment is closed", e.getMessage());
+                assertArrayEquals(before, TestTensors.toArray(p.data()));
+            }
+        }
+    }
+
+    /**
      * A step over more distinct arenas than it can hold open is refused before anything is held
      * or changed; one arena fewer steps.
      */
