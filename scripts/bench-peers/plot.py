@@ -5,14 +5,24 @@ and the Java loops measured in the same rounds; every other implementation is in
 left, plain RMSProp's bandwidth for netcl's `RMSProp.step()` and the faster Java loop (1 or
 all threads); right, the one-thread java-loop's time / netcl's time for each variant, the
 median of the per-round ratios with its quartiles as bars, against the 1.0 line (and the 1.5
-aimed at from 2^16 floats). The ResNet-50 list is drawn as stars at its total size; a hollow
-marker is a case whose ratios come from busy rounds (other programs used the CPUs). matplotlib
+aimed at from 2^16 floats). The lists are drawn at their total size: ResNet-50's as stars, the
+1,000 tensors of 100 floats as diamonds (slices of one block) and crosses (each allocated on its
+own); a hollow marker is a case whose ratios come from busy rounds (other programs used the CPUs). matplotlib
 is imported lazily so that the report works without it.
 """
 
 import rounds
 
 COLORS = {"plain": "tab:blue", "momentum": "tab:orange", "centered_momentum": "tab:green"}
+LISTS = "ResNet-50 list: stars; 1,000 × 100 floats: diamonds (one block), crosses (separate)"
+
+
+def marker(case):
+    if case["tensors"] == 1:
+        return "o"
+    if rounds.is_resnet50(case):
+        return "*"
+    return "D" if case["layout"] == "contiguous" else "X"
 
 
 def plot(data, path, title):
@@ -34,8 +44,8 @@ def plot(data, path, title):
                                  {"color": "tab:gray", "marker": "s", "linestyle": "--"})):
         bandwidth.plot([c["numel"] for c in single], [gbps(c, ms_of(c)) for c in single], label=label, **style)
         for c in lists:
-            bandwidth.scatter(c["numel"], gbps(c, ms_of(c)), marker="*", s=160, color=style["color"], zorder=3)
-    bandwidth.set_title("plain RMSProp: bandwidth (ResNet-50 list: stars)")
+            bandwidth.scatter(c["numel"], gbps(c, ms_of(c)), marker=marker(c), s=120, color=style["color"], zorder=3)
+    bandwidth.set_title("plain RMSProp: bandwidth")
     bandwidth.set_ylabel("GB/s (bytes a fused step must move / step time)")
     bandwidth.set_ylim(bottom=0)
 
@@ -52,9 +62,9 @@ def plot(data, path, title):
         for c in cases:
             median = rounds.ratio(c, rounds.SERIAL)["median"]
             if c["tensors"] > 1:
-                speedup.scatter(c["numel"], median, marker="*", s=160, color=color, zorder=3)
+                speedup.scatter(c["numel"], median, marker=marker(c), s=120, color=color, zorder=3)
             if c["ratios_from"] != "quiet rounds":
-                speedup.scatter(c["numel"], median, marker="*" if c["tensors"] > 1 else "o", s=90, zorder=4,
+                speedup.scatter(c["numel"], median, marker=marker(c), s=90, zorder=4,
                                 facecolors="white", edgecolors=color, label=busy_label)
                 busy_label = None
     speedup.axhline(1.0, color="black", linewidth=1)
@@ -65,10 +75,10 @@ def plot(data, path, title):
 
     for ax in (bandwidth, speedup):
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("floats per step (one tensor; stars: ResNet-50's 161 tensors)")
+        ax.set_xlabel("floats per step (lines: one tensor)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
-    fig.suptitle(title)
+    fig.suptitle(f"{title}\n{LISTS}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

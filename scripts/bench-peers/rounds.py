@@ -27,9 +27,16 @@ def exponent(case):
     return n.bit_length() - 1 if case["tensors"] == 1 and n & (n - 1) == 0 else None
 
 
+def is_resnet50(case):
+    return case.get("case") == "resnet50"
+
+
 def size_label(case):
-    if case["tensors"] > 1:
+    """"2^20", "ResNet-50 list (161 tensors, N floats)" or "1,000 × 100 floats, separate"."""
+    if is_resnet50(case):
         return f"ResNet-50 list ({case['tensors']} tensors, {case['numel']} floats)"
+    if case["tensors"] > 1:
+        return f"{case['tensors']:,} × {case['numel'] // case['tensors']} floats, {case['layout']}"
     e = exponent(case)
     return f"2^{e}" if e is not None else str(case["numel"])
 
@@ -48,8 +55,10 @@ def best_ms(case):
 
 
 def ordered(cases):
+    """By variant, then one tensor by size, the ResNet-50 list, the other lists."""
     return sorted(cases, key=lambda c: (VARIANTS.index(c["variant"]) if c["variant"] in VARIANTS else 99,
-                                        c["tensors"] > 1, c["numel"]))
+                                        0 if c["tensors"] == 1 else 1 if is_resnet50(c) else 2,
+                                        c["numel"], c.get("layout", "")))
 
 
 def fmt_ratio(r, spread=True):
@@ -63,14 +72,17 @@ def fmt_ms(ms):
 
 
 def range_rows(data):
-    """Per variant and size range (and the ResNet-50 list): the least median ratio of the
-    serial loop and of the best loop over netcl's automatic path, and where it was."""
+    """Per variant and size range (and each list: ResNet-50, the small tensors in each layout): the
+    least median ratio of the serial loop and of the best loop over netcl's automatic path, and
+    where it was."""
     rows = []
     for variant in VARIANTS:
         cases = [c for c in data["cases"] if c["variant"] == variant]
         groups = [(f"2^{lo}–2^{hi}", [c for c in cases if exponent(c) is not None and lo <= exponent(c) <= hi])
                   for lo, hi in RANGES]
-        groups.append(("ResNet-50 list", [c for c in cases if c["tensors"] > 1]))
+        lists = ordered([c for c in cases if c["tensors"] > 1])
+        for name in dict.fromkeys(size_label(c).split(" (")[0] for c in lists):
+            groups.append((name, [c for c in lists if size_label(c).split(" (")[0] == name]))
         for label, group in groups:
             if not group:
                 continue

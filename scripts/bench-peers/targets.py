@@ -83,9 +83,10 @@ def java_loop_speedup(paired, variant="plain", numel=BIG):
 
 def beats_java_loop(paired, from_exponent, goal):
     """The least java-loop (1 thread) / netcl (automatic path) ratio over the alternating rounds'
-    cases from 2^from_exponent floats up, the ResNet-50 list included, every variant."""
+    cases from 2^from_exponent floats up, the lists included (ResNet-50's, the 1,000 small tensors
+    in each layout), every variant."""
     name = (f"f: java-loop / netcl, least over every variant from 2^{from_exponent} to 2^26 and the "
-            f"ResNet-50 list (alternating rounds)")
+            f"lists (ResNet-50, 1,000 × 100 floats; alternating rounds)")
     cases = [c for c in paired["cases"] if c["tensors"] > 1 or (rounds.exponent(c) or 0) >= from_exponent]
     if not cases:
         return target(name, None, goal, True, missing("alternating rounds"))

@@ -19,8 +19,10 @@ import netcl.optim.StepPath;
  * </pre>
  *
  * <p>Cases: every variant ({@link Variant}: plain, momentum, centered with momentum) on one
- * tensor of 2^10 to 2^26 floats (every power of two; with --quick every other one) and on
- * ResNet-50's parameter list. Contenders of a case: netcl on each path ("netcl" = automatic,
+ * tensor of 2^10 to 2^26 floats (every power of two; with --quick every other one), on
+ * ResNet-50's parameter list, and on 1,000 tensors of 100 floats ({@link Sizes#MANY_SMALL}: the
+ * biases and norms of a small model), once as slices of one block and once each allocated on
+ * its own ({@link Layout}); the Java loop steps as many float[] as the case has tensors. Contenders of a case: netcl on each path ("netcl" = automatic,
  * "netcl-kernel", "netcl-host" where the device allows it; {@link NetclContender}) and the Java
  * loop over float[] on one thread and on all cores ({@link JavaLoopContender}).
  *
@@ -109,14 +111,18 @@ public final class AlternatingRounds {
                 pass.budgetNanos() / 1e9);
         String loadBefore = loadAverage();
         for (Variant variant : Variant.values()) {
-            new Case(variant, new long[] {JIT_WARMUP_NUMEL}).measure(paths, new Rounds(5, 0, BATCH_NANOS, 0), 5);
+            new Case(variant, Long.toString(JIT_WARMUP_NUMEL), Layout.CONTIGUOUS)
+                    .measure(paths, new Rounds(5, 0, BATCH_NANOS, 0), 5);
         }
         List<Case> cases = new ArrayList<>();
         for (Variant variant : Variant.values()) {
             for (int e = 10; e <= 26; e += quick ? 2 : 1) {
-                cases.add(new Case(variant, new long[] {1L << e}));
+                cases.add(new Case(variant, Long.toString(1L << e), Layout.CONTIGUOUS));
             }
-            cases.add(new Case(variant, Sizes.of(Sizes.RESNET50)));
+            cases.add(new Case(variant, Sizes.RESNET50, Layout.CONTIGUOUS));
+            for (Layout layout : Layout.values()) {
+                cases.add(new Case(variant, Sizes.MANY_SMALL, layout));
+            }
         }
         for (int p = 1; p <= PASSES; p++) {
             System.out.printf(Locale.ROOT, "pass %d of %d%n", p, PASSES);
@@ -127,7 +133,7 @@ public final class AlternatingRounds {
         List<Case> gapCases = new ArrayList<>();
         for (Variant variant : Variant.values()) {
             for (int e : GAP_EXPONENTS) {
-                gapCases.add(new Case(variant, new long[] {1L << e}, GAP_NANOS));
+                gapCases.add(new Case(variant, Long.toString(1L << e), Layout.CONTIGUOUS, GAP_NANOS));
             }
         }
         Rounds gapPass = new Rounds(pass.minRounds(), pass.warmup(), GAP_BATCH_NANOS, pass.budgetNanos() / 2);
@@ -178,7 +184,8 @@ public final class AlternatingRounds {
 
     /** Why the host path cannot be forced on the default device, or null when it can. */
     private static String hostPathMissing() {
-        try (NetclContender probe = new NetclContender(new long[] {1024}, Variant.PLAIN, StepPath.HOST)) {
+        try (NetclContender probe = new NetclContender(new long[] {1024}, Layout.CONTIGUOUS, Variant.PLAIN,
+                StepPath.HOST)) {
             probe.step(1);
             return null;
         } catch (NetclException e) {
@@ -189,20 +196,25 @@ public final class AlternatingRounds {
     /** One case: its contenders, created anew for each pass, and the rounds of the passes so far. */
     private static final class Case {
         private final Variant variant;
+        /** The case's name in {@link Sizes}. */
+        private final String size;
         private final long[] numels;
+        private final Layout layout;
         /** The busy gap before each step ({@link AfterGap}); 0: steps back to back. */
         private final long gapNanos;
         private List<String> impls;
         private String autoPath;
         private Timings timings;
 
-        Case(Variant variant, long[] numels) {
-            this(variant, numels, 0);
+        Case(Variant variant, String size, Layout layout) {
+            this(variant, size, layout, 0);
         }
 
-        Case(Variant variant, long[] numels, long gapNanos) {
+        Case(Variant variant, String size, Layout layout, long gapNanos) {
             this.variant = variant;
-            this.numels = numels;
+            this.size = size;
+            this.numels = Sizes.of(size);
+            this.layout = layout;
             this.gapNanos = gapNanos;
         }
 
@@ -215,7 +227,7 @@ public final class AlternatingRounds {
             List<Contender> contenders = new ArrayList<>();
             try {
                 for (StepPath path : paths) {
-                    contenders.add(new NetclContender(numels, variant, path));
+                    contenders.add(new NetclContender(numels, layout, variant, path));
                 }
                 NetclContender auto = (NetclContender) contenders.get(paths.indexOf(StepPath.AUTO));
                 contenders.add(1, new JavaLoopContender(numels, variant, true));
@@ -224,7 +236,7 @@ public final class AlternatingRounds {
                 List<Contender> timed = gapNanos == 0 ? contenders
                         : contenders.stream().<Contender>map(c -> new AfterGap(c, gapNanos)).toList();
                 Timings more = pass.measure(timed,
-                        sofar -> new CaseResult(variant, numels, "", impls, sofar, minQuiet).precise(PRECISION));
+                        sofar -> result("", sofar, minQuiet).precise(PRECISION));
                 autoPath = auto.lastPath().name().toLowerCase(Locale.ROOT);
                 timings = timings == null ? more : timings.then(more);
                 return this;
@@ -237,18 +249,21 @@ public final class AlternatingRounds {
 
         /** The passes' rounds together; their quiet rounds alone when there are {@code minQuiet}. */
         CaseResult result(int minQuiet) {
-            return new CaseResult(variant, numels, autoPath, impls, timings, minQuiet);
+            return result(autoPath, timings, minQuiet);
+        }
+
+        private CaseResult result(String path, Timings rounds, int minQuiet) {
+            return new CaseResult(variant, size, numels, numels.length == 1 ? "single" : layout.label, path, impls,
+                    rounds, minQuiet);
         }
     }
 
     private static String report(CaseResult result, String suffix) {
-        long n = result.numel();
-        String size = (result.numels.length > 1 ? "ResNet-50 list" : "2^" + (63 - Long.numberOfLeadingZeros(n)))
-                + suffix;
+        String size = result.label() + suffix;
         Spread serial = result.ratio("java-loop-serial", "netcl");
         Spread best = result.ratio(CaseResult.BEST_JAVA_LOOP, "netcl");
         System.out.printf(Locale.ROOT,
-                "%-17s %-14s %3d of %3d rounds (%s), others %4.2f cores, netcl (%-6s) %9.4f ms, "
+                "%-17s %-24s %3d of %3d rounds (%s), others %4.2f cores, netcl (%-6s) %9.4f ms, "
                         + "java-loop-serial %9.4f ms: serial/netcl %5.2f [%.2f-%.2f], best-java-loop/netcl %5.2f "
                         + "[%.2f-%.2f]%n",
                 result.variant.label, size, result.rounds(), result.allRounds(), result.quietOnly() ? "quiet" : "all",

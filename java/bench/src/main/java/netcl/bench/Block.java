@@ -9,33 +9,38 @@ import netcl.optim.Parameter;
 import netcl.optim.Tensors;
 
 /**
- * A parameter list laid out the way netcl serves best and a framework would hold it: every
- * tensor (data, gradient, or optimizer state) is a slice of one zero-copy block, one after the
- * other. The values follow netcl-bench's, so that both harnesses step the same numbers; a
- * harness keeps one block per gradient set of {@link Gradients}.
+ * A parameter list's tensors (data, gradient, or optimizer state) as a framework would hold
+ * them: slices of one zero-copy block, one after the other (the layout netcl serves best), or
+ * each allocated on its own ({@link Layout}). The values follow netcl-bench's, so that both
+ * harnesses step the same numbers; a harness keeps one block per gradient set of
+ * {@link Gradients}.
  */
 final class Block {
-    final MemorySegment whole;
     final MemorySegment[] slices;
 
-    private Block(MemorySegment whole, MemorySegment[] slices) {
-        this.whole = whole;
+    private Block(MemorySegment[] slices) {
         this.slices = slices;
     }
 
-    /** A block of {@code numels} tensors where float i holds {@code value * (1 + i % 7)}. */
+    /** {@link #allocate(Arena, long[], float, Layout)} as slices of one block. */
     static Block allocate(Arena arena, long[] numels, float value) {
-        MemorySegment whole = Tensors.allocate(arena, Sizes.total(numels));
-        for (long i = 0; i < whole.byteSize() / Float.BYTES; i++) {
-            whole.setAtIndex(ValueLayout.JAVA_FLOAT, i, value * (1 + i % 7));
-        }
+        return allocate(arena, numels, value, Layout.CONTIGUOUS);
+    }
+
+    /** {@code numels} tensors laid out as {@code layout} where float i of the list holds {@code value * (1 + i % 7)}. */
+    static Block allocate(Arena arena, long[] numels, float value, Layout layout) {
+        MemorySegment whole = layout == Layout.CONTIGUOUS ? Tensors.allocate(arena, Sizes.total(numels)) : null;
         MemorySegment[] slices = new MemorySegment[numels.length];
         long at = 0;
         for (int t = 0; t < numels.length; t++) {
-            slices[t] = whole.asSlice(at * Float.BYTES, numels[t] * Float.BYTES);
+            slices[t] = whole != null ? whole.asSlice(at * Float.BYTES, numels[t] * Float.BYTES)
+                    : Tensors.allocate(arena, numels[t]);
+            for (long i = 0; i < numels[t]; i++) {
+                slices[t].setAtIndex(ValueLayout.JAVA_FLOAT, i, value * (1 + (at + i) % 7));
+            }
             at += numels[t];
         }
-        return new Block(whole, slices);
+        return new Block(slices);
     }
 
     /** Makes tensor t of this block the gradient of {@code params.get(t)}, for every t. */
@@ -47,9 +52,11 @@ final class Block {
 
     /** Whether every float of the block is finite (false once an optimizer stepping it diverged). */
     boolean allFinite() {
-        for (long i = 0; i < whole.byteSize() / Float.BYTES; i++) {
-            if (!Float.isFinite(whole.getAtIndex(ValueLayout.JAVA_FLOAT, i))) {
-                return false;
+        for (MemorySegment slice : slices) {
+            for (long i = 0; i < slice.byteSize() / Float.BYTES; i++) {
+                if (!Float.isFinite(slice.getAtIndex(ValueLayout.JAVA_FLOAT, i))) {
+                    return false;
+                }
             }
         }
         return true;

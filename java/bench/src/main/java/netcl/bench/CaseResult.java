@@ -21,7 +21,11 @@ final class CaseResult {
     private static final List<String> PEERS = List.of("java-loop-serial", "java-loop-parallel", BEST_JAVA_LOOP);
 
     final Variant variant;
+    /** The case's name in {@link Sizes}. */
+    final String size;
     final long[] numels;
+    /** "single" (one tensor), or the list's {@link Layout#label}. */
+    final String layout;
     /** What netcl's automatic choice took ("kernel" or "host"). */
     final String autoPath;
     private final List<String> impls;
@@ -34,9 +38,12 @@ final class CaseResult {
      * {@code all.ms()[c]}: the step times of {@code impls.get(c)}; the quiet rounds are used
      * when there are at least {@code minQuiet} of them.
      */
-    CaseResult(Variant variant, long[] numels, String autoPath, List<String> impls, Timings all, int minQuiet) {
+    CaseResult(Variant variant, String size, long[] numels, String layout, String autoPath, List<String> impls,
+               Timings all, int minQuiet) {
         this.variant = variant;
+        this.size = size;
         this.numels = numels;
+        this.layout = layout;
         this.autoPath = autoPath;
         this.impls = List.copyOf(impls);
         this.all = all;
@@ -66,6 +73,18 @@ final class CaseResult {
 
     long numel() {
         return Sizes.total(numels);
+    }
+
+    /** "2^20", "ResNet-50 list", "1000 x 100 floats, separate". */
+    String label() {
+        if (Sizes.RESNET50.equals(size)) {
+            return "ResNet-50 list";
+        }
+        if (numels.length > 1) {
+            return numels.length + " x " + numels[0] + " floats, " + layout;
+        }
+        long n = numel();
+        return Long.bitCount(n) == 1 ? "2^" + Long.numberOfTrailingZeros(n) : Long.toString(n);
     }
 
     /** The step times of {@code impl} over the rounds, in ms; the best Java loop's per round. */
@@ -126,10 +145,11 @@ final class CaseResult {
     String json() {
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT,
-                "{\"variant\": \"%s\", \"numel\": %d, \"tensors\": %d, \"bytes_per_step\": %d, \"auto_path\": \"%s\", "
+                "{\"variant\": \"%s\", \"case\": \"%s\", \"layout\": \"%s\", \"numel\": %d, \"tensors\": %d, "
+                        + "\"bytes_per_step\": %d, \"auto_path\": \"%s\", "
                         + "\"rounds\": %d, \"quiet_rounds\": %d, \"ratios_from\": \"%s\", \"rounds_used\": %d,%n       "
                         + "\"other_load_cores\": %s, \"other_load_cores_used\": %s,%n",
-                variant.label, numel(), numels.length, numel() * variant.bytesPerElement(), autoPath, all.rounds(),
+                variant.label, size, layout, numel(), numels.length, numel() * variant.bytesPerElement(), autoPath, all.rounds(),
                 all.quietRounds(), quietOnly() ? "quiet rounds" : "all rounds", used.rounds(),
                 jsonNumber(all.meanOtherCores()),
                 jsonNumber(used.meanOtherCores())));

@@ -10,8 +10,9 @@ import netcl.optim.StepPath;
 
 /**
  * netcl's step from Java ({@link RMSProp#step()}) on one path, over its own tensors: slices of
- * zero-copy blocks ({@link Block}), the layout netcl serves best. Each path gets its own memory
- * and optimizer, so no contender steps memory another one warmed.
+ * zero-copy blocks ({@link Block}), the layout netcl serves best, or each tensor allocated on its
+ * own. Each path gets its own memory and optimizer, so no contender steps memory another one
+ * warmed.
  */
 final class NetclContender implements Contender {
     private final Arena arena = Arena.ofShared();
@@ -23,12 +24,12 @@ final class NetclContender implements Contender {
     private final RMSProp optimizer;
     private boolean odd;
 
-    NetclContender(long[] numels, Variant variant, StepPath path) {
+    NetclContender(long[] numels, Layout layout, Variant variant, StepPath path) {
         this.path = path;
         try {
-            data = Block.allocate(arena, numels, 0.5f);
-            evenGrad = Block.allocate(arena, numels, Gradients.EVEN);
-            oddGrad = Block.allocate(arena, numels, Gradients.ODD);
+            data = Block.allocate(arena, numels, 0.5f, layout);
+            evenGrad = Block.allocate(arena, numels, Gradients.EVEN, layout);
+            oddGrad = Block.allocate(arena, numels, Gradients.ODD, layout);
             for (int t = 0; t < numels.length; t++) {
                 params.add(Parameter.wrap(data.slices[t], evenGrad.slices[t]));
             }
