@@ -18,6 +18,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <x86intrin.h>
 
@@ -278,11 +280,22 @@ static unsigned calibrate(unsigned variant)
     return chosen;
 }
 
+/*
+ * Whether NETCL_HOST_AVX512=0 keeps the host path on its generic loop (host_step.c: the
+ * compiler's AVX2 build on x86-64-v3 CPUs), the loop that CPUs without AVX-512 run: a testing
+ * knob, so that the tests cover that loop on CPUs with AVX-512 too. Read once per process.
+ */
+static int avx512_refused(void)
+{
+    const char *env = getenv("NETCL_HOST_AVX512");
+    return env != NULL && strcmp(env, "0") == 0;
+}
+
 static void choose(void)
 {
     __builtin_cpu_init();
     avx512_usable = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512vl");
+                    __builtin_cpu_supports("avx512vl") && !avx512_refused();
     powers_up = avx512_usable && __builtin_cpu_is("intel");
     if (avx512_usable) {
         const double start = seconds();

@@ -6,8 +6,8 @@
  * input. The PyTorch trajectories (test_torch_host) cover the loop the library picks, and with
  * pauses (test_torch_host_paused) the generic loop it picks on Intel's CPUs for short steps after
  * a pause.
- * On a CPU without AVX-512 (F, BW, VL) the library never takes these loops; the test then checks
- * that.
+ * On a CPU without AVX-512 (F, BW, VL), and under NETCL_HOST_AVX512=0, the library never takes
+ * these loops; the test then checks that.
  */
 #include <math.h>
 
@@ -217,9 +217,12 @@ static void check_cold_choice(void)
 int main(void)
 {
     __builtin_cpu_init();
+    const char *knob = getenv("NETCL_HOST_AVX512");
+    const int refused = knob != NULL && strcmp(knob, "0") == 0;
     const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                       __builtin_cpu_supports("avx512vl");
-    CHECK(netcl_host_update_avx512_init() == avx512, "the library's AVX-512 check disagrees");
+                       __builtin_cpu_supports("avx512vl") && !refused;
+    CHECK(netcl_host_update_avx512_init() == avx512, "the library's AVX-512 check disagrees%s",
+          refused ? " (NETCL_HOST_AVX512=0 must turn the AVX-512 loop off)" : "");
     if (avx512) {
         const uint64_t mismatches = exhaustive_mismatches();
         CHECK(mismatches == 0, "%llu of 2^32 square roots differ from sqrtf",
@@ -232,7 +235,8 @@ int main(void)
                netcl_host_update_avx512_group(0, 4096), netcl_host_update_avx512_group(3, 4096));
     } else {
         CHECK(netcl_host_update_avx512_group(0, 4096) == 1, "a CPU without AVX-512 must not share");
-        printf("no AVX-512 F, BW and VL: the host path uses its generic loop\n");
+        printf("%s: the host path uses its generic loop\n",
+               refused ? "NETCL_HOST_AVX512=0" : "no AVX-512 F, BW and VL");
     }
     return test_finish("test_host_avx512");
 }
