@@ -37,8 +37,9 @@ import netcl.optim.StepPath;
  * {@link OtherLoad#QUIET_CORES} cores in them and in the rounds next to them, see
  * {@link Timings#quietAround}) when there are at least as many
  * as the least number of rounds, else from all rounds; the JSON says which, and how much CPU
- * other programs used. Before the cases, each variant's loops and netcl's Java layer run a short unrecorded
- * case so that the JIT has compiled them.
+ * other programs used. Before the cases, each variant's loops and netcl's Java layer run short
+ * unrecorded cases (one tensor, and the list of many small ones) so that the JIT has compiled
+ * them.
  *
  * <p>Passes: the cases run in {@value #PASSES} passes over the whole list, each on contenders
  * allocated anew, with a third of the least rounds and of the budget ({@link Rounds#pass}), and
@@ -60,6 +61,8 @@ import netcl.optim.StepPath;
  */
 public final class AlternatingRounds {
     private static final int JIT_WARMUP_NUMEL = 1 << 12;
+    /** Rounds of the unrecorded warm-up on the list of many small tensors: about a second. */
+    private static final int JIT_WARMUP_LIST_ROUNDS = 40;
     private static final long BATCH_NANOS = 5_000_000;
     /** Passes over the cases (see the class comment). */
     private static final int PASSES = 3;
@@ -113,6 +116,11 @@ public final class AlternatingRounds {
         for (Variant variant : Variant.values()) {
             new Case(variant, Long.toString(JIT_WARMUP_NUMEL), Layout.CONTIGUOUS)
                     .measure(paths, new Rounds(5, 0, BATCH_NANOS, 0), 5);
+            // A step over 1,000 parameters and the loop over 1,000 arrays compile only once they
+            // run (both cores busy: the compiler waits): their first second ran 2-3 times slower
+            // than the next passes on both sides (netcl 87-116 against 27-41 us a step).
+            new Case(variant, Sizes.MANY_SMALL, Layout.SEPARATE)
+                    .measure(paths, new Rounds(JIT_WARMUP_LIST_ROUNDS, 0, BATCH_NANOS, 0), JIT_WARMUP_LIST_ROUNDS);
         }
         List<Case> cases = new ArrayList<>();
         for (Variant variant : Variant.values()) {
