@@ -142,12 +142,7 @@ class ArenaLifetimeTest {
             try (RMSProp opt = RMSProp.builder().build(List.of(p))) {
                 opt.step();
                 opt.step();
-                float[] before = TestTensors.toArray(p.data());
-                grads.close();
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, opt::step);
-                assertEquals("parameter 0: the arena of its grad segment is closed", e.getMessage());
-                assertArrayEquals(before, TestTensors.toArray(p.data()));
-                assertEquals(2, opt.stateDict().state().get(0).step(), "the refused step was not counted");
+                float[] before = closingGradArenaRefusesStep(opt, p, grads, 2);
                 p.grad(TestTensors.random(data, 3, 8));
                 opt.step();
                 assertNotEquals(before[0], TestTensors.toArray(p.data())[0]);
@@ -170,12 +165,7 @@ class ArenaLifetimeTest {
                 p.grad(TestTensors.random(grads, 3, 8));
                 opt.step();
                 p.grad(TestTensors.random(grads, 4, 8));
-                float[] before = TestTensors.toArray(p.data());
-                grads.close();
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, opt::step);
-                assertEquals("parameter 0: the arena of its grad segment is closed", e.getMessage());
-                assertArrayEquals(before, TestTensors.toArray(p.data()));
-                assertEquals(2, opt.stateDict().state().get(0).step(), "the refused step was not counted");
+                closingGradArenaRefusesStep(opt, p, grads, 2);
             }
         }
     }
@@ -195,14 +185,23 @@ class ArenaLifetimeTest {
                 p.grad(TestTensors.random(second, 3, 8));
                 first.close();
                 opt.step();
-                assertEquals(2, opt.stateDict().state().get(0).step());
-                float[] before = TestTensors.toArray(p.data());
-                second.close();
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, opt::step);
-                assertEquals("parameter 0: the arena of its grad segment is closed", e.getMessage());
-                assertArrayEquals(before, TestTensors.toArray(p.data()));
+                closingGradArenaRefusesStep(opt, p, second, 2);
             }
         }
+    }
+
+    /**
+     * Closes {@code gradArena}, the arena of {@code p}'s gradient, after {@code steps} steps: the
+     * next step is refused, naming it, and changes nothing. Returns p's data as it was.
+     */
+    private static float[] closingGradArenaRefusesStep(RMSProp opt, Parameter p, Arena gradArena, long steps) {
+        float[] before = TestTensors.toArray(p.data());
+        gradArena.close();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, opt::step);
+        assertEquals("parameter 0: the arena of its grad segment is closed", e.getMessage());
+        assertArrayEquals(before, TestTensors.toArray(p.data()));
+        assertEquals(steps, opt.stateDict().state().get(0).step(), "the refused step was not counted");
+        return before;
     }
 
     /**
