@@ -22,9 +22,10 @@ import netcl.optim.StepPath;
  * tensor of 2^10 to 2^26 floats (every power of two; with --quick every other one), on
  * ResNet-50's parameter list, and on 1,000 tensors of 100 floats ({@link Sizes#MANY_SMALL}: the
  * biases and norms of a small model), once as slices of one block and once each allocated on
- * its own ({@link Layout}); the Java loop steps as many float[] as the case has tensors. Contenders of a case: netcl on each path ("netcl" = automatic,
- * "netcl-kernel", "netcl-host" where the device allows it; {@link NetclContender}) and the Java
- * loop over float[] on one thread and on all cores ({@link JavaLoopContender}).
+ * its own ({@link Layout}); the Java loop steps as many float[] as the case has tensors.
+ * Contenders of a case: netcl on each path ("netcl" = automatic, "netcl-kernel", "netcl-host"
+ * where the device allows it; {@link NetclContender}) and the Java loop over float[] on one
+ * thread and on all cores ({@link JavaLoopContender}).
  *
  * <p>Method ({@link Rounds}): the contenders of a case take turns in rounds, one short batch
  * each, back to back; a ratio is computed per round from the two batches of that round, and
@@ -118,9 +119,9 @@ public final class AlternatingRounds {
                     .measure(paths, new Rounds(5, 0, BATCH_NANOS, 0), 5);
             // A step over 1,000 parameters and the loop over 1,000 arrays compile only once they
             // run (both cores busy: the compiler waits): their first second ran 2-3 times slower
-            // than the next passes on both sides (netcl 87-116 against 27-41 us a step).
-            new Case(variant, Sizes.MANY_SMALL, Layout.SEPARATE)
-                    .measure(paths, new Rounds(JIT_WARMUP_LIST_ROUNDS, 0, BATCH_NANOS, 0), JIT_WARMUP_LIST_ROUNDS);
+            // than the next passes on both sides (netcl 62-116 against 27-41 us a step).
+            new Case(variant, Sizes.MANY_SMALL, Layout.SEPARATE).measure(paths,
+                    new Rounds(JIT_WARMUP_LIST_ROUNDS, 0, BATCH_NANOS, 0), JIT_WARMUP_LIST_ROUNDS);
         }
         List<Case> cases = new ArrayList<>();
         for (Variant variant : Variant.values()) {

@@ -27,7 +27,10 @@ final class Block {
         return allocate(arena, numels, value, Layout.CONTIGUOUS);
     }
 
-    /** {@code numels} tensors laid out as {@code layout} where float i of the list holds {@code value * (1 + i % 7)}. */
+    /**
+     * {@code numels} tensors laid out as {@code layout}, where float i of the list holds
+     * {@code value * (1 + i % 7)}.
+     */
     static Block allocate(Arena arena, long[] numels, float value, Layout layout) {
         MemorySegment whole = layout == Layout.CONTIGUOUS ? Tensors.allocate(arena, Sizes.total(numels)) : null;
         MemorySegment[] slices = new MemorySegment[numels.length];

@@ -149,8 +149,8 @@ final class CaseResult {
                         + "\"bytes_per_step\": %d, \"auto_path\": \"%s\", "
                         + "\"rounds\": %d, \"quiet_rounds\": %d, \"ratios_from\": \"%s\", \"rounds_used\": %d,%n       "
                         + "\"other_load_cores\": %s, \"other_load_cores_used\": %s,%n",
-                variant.label, size, layout, numel(), numels.length, numel() * variant.bytesPerElement(), autoPath, all.rounds(),
-                all.quietRounds(), quietOnly() ? "quiet rounds" : "all rounds", used.rounds(),
+                variant.label, size, layout, numel(), numels.length, numel() * variant.bytesPerElement(), autoPath,
+                all.rounds(), all.quietRounds(), quietOnly() ? "quiet rounds" : "all rounds", used.rounds(),
                 jsonNumber(all.meanOtherCores()),
                 jsonNumber(used.meanOtherCores())));
         List<String> times = new ArrayList<>();
