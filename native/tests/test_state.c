@@ -47,6 +47,17 @@ static void copy_state(const netcl_rmsprop *from, netcl_rmsprop *to)
     }
 }
 
+/* Whether each tensor's step count (netcl_rmsprop_get_state) is `expected`'s, `when`. */
+static void check_step_counts(const netcl_rmsprop *opt, const uint64_t *expected, const char *when)
+{
+    for (uint32_t t = 0; t < TENSORS; ++t) {
+        netcl_param_state st;
+        REQUIRE_OK(netcl_rmsprop_get_state(opt, t, &st));
+        CHECK(st.step == expected[t], "%s: tensor %u counts %llu, expected %llu", when, t,
+              (unsigned long long)st.step, (unsigned long long)expected[t]);
+    }
+}
+
 /* The step counts of a list stepped again and again (counted once, when the list changes, see
  * netcl_checked_stepped_again), with gradients from two buffers in turn (the spare list) and a
  * tensor without one, read after every step and after the list changed. */
@@ -66,25 +77,16 @@ static void check_reused_step_counts(netcl_context *ctx, netcl_tensor *tensors, 
     const netcl_param_group group = test_default_group(0, TENSORS);
     netcl_rmsprop *opt = NULL;
     REQUIRE_OK(netcl_rmsprop_create(ctx, &opt));
-    netcl_param_state st;
     for (uint64_t step = 1; step <= 6; ++step) {
         REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[step % 2], TENSORS));
-        for (uint32_t t = 0; t < TENSORS; ++t) {
-            REQUIRE_OK(netcl_rmsprop_get_state(opt, t, &st));
-            const uint64_t expected = t == 2 ? 0 : step;
-            CHECK(st.step == expected, "reused list, step %llu: tensor %u counts %llu",
-                  (unsigned long long)step, t, (unsigned long long)st.step);
-        }
+        const uint64_t reused[TENSORS] = {step, step, 0};
+        check_step_counts(opt, reused, "reused list");
     }
     list[0][2].grad = grad[2];  /* another list: the reused one's steps are counted now */
     REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[0], TENSORS));
     REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[0], TENSORS));
-    const uint64_t expected[TENSORS] = {8, 8, 2};
-    for (uint32_t t = 0; t < TENSORS; ++t) {
-        REQUIRE_OK(netcl_rmsprop_get_state(opt, t, &st));
-        CHECK(st.step == expected[t], "after the list changed: tensor %u counts %llu, expected %llu",
-              t, (unsigned long long)st.step, (unsigned long long)expected[t]);
-    }
+    const uint64_t changed[TENSORS] = {8, 8, 2};
+    check_step_counts(opt, changed, "after the list changed");
     /* State written between reused steps keeps its own count; the others keep theirs. */
     float *v = test_alloc_floats(sizes[1]);
     REQUIRE_OK(netcl_rmsprop_read_state(opt, 1, sizes[1], v, NULL, NULL));
@@ -92,11 +94,7 @@ static void check_reused_step_counts(netcl_context *ctx, netcl_tensor *tensors, 
     REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[0], TENSORS));
     REQUIRE_OK(netcl_rmsprop_step(opt, &group, 1, list[0], TENSORS));
     const uint64_t after_write[TENSORS] = {10, 102, 4};
-    for (uint32_t t = 0; t < TENSORS; ++t) {
-        REQUIRE_OK(netcl_rmsprop_get_state(opt, t, &st));
-        CHECK(st.step == after_write[t], "after a written state: tensor %u counts %llu, expected "
-              "%llu", t, (unsigned long long)st.step, (unsigned long long)after_write[t]);
-    }
+    check_step_counts(opt, after_write, "after a written state");
     netcl_rmsprop_destroy(opt);
     free(v);
     for (int t = 0; t < TENSORS; ++t) {
