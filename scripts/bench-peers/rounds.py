@@ -111,8 +111,9 @@ def table_markdown(data, key="cases"):
     """Every case of data[key] (the back-to-back cases, or "after_gap_cases") in a row."""
     threads = data.get("threads")
     lines = [f"| case | rounds used | others | netcl took | netcl ms | GB/s | java-loop ms | java-loop {threads}T ms "
-             "| java-loop / netcl | java-loop / netcl-kernel | java-loop / netcl-host | best Java loop / netcl |",
-             "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+             "| java-loop / netcl | java-loop / netcl-kernel | java-loop / netcl-host | best Java loop / netcl "
+             "| java-loop / netcl per pass |",
+             "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for c in ordered(data[key]):
         netcl_ms = c["times"]["netcl"]["median_ms"]
         others = c.get("other_load_cores")
@@ -124,13 +125,15 @@ def table_markdown(data, key="cases"):
                  fmt_ms(c["times"][PARALLEL]["median_ms"])]
         cells += [fmt_ratio(ratio(c, SERIAL, netcl)) for netcl in NETCL_PATHS]
         cells.append(fmt_ratio(ratio(c, BEST)))
+        cells.append(" / ".join(f"{m:.2f}" for m in ratio(c, SERIAL).get("pass_medians", [])))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def explanation(data):
     threads = data["threads"]
-    return (f"Alternating rounds (java/bench `AlternatingRounds`, one JVM): per case, netcl's `RMSProp.step()` on each "
+    jvms = "each pass in a JVM of its own" if data.get("pass_jvms") else "one JVM"
+    return (f"Alternating rounds (java/bench `AlternatingRounds`, {jvms}): per case, netcl's `RMSProp.step()` on each "
             f"path and the plain-Java loop over float[] (1 thread: `java-loop`, the baseline; all {threads} cores: "
             f"`java-loop {threads}T`) take turns in batches of >= {data['batch_ms']} ms. A ratio is peer time / netcl "
             "time in the same round (above 1: netcl is faster); cells give the median over the rounds used and, in "
@@ -143,7 +146,8 @@ def explanation(data):
             f"{100 * data['precision']:.0f}% (95% confidence) or {data['budget_s'] / data['passes']:.1f} s have "
             "passed, so that a case's ratios come from minutes spread over the run; every pass gives as many rounds "
             "as the one with the fewest (spread evenly over it), so that no pass weighs more than another in a "
-            "median. \"others\": the "
+            "median; \"per pass\": the median of each pass's rounds alone (a pass's JVM compiles the loops its own "
+            "way: one whose plain-Java loop came out twice as slow moves one pass, not the run). \"others\": the "
             f"CPU other programs used over all the case's rounds, in cores of {threads}: netcl's larger steps and the "
             f"{threads}-thread loop use every core and lose more to other work than the 1-thread loop, so a ratio from "
             "busy rounds is lower than on a quiet machine and moves with the load. ms and GB/s: medians over the "

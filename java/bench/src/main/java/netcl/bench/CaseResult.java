@@ -138,6 +138,25 @@ final class CaseResult {
         return Spread.of(ratios);
     }
 
+    /** {@link #ratio}'s median in each pass alone, in pass order (each ran in a JVM of its own). */
+    double[] passMedians(String peer, String netcl) {
+        double[] p = roundsMs(peer);
+        double[] n = roundsMs(netcl);
+        boolean[] starts = used.startsPass();
+        List<Double> medians = new ArrayList<>();
+        for (int first = 0, r = 1; r <= p.length; r++) {
+            if (r == p.length || starts[r]) {
+                double[] ratios = new double[r - first];
+                for (int k = first; k < r; k++) {
+                    ratios[k - first] = p[k] / n[k];
+                }
+                medians.add(Spread.of(ratios).median());
+                first = r;
+            }
+        }
+        return medians.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
     private static String jsonNumber(double x) {
         return Double.isNaN(x) ? "null" : String.format(Locale.ROOT, "%.3f", x);
     }
@@ -171,10 +190,15 @@ final class CaseResult {
         for (String peer : PEERS) {
             for (String netcl : netclImpls()) {
                 Spread s = ratio(peer, netcl);
+                StringBuilder perPass = new StringBuilder();
+                for (double m : passMedians(peer, netcl)) {
+                    perPass.append(perPass.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.4f", m));
+                }
                 ratios.add(String.format(Locale.ROOT,
                         "{\"peer\": \"%s\", \"netcl\": \"%s\", \"median\": %.4f, \"q1\": %.4f, \"q3\": %.4f, "
-                                + "\"min\": %.4f, \"max\": %.4f, \"ci95_low\": %.4f, \"ci95_high\": %.4f}",
-                        peer, netcl, s.median(), s.q1(), s.q3(), s.min(), s.max(), s.ciLow(), s.ciHigh()));
+                                + "\"min\": %.4f, \"max\": %.4f, \"ci95_low\": %.4f, \"ci95_high\": %.4f, "
+                                + "\"pass_medians\": [%s]}",
+                        peer, netcl, s.median(), s.q1(), s.q3(), s.min(), s.max(), s.ciLow(), s.ciHigh(), perPass));
             }
         }
         out.append("       \"ratios\": [").append(String.join(",\n                  ", ratios)).append("]}");

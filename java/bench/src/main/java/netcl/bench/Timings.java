@@ -2,6 +2,7 @@ package netcl.bench;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.List;
 
 /**
@@ -41,6 +42,47 @@ record Timings(double[][] ms, boolean[] quiet, double[] otherCores, boolean[] st
         boolean[] q = Arrays.copyOf(quiet, starts.length);
         System.arraycopy(later.quiet, 0, q, rounds(), later.rounds());
         return new Timings(joined, q, concat(otherCores, later.otherCores), starts);
+    }
+
+    /**
+     * The rounds as text, a line each: "quiet otherCores ms_0 ... ms_k-1" (quiet 1 or 0), every
+     * number as {@link Double#toString} writes it, so that {@link #read} gives back the same
+     * values. A pass run in its own JVM hands its rounds over so (see AlternatingRounds).
+     */
+    List<String> lines() {
+        List<String> out = new ArrayList<>();
+        for (int r = 0; r < rounds(); r++) {
+            StringBuilder line = new StringBuilder(quiet[r] ? "1 " : "0 ").append(otherCores[r]);
+            for (double[] contender : ms) {
+                line.append(' ').append(contender[r]);
+            }
+            out.add(line.toString());
+        }
+        return out;
+    }
+
+    /** {@code rounds} lines of {@link #lines()} for {@code contenders} contenders: one pass. */
+    static Timings read(Iterator<String> lines, int rounds, int contenders) {
+        double[][] ms = new double[contenders][rounds];
+        boolean[] quiet = new boolean[rounds];
+        double[] otherCores = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            String[] fields = lines.next().split(" ");
+            if (fields.length != contenders + 2) {
+                throw new IllegalArgumentException("a round of " + contenders + " contenders has "
+                        + (fields.length - 2) + " times");
+            }
+            quiet[r] = fields[0].equals("1");
+            otherCores[r] = Double.parseDouble(fields[1]);
+            for (int c = 0; c < contenders; c++) {
+                ms[c][r] = Double.parseDouble(fields[c + 2]);
+            }
+        }
+        boolean[] startsPass = new boolean[rounds];
+        if (rounds > 0) {
+            startsPass[0] = true;
+        }
+        return new Timings(ms, quiet, otherCores, startsPass);
     }
 
     private static double[] concat(double[] a, double[] b) {
