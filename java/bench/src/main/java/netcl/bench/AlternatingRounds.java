@@ -64,9 +64,10 @@ import netcl.optim.StepPath;
  * thread busy ({@link AfterGap}), in the same passes and rounds (their batches: {@value
  * #GAP_BATCH_NANOS} ns of steps), and only the steps timed.
  *
- * <p>Writes {"tool", "quick", "passes", "min_rounds", "pass_min_rounds", "warmup_rounds", "batch_ms", "budget_s",
- * "precision", "quiet_cores", "threads", "jdk", "loadavg_before", "loadavg_after", "cases": [...], "gap_us",
- * "after_gap_cases": [...], "skipped": [...]} (a case: see {@link CaseResult#json()}) and prints a line per case.
+ * <p>Writes {"tool", "quick", "passes", "pass_jvms", "min_rounds", "pass_min_rounds", "warmup_rounds",
+ * "batch_ms", "budget_s", "precision", "quiet_cores", "threads", "jdk", "loadavg_before", "loadavg_after",
+ * "cases": [...], "gap_us", "after_gap_cases": [...], "skipped": [...]} (a case: see
+ * {@link CaseResult#json()}) and prints a line per case.
  */
 public final class AlternatingRounds {
     private static final int JIT_WARMUP_NUMEL = 1 << 12;
