@@ -203,13 +203,12 @@ public final class AlternatingRounds {
     }
 
     /**
-     * Runs pass {@code pass} in a new JVM, started as this one was (its JVM options and class
-     * path), which writes its rounds to {@code raw}.
+     * Runs pass {@code pass} in a new JVM, started as this one was (its java, JVM options and
+     * class path), which writes its rounds to {@code raw}.
      */
     private static void runInOwnJvm(boolean quick, int pass, Path raw) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command()
-                .orElseThrow(() -> new IOException("cannot tell which java runs this JVM, to start a pass's JVM")));
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), AlternatingRounds.class.getName()));
         if (quick) {
