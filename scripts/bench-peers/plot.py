@@ -7,8 +7,8 @@ all threads); right, the one-thread java-loop's time / netcl's time for each var
 median of the per-round ratios with its quartiles as bars, against the 1.0 line (and the 1.5
 aimed at from 2^16 floats). The lists are drawn at their total size: ResNet-50's as stars, the
 1,000 tensors of 100 floats as diamonds (slices of one block) and crosses (each allocated on its
-own); a hollow marker is a case whose ratios come from busy rounds (other programs used the CPUs). matplotlib
-is imported lazily so that the report works without it.
+own); a hollow marker is a case whose ratios come from busy rounds (other programs used the
+CPUs). matplotlib is imported lazily so that the report works without it.
 """
 
 import rounds

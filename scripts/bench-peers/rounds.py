@@ -80,9 +80,10 @@ def range_rows(data):
         cases = [c for c in data["cases"] if c["variant"] == variant]
         groups = [(f"2^{lo}–2^{hi}", [c for c in cases if exponent(c) is not None and lo <= exponent(c) <= hi])
                   for lo, hi in RANGES]
-        lists = ordered([c for c in cases if c["tensors"] > 1])
-        for name in dict.fromkeys(size_label(c).split(" (")[0] for c in lists):
-            groups.append((name, [c for c in lists if size_label(c).split(" (")[0] == name]))
+        lists = {}  # by name, in ordered()'s order
+        for c in ordered([c for c in cases if c["tensors"] > 1]):
+            lists.setdefault(size_label(c).split(" (")[0], []).append(c)
+        groups += lists.items()
         for label, group in groups:
             if not group:
                 continue

@@ -124,22 +124,27 @@ public final class AlternatingRounds {
         return quick ? new Rounds(11, 2, BATCH_NANOS, 3_000_000_000L) : new Rounds(21, 3, BATCH_NANOS, 8_000_000_000L);
     }
 
-    /** Every case, in the order each pass runs them; {@code gap}: the training-loop cases. */
-    private static List<Case> cases(boolean quick, boolean gap) {
+    /** The back-to-back cases, in the order each pass runs them. */
+    private static List<Case> cases(boolean quick) {
         List<Case> cases = new ArrayList<>();
         for (Variant variant : Variant.values()) {
-            if (gap) {
-                for (int e : GAP_EXPONENTS) {
-                    cases.add(new Case(variant, Long.toString(1L << e), Layout.CONTIGUOUS, GAP_NANOS));
-                }
-                continue;
-            }
             for (int e = 10; e <= 26; e += quick ? 2 : 1) {
                 cases.add(new Case(variant, Long.toString(1L << e), Layout.CONTIGUOUS));
             }
             cases.add(new Case(variant, Sizes.RESNET50, Layout.CONTIGUOUS));
             for (Layout layout : Layout.values()) {
                 cases.add(new Case(variant, Sizes.MANY_SMALL, layout));
+            }
+        }
+        return cases;
+    }
+
+    /** The training-loop cases (each step after a busy gap), in the order each pass runs them. */
+    private static List<Case> gapCases() {
+        List<Case> cases = new ArrayList<>();
+        for (Variant variant : Variant.values()) {
+            for (int e : GAP_EXPONENTS) {
+                cases.add(new Case(variant, Long.toString(1L << e), Layout.CONTIGUOUS, GAP_NANOS));
             }
         }
         return cases;
@@ -155,8 +160,8 @@ public final class AlternatingRounds {
                 PASSES, BATCH_NANOS / 1_000_000, pass.minRounds(), pass.warmup(), 100 * PRECISION,
                 pass.budgetNanos() / 1e9);
         String loadBefore = loadAverage();
-        List<Case> cases = cases(quick, false);
-        List<Case> gapCases = cases(quick, true);
+        List<Case> cases = cases(quick);
+        List<Case> gapCases = gapCases();
         List<String> skipped = List.of();
         for (int p = 1; p <= PASSES; p++) {
             Path raw = Files.createTempFile("netcl-rounds-pass", ".txt");
@@ -252,14 +257,14 @@ public final class AlternatingRounds {
                     new Rounds(JIT_WARMUP_LIST_ROUNDS, 0, BATCH_NANOS, 0), JIT_WARMUP_LIST_ROUNDS);
         }
         System.out.printf(Locale.ROOT, "pass %d of %d (JVM %d)%n", passNumber, PASSES, ProcessHandle.current().pid());
-        List<Case> cases = cases(quick, false);
+        List<Case> cases = cases(quick);
         for (Case c : cases) {
             c.measure(paths, pass, rounds.minRounds());
         }
         System.out.printf(Locale.ROOT, "pass %d of %d, each step after a busy gap of %d us%n", passNumber, PASSES,
                 GAP_NANOS / 1000);
         Rounds gapPass = new Rounds(pass.minRounds(), pass.warmup(), GAP_BATCH_NANOS, pass.budgetNanos() / 2);
-        List<Case> gapCases = cases(quick, true);
+        List<Case> gapCases = gapCases();
         for (Case c : gapCases) {
             c.measure(paths, gapPass, rounds.minRounds());
         }

@@ -1,6 +1,7 @@
 package netcl.bench;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -129,32 +130,32 @@ final class CaseResult {
 
     /** peer time / netcl time, per round, summarized. */
     Spread ratio(String peer, String netcl) {
+        return Spread.of(roundRatios(peer, netcl));
+    }
+
+    /** {@link #ratio}'s median in each pass alone, in pass order (each ran in a JVM of its own). */
+    double[] passMedians(String peer, String netcl) {
+        double[] ratios = roundRatios(peer, netcl);
+        boolean[] starts = used.startsPass();
+        List<Double> medians = new ArrayList<>();
+        for (int first = 0, r = 1; r <= ratios.length; r++) {
+            if (r == ratios.length || starts[r]) {
+                medians.add(Spread.of(Arrays.copyOfRange(ratios, first, r)).median());
+                first = r;
+            }
+        }
+        return medians.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    /** peer time / netcl time in each round used. */
+    private double[] roundRatios(String peer, String netcl) {
         double[] p = roundsMs(peer);
         double[] n = roundsMs(netcl);
         double[] ratios = new double[p.length];
         for (int r = 0; r < ratios.length; r++) {
             ratios[r] = p[r] / n[r];
         }
-        return Spread.of(ratios);
-    }
-
-    /** {@link #ratio}'s median in each pass alone, in pass order (each ran in a JVM of its own). */
-    double[] passMedians(String peer, String netcl) {
-        double[] p = roundsMs(peer);
-        double[] n = roundsMs(netcl);
-        boolean[] starts = used.startsPass();
-        List<Double> medians = new ArrayList<>();
-        for (int first = 0, r = 1; r <= p.length; r++) {
-            if (r == p.length || starts[r]) {
-                double[] ratios = new double[r - first];
-                for (int k = first; k < r; k++) {
-                    ratios[k - first] = p[k] / n[k];
-                }
-                medians.add(Spread.of(ratios).median());
-                first = r;
-            }
-        }
-        return medians.stream().mapToDouble(Double::doubleValue).toArray();
+        return ratios;
     }
 
     private static String jsonNumber(double x) {
